@@ -1,0 +1,160 @@
+//! Access paths: the store's query vocabulary. An access path names an index (or the primary
+//! key), equality prefixes on its leading columns, a range on the next column, a direction and
+//! a limit. It turns into byte ranges over the index partition.
+
+use std::ops::Bound;
+
+use kv_store::range::prefix_successor;
+use kv_store::{Direction, KeyRange};
+
+use crate::codec::{encode_key, encode_value, text_prefix, SortOrder};
+use crate::value::Value;
+
+/// The condition on the column right after the equality prefix.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum ColumnRange {
+    /// No condition.
+    #[default]
+    All,
+    /// Between two bounds, in value order (NULL is above every value, so `x > 5` needs an
+    /// upper bound of `Excluded(Null)` to leave NULLs out).
+    Between {
+        /// Lower bound.
+        lower: Bound<Value>,
+        /// Upper bound.
+        upper: Bound<Value>,
+    },
+    /// TEXT values starting with this string (`LIKE 'prefix%'`).
+    StartsWith(String),
+}
+
+/// How to read a table through one index: the unit of work the planner chooses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessPath {
+    /// The index, or None for the primary key.
+    pub index: Option<String>,
+    /// Equality prefixes on the leading columns; several (from an IN-list) are merged in key
+    /// order of the columns that follow. All have the same length.
+    pub prefixes: Vec<Vec<Value>>,
+    /// Condition on the column after the prefix.
+    pub range: ColumnRange,
+    /// Walk direction.
+    pub direction: Direction,
+    /// Stop after this many entries (after expired ones are skipped).
+    pub limit: Option<usize>,
+}
+
+impl AccessPath {
+    /// Every row, in primary-key order.
+    pub fn primary() -> Self {
+        AccessPath { index: None, prefixes: vec![vec![]], range: ColumnRange::All, direction: Direction::Forward, limit: None }
+    }
+
+    /// Every entry of the named index, in index order.
+    pub fn index(name: &str) -> Self {
+        AccessPath { index: Some(name.to_owned()), ..Self::primary() }
+    }
+
+    /// Equality on the leading columns.
+    pub fn eq(mut self, prefix: Vec<Value>) -> Self {
+        self.prefixes = vec![prefix];
+        self
+    }
+
+    /// Several equality prefixes (an IN-list), merged in order.
+    pub fn eq_any(mut self, prefixes: Vec<Vec<Value>>) -> Self {
+        self.prefixes = prefixes;
+        self
+    }
+
+    /// A range on the column after the prefix.
+    pub fn range(mut self, lower: Bound<Value>, upper: Bound<Value>) -> Self {
+        self.range = ColumnRange::Between { lower, upper };
+        self
+    }
+
+    /// Text prefix on the column after the prefix.
+    pub fn starts_with(mut self, prefix: &str) -> Self {
+        self.range = ColumnRange::StartsWith(prefix.to_owned());
+        self
+    }
+
+    /// Walk backwards.
+    pub fn reverse(mut self) -> Self {
+        self.direction = Direction::Reverse;
+        self
+    }
+
+    /// Walk in this direction.
+    pub fn direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// Stop after `n` entries.
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Number of key columns the path constrains.
+    pub fn constrained_columns(&self) -> usize {
+        let prefix = self.prefixes.first().map_or(0, |p| p.len());
+        prefix + usize::from(self.range != ColumnRange::All)
+    }
+
+    /// The byte ranges to walk for an index whose key columns have `orders`, each with the
+    /// length of its encoded equality prefix (entries are merged on the bytes after it).
+    pub(crate) fn key_ranges(&self, orders: &[SortOrder]) -> Vec<(usize, KeyRange)> {
+        let mut prefixes: Vec<Vec<u8>> = self.prefixes.iter().map(|p| encode_key(p, orders)).collect();
+        prefixes.sort();
+        prefixes.dedup();
+        let next = self.prefixes.first().map_or(0, |p| p.len());
+        let order = orders.get(next).copied().unwrap_or_default();
+        prefixes
+            .into_iter()
+            .map(|p| (p.len(), column_range(&p, &self.range, order)))
+            .filter(|(_, r)| !r.is_empty())
+            .collect()
+    }
+}
+
+fn with_value(prefix: &[u8], v: &Value, order: SortOrder) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    encode_value(&mut k, v, order);
+    k
+}
+
+fn after_all_starting_with(bytes: &[u8]) -> Bound<Vec<u8>> {
+    prefix_successor(bytes).map_or(Bound::Unbounded, Bound::Excluded)
+}
+
+/// The keys under `prefix` whose next column satisfies `range`.
+fn column_range(prefix: &[u8], range: &ColumnRange, order: SortOrder) -> KeyRange {
+    match range {
+        ColumnRange::All => KeyRange::prefix(prefix),
+        ColumnRange::StartsWith(s) => {
+            let mut p = prefix.to_vec();
+            p.extend_from_slice(&text_prefix(s, order));
+            KeyRange::prefix(&p)
+        }
+        ColumnRange::Between { lower, upper } => {
+            // In a descending column the value range is walked upside down.
+            let (lo, hi) = if order.is_desc() { (upper, lower) } else { (lower, upper) };
+            let start = match lo {
+                Bound::Unbounded => Bound::Included(prefix.to_vec()),
+                Bound::Included(v) => Bound::Included(with_value(prefix, v, order)),
+                Bound::Excluded(v) => match prefix_successor(&with_value(prefix, v, order)) {
+                    Some(k) => Bound::Included(k),
+                    None => return KeyRange::new(Bound::Excluded(vec![0xFF; 1]), Bound::Excluded(vec![0xFF; 1])),
+                },
+            };
+            let end = match hi {
+                Bound::Unbounded => after_all_starting_with(prefix),
+                Bound::Included(v) => after_all_starting_with(&with_value(prefix, v, order)),
+                Bound::Excluded(v) => Bound::Excluded(with_value(prefix, v, order)),
+            };
+            KeyRange::new(start, end)
+        }
+    }
+}

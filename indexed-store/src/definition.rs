@@ -1,0 +1,262 @@
+//! How a table's entities map to keys: the primary key, each index's extracted values, the
+//! TTL basis, and the mapping to rows that SQL sees.
+
+use std::sync::Arc;
+
+use crate::codec::SortOrder;
+use crate::error::{StoreError, StoreResult};
+use crate::schema::{IndexColumn, IndexSpec, Row, TableSchema};
+use crate::value::Value;
+
+/// A primary key type: converts to and from the key's column values.
+pub trait EntityKey: Clone + Send + Sync + 'static {
+    /// The key's column values.
+    fn to_values(&self) -> Vec<Value>;
+    /// The key back from its values (None when they do not fit).
+    fn from_values(values: Vec<Value>) -> Option<Self>;
+}
+
+impl EntityKey for String {
+    fn to_values(&self) -> Vec<Value> {
+        vec![Value::Text(self.clone())]
+    }
+    fn from_values(values: Vec<Value>) -> Option<Self> {
+        match <[Value; 1]>::try_from(values).ok()? {
+            [Value::Text(s)] => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl EntityKey for i64 {
+    fn to_values(&self) -> Vec<Value> {
+        vec![Value::Int(*self)]
+    }
+    fn from_values(values: Vec<Value>) -> Option<Self> {
+        match <[Value; 1]>::try_from(values).ok()? {
+            [v] => match v.coerce_to(&crate::value::ColumnType::Int64)? {
+                Value::Int(i) => Some(i),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl EntityKey for Vec<Value> {
+    fn to_values(&self) -> Vec<Value> {
+        self.clone()
+    }
+    fn from_values(values: Vec<Value>) -> Option<Self> {
+        Some(values)
+    }
+}
+
+/// Extracts values from an entity.
+pub type Extractor<V> = Arc<dyn Fn(&V) -> Vec<Value> + Send + Sync>;
+/// Decides whether an entity belongs in a partial index.
+pub type Condition<V> = Arc<dyn Fn(&V) -> bool + Send + Sync>;
+
+/// A secondary index: its spec (name, columns, uniqueness, covered columns) and the functions
+/// that extract its key and covered values from an entity.
+pub struct IndexDefinition<V> {
+    /// Name, columns, uniqueness, INCLUDE columns.
+    pub spec: IndexSpec,
+    pub(crate) extract: Extractor<V>,
+    pub(crate) covered: Option<Extractor<V>>,
+    pub(crate) condition: Option<Condition<V>>,
+}
+
+impl<V> Clone for IndexDefinition<V> {
+    fn clone(&self) -> Self {
+        IndexDefinition {
+            spec: self.spec.clone(),
+            extract: self.extract.clone(),
+            covered: self.covered.clone(),
+            condition: self.condition.clone(),
+        }
+    }
+}
+
+impl<V: 'static> IndexDefinition<V> {
+    /// A non-unique index on `columns` whose key values `extract` returns, one per column
+    /// (a `Value::List` in a column makes one entry per element).
+    pub fn new(
+        name: &str,
+        columns: &[(&str, SortOrder)],
+        extract: impl Fn(&V) -> Vec<Value> + Send + Sync + 'static,
+    ) -> Self {
+        IndexDefinition {
+            spec: IndexSpec {
+                name: name.to_owned(),
+                columns: columns.iter().map(|(c, o)| IndexColumn { name: (*c).to_owned(), order: *o }).collect(),
+                unique: false,
+                include: Vec::new(),
+                partial: false,
+            },
+            extract: Arc::new(extract),
+            covered: None,
+            condition: None,
+        }
+    }
+
+    /// The same index, unique.
+    pub fn unique(mut self) -> Self {
+        self.spec.unique = true;
+        self
+    }
+
+    /// Stores the values of `columns` (returned by `extract`) in every entry.
+    pub fn covering(mut self, columns: &[&str], extract: impl Fn(&V) -> Vec<Value> + Send + Sync + 'static) -> Self {
+        self.spec.include = columns.iter().map(|c| (*c).to_owned()).collect();
+        self.covered = Some(Arc::new(extract));
+        self
+    }
+
+    /// Indexes only the entities for which `condition` holds.
+    pub fn when(mut self, condition: impl Fn(&V) -> bool + Send + Sync + 'static) -> Self {
+        self.spec.partial = true;
+        self.condition = Some(Arc::new(condition));
+        self
+    }
+
+    /// An index from a spec, extracting column values through the table's row mapping.
+    pub fn from_spec(spec: IndexSpec, schema: &TableSchema, to_row: ToRow<V>) -> StoreResult<Self> {
+        schema.validate_index(&spec)?;
+        let key_cols: Vec<usize> = spec.columns.iter().map(|c| schema.require_column(&c.name)).collect::<StoreResult<_>>()?;
+        let inc_cols: Vec<usize> = spec.include.iter().map(|c| schema.require_column(c)).collect::<StoreResult<_>>()?;
+        let key_row = to_row.clone();
+        let extract: Extractor<V> = Arc::new(move |v| {
+            let row = key_row(v);
+            key_cols.iter().map(|&i| row[i].clone()).collect()
+        });
+        let covered: Option<Extractor<V>> = if inc_cols.is_empty() {
+            None
+        } else {
+            Some(Arc::new(move |v| {
+                let row = to_row(v);
+                inc_cols.iter().map(|&i| row[i].clone()).collect()
+            }))
+        };
+        Ok(IndexDefinition { spec, extract, covered, condition: None })
+    }
+}
+
+/// Maps an entity to the row SQL sees.
+pub type ToRow<V> = Arc<dyn Fn(&V) -> Row + Send + Sync>;
+/// Maps a row back to an entity.
+pub type FromRow<V> = Arc<dyn Fn(Row) -> StoreResult<V> + Send + Sync>;
+
+/// Everything the store needs to know about a table of `V`s keyed by `K`.
+pub struct TableDefinition<K, V> {
+    /// Columns, primary key, index specs and TTL (index specs mirror `indexes`).
+    pub schema: TableSchema,
+    pub(crate) key: Arc<dyn Fn(&V) -> K + Send + Sync>,
+    pub(crate) indexes: Vec<IndexDefinition<V>>,
+    pub(crate) ttl_basis: Option<Arc<dyn Fn(&V) -> Option<i64> + Send + Sync>>,
+    pub(crate) to_row: ToRow<V>,
+    pub(crate) from_row: FromRow<V>,
+    /// Orders of the primary-key columns (always ascending).
+    pub(crate) pk_orders: Vec<SortOrder>,
+}
+
+impl<K, V> Clone for TableDefinition<K, V> {
+    fn clone(&self) -> Self {
+        TableDefinition {
+            schema: self.schema.clone(),
+            key: self.key.clone(),
+            indexes: self.indexes.clone(),
+            ttl_basis: self.ttl_basis.clone(),
+            to_row: self.to_row.clone(),
+            from_row: self.from_row.clone(),
+            pk_orders: self.pk_orders.clone(),
+        }
+    }
+}
+
+impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
+    /// A table described by `schema` (its index specs are built through `to_row`; TTL by
+    /// its column through `to_row` too).
+    pub fn new(
+        schema: TableSchema,
+        key: impl Fn(&V) -> K + Send + Sync + 'static,
+        to_row: impl Fn(&V) -> Row + Send + Sync + 'static,
+        from_row: impl Fn(Row) -> StoreResult<V> + Send + Sync + 'static,
+    ) -> StoreResult<Self> {
+        schema.validate()?;
+        let to_row: ToRow<V> = Arc::new(to_row);
+        let indexes = schema
+            .indexes
+            .iter()
+            .map(|spec| IndexDefinition::from_spec(spec.clone(), &schema, to_row.clone()))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let ttl_basis: Option<Arc<dyn Fn(&V) -> Option<i64> + Send + Sync>> =
+            match schema.ttl.as_ref().and_then(|t| t.column.as_ref()) {
+                Some(col) => {
+                    let i = schema.require_column(col)?;
+                    let to_row = to_row.clone();
+                    Some(Arc::new(move |v| match to_row(v).get(i) {
+                        Some(Value::Timestamp(t)) => Some(*t),
+                        _ => None,
+                    }))
+                }
+                None => None,
+            };
+        let pk_orders = vec![SortOrder::Asc; schema.primary_key.len()];
+        Ok(TableDefinition { schema, key: Arc::new(key), indexes, ttl_basis, to_row, from_row: Arc::new(from_row), pk_orders })
+    }
+
+    /// Adds a custom index (its own extractor, covered values or condition); rejected like a
+    /// schema index when it cannot work.
+    pub fn with_index(mut self, index: IndexDefinition<V>) -> StoreResult<Self> {
+        self.schema.validate_index(&index.spec)?;
+        if self.schema.index(&index.spec.name).is_some() {
+            return Err(StoreError::IndexExists { table: self.schema.name.clone(), index: index.spec.name.clone() });
+        }
+        self.schema.indexes.push(index.spec.clone());
+        self.indexes.push(index);
+        Ok(self)
+    }
+
+    /// The same table without the named index.
+    pub fn without_index(mut self, name: &str) -> StoreResult<Self> {
+        let pos = self.indexes.iter().position(|i| i.spec.name == name).ok_or_else(|| StoreError::UnknownIndex {
+            table: self.schema.name.clone(),
+            index: name.to_owned(),
+        })?;
+        self.indexes.remove(pos);
+        self.schema.indexes.retain(|i| i.name != name);
+        Ok(self)
+    }
+
+    /// The index definitions.
+    pub fn indexes(&self) -> &[IndexDefinition<V>] {
+        &self.indexes
+    }
+
+    /// The row SQL sees for an entity.
+    pub fn to_row(&self, v: &V) -> Row {
+        (self.to_row)(v)
+    }
+
+    /// The entity for a row.
+    pub fn from_row(&self, row: Row) -> StoreResult<V> {
+        (self.from_row)(row)
+    }
+
+    /// The primary key of an entity.
+    pub fn key_of(&self, v: &V) -> K {
+        (self.key)(v)
+    }
+}
+
+/// The definition of a dynamic (SQL-created) table: rows are entities.
+pub fn row_table(schema: TableSchema) -> StoreResult<TableDefinition<Vec<Value>, Row>> {
+    let pk = schema.primary_key_indices();
+    let checker = schema.clone();
+    TableDefinition::new(
+        schema,
+        move |row: &Row| pk.iter().map(|&i| row[i].clone()).collect(),
+        |row: &Row| row.clone(),
+        move |row| checker.check_row(row),
+    )
+}

@@ -1,0 +1,163 @@
+//! Errors of the indexed store.
+
+use crate::codec::CodecError;
+use crate::value::Value;
+use kv_store::KvError;
+
+/// Result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What went wrong; every variant names the table, index, column or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The storage layer failed.
+    #[error(transparent)]
+    Storage(#[from] KvError),
+
+    /// Insert of a primary key that already exists. Use upsert to overwrite.
+    #[error("duplicate primary key {key} in table '{table}'")]
+    DuplicateKey {
+        /// Table.
+        table: String,
+        /// The key, as SQL-ish text.
+        key: String,
+    },
+
+    /// A unique index already holds this value for another row. Nothing was written.
+    #[error("unique index '{index}' on table '{table}' already contains {value}")]
+    UniqueViolation {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+        /// The indexed value(s).
+        value: String,
+    },
+
+    /// Update of a primary key that does not exist. Use upsert to create it.
+    #[error("no row with primary key {key} in table '{table}'")]
+    NotFound {
+        /// Table.
+        table: String,
+        /// The key.
+        key: String,
+    },
+
+    /// No table of that name.
+    #[error("unknown table '{0}'")]
+    UnknownTable(String),
+
+    /// A table of that name exists already.
+    #[error("table '{0}' already exists")]
+    TableExists(String),
+
+    /// No index of that name on the table.
+    #[error("unknown index '{index}' on table '{table}'")]
+    UnknownIndex {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+    },
+
+    /// An index of that name exists already.
+    #[error("index '{index}' already exists on table '{table}'")]
+    IndexExists {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+    },
+
+    /// No column of that name in the table.
+    #[error("unknown column '{column}' in table '{table}'")]
+    UnknownColumn {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+    },
+
+    /// A value does not fit its column.
+    #[error("column '{column}' of table '{table}' is {expected}, got {got}")]
+    TypeMismatch {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+        /// The column's type.
+        expected: String,
+        /// What was given.
+        got: String,
+    },
+
+    /// NULL given for a NOT NULL or primary-key column.
+    #[error("column '{column}' of table '{table}' cannot be NULL")]
+    NullViolation {
+        /// Table.
+        table: String,
+        /// Column.
+        column: String,
+    },
+
+    /// A table or index definition that cannot work, with the reason.
+    #[error("invalid definition of '{name}': {reason}")]
+    InvalidDefinition {
+        /// Table or index.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// An index on the field a table's TTL expires by: entries would outlive their rows'
+    /// meaning. Index another column, or drop the TTL.
+    #[error("index '{index}' on table '{table}' uses column '{column}', the field the table's TTL expires by")]
+    IndexOnExpiringField {
+        /// Table.
+        table: String,
+        /// Index.
+        index: String,
+        /// Column.
+        column: String,
+    },
+
+    /// The table is built in (jobs, users, lists) and cannot be changed that way.
+    #[error("'{0}' is a system table: {1}")]
+    SystemTable(String, &'static str),
+
+    /// An access path that does not fit the index it names.
+    #[error("invalid access path on '{index}': {reason}")]
+    InvalidAccessPath {
+        /// Index.
+        index: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// Stored bytes that do not decode: the database is damaged or from another version.
+    #[error("corrupt data in partition '{partition}': {reason}")]
+    Corrupt {
+        /// Where.
+        partition: String,
+        /// What failed to decode.
+        reason: String,
+    },
+
+    /// A key that does not decode.
+    #[error("corrupt key: {0}")]
+    Codec(#[from] CodecError),
+
+    /// A background task failed (spawn_blocking join error).
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+/// Formats a tuple of values for messages: `'a'` or `('a', 1)`.
+pub fn describe(values: &[Value]) -> String {
+    if values.len() == 1 {
+        values[0].to_string()
+    } else {
+        let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        format!("({})", parts.join(", "))
+    }
+}

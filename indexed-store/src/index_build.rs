@@ -1,0 +1,93 @@
+//! Adding and dropping indexes on a live table. Writers are held off (the store's gate)
+//! while an index is built from the existing rows, so no row is missed.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kv_store::{Direction, KeyRange, WriteBatch};
+
+use crate::codec::decode_key;
+use crate::definition::{EntityKey, IndexDefinition};
+use crate::error::{describe, StoreError, StoreResult};
+use crate::payload::decode_record;
+use crate::store::{entries_of, Entity, IndexedEntityStore, Partitions};
+
+const BUILD_CHUNK: usize = 10_000;
+
+impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
+    /// Adds an index and fills it from the existing rows. A unique index that finds two rows
+    /// with one value fails, naming it, and leaves nothing behind.
+    pub fn add_index(&self, index: IndexDefinition<V>) -> StoreResult<()> {
+        let _gate = self.gate.write();
+        let old = self.definition();
+        let def = (*old).clone().with_index(index)?;
+        let parts = Partitions::of(&def);
+        let position = def.indexes.len() - 1;
+        let partition = parts.indexes[position].clone();
+        // A partition left by a crashed build or an earlier index of the same name.
+        if self.backend.has_partition(&partition) {
+            self.backend.drop_partition(&partition)?;
+        }
+        self.backend.create_partition(&partition)?;
+
+        let result = (|| {
+            let mut claimed: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+            let mut batch = WriteBatch::new();
+            for item in self.backend.scan(&parts.records, &KeyRange::all(), Direction::Forward)? {
+                let (pk, raw) = item?;
+                let (v, expiry) = decode_record::<V>(&raw, &parts.records)?;
+                for e in entries_of(&def, &v, &pk, expiry).into_iter().filter(|e| e.index == position) {
+                    if e.claims {
+                        if let Some(other) = claimed.insert(e.key.clone(), pk.clone()) {
+                            if other != pk {
+                                let spec = &def.indexes[position].spec;
+                                return Err(StoreError::UniqueViolation {
+                                    table: def.schema.name.clone(),
+                                    index: spec.name.clone(),
+                                    value: describe(&decode_key(&e.key, &spec.orders()).unwrap_or_default()),
+                                });
+                            }
+                        }
+                    }
+                    batch.put(&partition, e.key, e.value);
+                }
+                if batch.len() >= BUILD_CHUNK {
+                    self.backend.write(std::mem::take(&mut batch))?;
+                }
+            }
+            Ok(self.backend.write(batch)?)
+        })();
+        if let Err(e) = result {
+            let _ = self.backend.drop_partition(&partition);
+            return Err(e);
+        }
+        *self.def.write() = Arc::new(def);
+        Ok(())
+    }
+
+    /// Removes an index and its entries.
+    pub fn drop_index(&self, name: &str) -> StoreResult<()> {
+        let _gate = self.gate.write();
+        let old = self.definition();
+        let old_parts = Partitions::of(&old);
+        let position = old.indexes.iter().position(|i| i.spec.name == name);
+        let def = (*old).clone().without_index(name)?;
+        *self.def.write() = Arc::new(def);
+        if let Some(p) = position {
+            self.backend.drop_partition(&old_parts.indexes[p])?;
+        }
+        Ok(())
+    }
+
+    /// Drops every partition of the table (the table's data is gone).
+    pub fn drop_storage(&self) -> StoreResult<()> {
+        let _gate = self.gate.write();
+        let parts = Partitions::of(&self.definition());
+        for p in std::iter::once(&parts.records).chain(std::iter::once(&parts.expiry)).chain(&parts.indexes) {
+            if self.backend.has_partition(p) {
+                self.backend.drop_partition(p)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,41 @@
+//! Entities with secondary indexes on a [`kv_store::StorageBackend`].
+//!
+//! A table's records and all their index entries change in one atomic write batch. Reads go
+//! through [`AccessPath`]s — an index, an equality prefix, a range on the next column, a
+//! direction and a limit — and [`planner`] chooses the path for a set of predicates and an
+//! ordering. Nothing here knows SQL.
+
+pub mod access;
+pub mod asyncs;
+pub mod codec;
+pub mod database;
+pub mod definition;
+pub mod error;
+pub mod index_build;
+pub mod locks;
+pub mod payload;
+pub mod planner;
+pub mod reader;
+pub mod row_access;
+pub mod schema;
+pub mod store;
+pub mod system;
+pub mod ttl;
+pub mod value;
+pub mod verify;
+
+pub use access::{AccessPath, ColumnRange};
+pub use asyncs::AsyncStore;
+pub use codec::SortOrder;
+pub use definition::{row_table, EntityKey, IndexDefinition, TableDefinition};
+pub use error::{StoreError, StoreResult};
+pub use payload::EntryPayload;
+pub use reader::{IndexEntry, StoreReader};
+pub use row_access::{RowAccess, RowReader};
+pub use schema::{ColumnDef, IndexColumn, IndexSpec, Row, TableSchema, TtlSpec};
+pub use store::{Clock, Entity, IndexedEntityStore, Mutation, WriteOutcome};
+pub use value::{ColumnType, Value};
+pub use verify::{Problem, VerifyReport};
+pub use database::{Database, RowStore};
+pub use system::{Job, ListConfig, User};
+pub use planner::{choose_access_path, AccessPlan, ColumnPredicate, OrderKey, Predicate};

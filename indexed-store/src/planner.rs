@@ -1,0 +1,278 @@
+//! Choosing an access path for a set of column predicates and an ordering.
+//!
+//! Each index (and the primary key) is scored by the longest equality prefix its leading
+//! columns get from the predicates (IN-lists count, as several prefixes merged in order),
+//! then by whether the next column has a range, then by whether its order is the ordering
+//! asked for. The predicates the path encodes are reported as answered: they need no
+//! re-check.
+
+use std::ops::Bound;
+
+use kv_store::Direction;
+
+use crate::access::{AccessPath, ColumnRange};
+use crate::codec::{compare, SortOrder};
+use crate::schema::TableSchema;
+use crate::value::Value;
+
+/// A condition on one column, in the store's vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Predicate {
+    /// `= v` (never NULL: `= NULL` is not true for any row).
+    Eq(Value),
+    /// `IN (v, ...)`.
+    In(Vec<Value>),
+    /// Between bounds (NULLs excluded).
+    Range {
+        /// Lower bound.
+        lower: Bound<Value>,
+        /// Upper bound.
+        upper: Bound<Value>,
+    },
+    /// `IS NULL`.
+    IsNull,
+    /// `IS NOT NULL`.
+    IsNotNull,
+    /// `LIKE 'prefix%'`.
+    StartsWith(String),
+    /// A list column holds the element (`array_has(col, v)`).
+    Contains(Value),
+}
+
+/// A predicate on a named column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnPredicate {
+    /// Column.
+    pub column: String,
+    /// Condition.
+    pub predicate: Predicate,
+}
+
+/// One key of an ORDER BY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderKey {
+    /// Column.
+    pub column: String,
+    /// DESC.
+    pub descending: bool,
+    /// NULLS FIRST.
+    pub nulls_first: bool,
+}
+
+/// The chosen path and what it does for the query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessPlan {
+    /// How to read.
+    pub path: AccessPath,
+    /// Positions (in the input) of the predicates the path answers exactly.
+    pub answered: Vec<usize>,
+    /// True when rows come out in the requested order.
+    pub ordered: bool,
+    /// Key columns of the chosen index (primary-key columns for the primary key).
+    pub key_columns: Vec<String>,
+    /// Number of leading key columns fixed by equality.
+    pub equality_columns: usize,
+}
+
+impl AccessPlan {
+    /// True when the path narrows the rows (equality prefix or range), not a full walk.
+    pub fn is_selective(&self) -> bool {
+        self.equality_columns > 0 || self.path.range != ColumnRange::All
+    }
+}
+
+/// Largest number of prefixes an IN-list product may expand to.
+const MAX_PREFIXES: usize = 1024;
+
+struct Candidate<'a> {
+    index: Option<&'a str>,
+    columns: Vec<(&'a str, SortOrder)>,
+    unique: bool,
+}
+
+fn is_list(schema: &TableSchema, column: &str) -> bool {
+    schema.column_index(column).is_some_and(|i| schema.columns[i].ty.is_list())
+}
+
+/// Chooses the best access path; the primary key walked in full when nothing helps.
+pub fn choose_access_path(schema: &TableSchema, predicates: &[ColumnPredicate], order: &[OrderKey]) -> AccessPlan {
+    let mut candidates = vec![Candidate {
+        index: None,
+        columns: schema.primary_key.iter().map(|c| (c.as_str(), SortOrder::Asc)).collect(),
+        unique: true,
+    }];
+    for idx in schema.indexes.iter().filter(|i| !i.partial) {
+        candidates.push(Candidate {
+            index: Some(&idx.name),
+            columns: idx.columns.iter().map(|c| (c.name.as_str(), c.order)).collect(),
+            unique: idx.unique,
+        });
+    }
+    let mut best: Option<((usize, bool, bool, bool, bool), AccessPlan)> = None;
+    for c in &candidates {
+        let plan = plan_for(schema, c, predicates, order);
+        let full_unique = c.unique && plan.equality_columns == c.columns.len() && plan.path.prefixes.len() == 1;
+        let score = (plan.equality_columns, plan.path.range != ColumnRange::All, plan.ordered, full_unique, c.index.is_none());
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            best = Some((score, plan));
+        }
+    }
+    best.map(|(_, p)| p).expect("the primary key is always a candidate")
+}
+
+fn plan_for(schema: &TableSchema, c: &Candidate<'_>, predicates: &[ColumnPredicate], order: &[OrderKey]) -> AccessPlan {
+    let mut answered = Vec::new();
+    let mut prefixes: Vec<Vec<Value>> = vec![vec![]];
+    let mut eq_len = 0;
+    for (column, _) in &c.columns {
+        let list = is_list(schema, column);
+        let found = predicates.iter().enumerate().find_map(|(i, p)| {
+            if p.column != *column {
+                return None;
+            }
+            match (&p.predicate, list) {
+                (Predicate::Eq(v), false) if !v.is_null() => Some((i, vec![v.clone()])),
+                (Predicate::IsNull, false) => Some((i, vec![Value::Null])),
+                (Predicate::Contains(v), true) if !v.is_null() => Some((i, vec![v.clone()])),
+                (Predicate::In(vs), false) => {
+                    let vs: Vec<Value> = vs.iter().filter(|v| !v.is_null()).cloned().collect();
+                    (!vs.is_empty() && vs.len() * prefixes.len() <= MAX_PREFIXES).then_some((i, vs))
+                }
+                _ => None,
+            }
+        });
+        let Some((i, values)) = found else { break };
+        answered.push(i);
+        prefixes = prefixes
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut p = p.clone();
+                    p.push(v.clone());
+                    p
+                })
+            })
+            .collect();
+        eq_len += 1;
+    }
+
+    let mut range = ColumnRange::All;
+    if let Some((column, _)) = c.columns.get(eq_len) {
+        if !is_list(schema, column) {
+            range = range_for(column, predicates, &mut answered);
+        }
+    }
+
+    let (ordered, direction) = ordering(schema, c, eq_len, prefixes.len() == 1, predicates, order);
+    AccessPlan {
+        path: AccessPath { index: c.index.map(str::to_owned), prefixes, range, direction, limit: None },
+        answered,
+        ordered,
+        key_columns: c.columns.iter().map(|(n, _)| n.to_string()).collect(),
+        equality_columns: eq_len,
+    }
+}
+
+/// The range on `column` from its range predicates, intersected; a `LIKE` prefix wins alone.
+fn range_for(column: &str, predicates: &[ColumnPredicate], answered: &mut Vec<usize>) -> ColumnRange {
+    if let Some((i, p)) = predicates.iter().enumerate().find_map(|(i, p)| match &p.predicate {
+        Predicate::StartsWith(s) if p.column == column => Some((i, s.clone())),
+        _ => None,
+    }) {
+        answered.push(i);
+        return ColumnRange::StartsWith(p);
+    }
+    let mut lower: Bound<Value> = Bound::Unbounded;
+    let mut upper: Bound<Value> = Bound::Unbounded;
+    let mut any = false;
+    for (i, p) in predicates.iter().enumerate().filter(|(_, p)| p.column == column) {
+        match &p.predicate {
+            Predicate::Range { lower: l, upper: u } => {
+                lower = tighter(lower, l.clone(), true);
+                upper = tighter(upper, u.clone(), false);
+            }
+            Predicate::IsNotNull => {}
+            _ => continue,
+        }
+        any = true;
+        answered.push(i);
+    }
+    if !any {
+        return ColumnRange::All;
+    }
+    // Comparisons and IS NOT NULL never match NULL, which sorts above every value.
+    upper = tighter(upper, Bound::Excluded(Value::Null), false);
+    ColumnRange::Between { lower, upper }
+}
+
+/// The tighter of two bounds (`is_lower`: the larger one; otherwise the smaller).
+fn tighter(a: Bound<Value>, b: Bound<Value>, is_lower: bool) -> Bound<Value> {
+    let (av, bv) = match (&a, &b) {
+        (Bound::Unbounded, _) => return b,
+        (_, Bound::Unbounded) => return a,
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => (x, y),
+    };
+    match compare(av, bv) {
+        std::cmp::Ordering::Equal => {
+            if matches!(a, Bound::Excluded(_)) {
+                a
+            } else {
+                b
+            }
+        }
+        ord => {
+            if (ord.is_gt()) == is_lower {
+                a
+            } else {
+                b
+            }
+        }
+    }
+}
+
+/// Whether the walk yields `order`, and in which direction. Columns fixed by one equality
+/// value are constant in the output and need no ordering.
+fn ordering(
+    schema: &TableSchema,
+    c: &Candidate<'_>,
+    eq_len: usize,
+    single_prefix: bool,
+    predicates: &[ColumnPredicate],
+    order: &[OrderKey],
+) -> (bool, Direction) {
+    let fixed = |col: &str| {
+        predicates.iter().any(|p| p.column == col && matches!(p.predicate, Predicate::Eq(_) | Predicate::IsNull))
+            && !is_list(schema, col)
+    };
+    let keys: Vec<&OrderKey> = order.iter().filter(|k| !fixed(&k.column)).collect();
+    if keys.is_empty() {
+        return (!order.is_empty(), Direction::Forward);
+    }
+    // With several prefixes the walk is ordered only on the columns after them.
+    let start = if single_prefix { 0 } else { eq_len };
+    let mut pos = start;
+    let mut direction = None;
+    for key in keys {
+        // Skip index columns fixed by equality.
+        while pos < c.columns.len() && pos < eq_len && single_prefix && c.columns[pos].0 != key.column {
+            pos += 1;
+        }
+        let Some((col, col_order)) = c.columns.get(pos) else { return (false, Direction::Forward) };
+        if *col != key.column || is_list(schema, col) {
+            return (false, Direction::Forward);
+        }
+        // Walking forward, a column comes out in its own order; NULL is greatest, so it comes
+        // last ascending and first descending.
+        let walk_desc = key.descending != col_order.is_desc();
+        if key.nulls_first != key.descending {
+            return (false, Direction::Forward);
+        }
+        let d = if walk_desc { Direction::Reverse } else { Direction::Forward };
+        if direction.is_some_and(|x| x != d) {
+            return (false, Direction::Forward);
+        }
+        direction = Some(d);
+        pos += 1;
+    }
+    (true, direction.unwrap_or(Direction::Forward))
+}

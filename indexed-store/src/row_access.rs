@@ -1,0 +1,132 @@
+//! Object-safe access to any table as rows, whatever its entity type: how the SQL layer
+//! reads and writes typed system tables and SQL-created tables alike.
+
+use kv_store::{Direction, KeyRange};
+
+use crate::access::AccessPath;
+use crate::definition::EntityKey;
+use crate::error::{StoreError, StoreResult};
+use crate::reader::{IndexEntry, StoreReader};
+use crate::schema::{Row, TableSchema};
+use crate::store::{Entity, IndexedEntityStore, Mutation, WriteOutcome};
+use crate::value::Value;
+use crate::verify::VerifyReport;
+
+/// Rows from one snapshot.
+pub trait RowReader {
+    /// The live rows a path selects, in path order, up to its limit.
+    fn rows(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
+    /// The live entries a path selects, without reading records.
+    fn entries(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>>;
+    /// Index key values and primary-key values of an entry.
+    fn decode_entry(&self, index: Option<&str>, entry: &IndexEntry) -> StoreResult<(Vec<Value>, Vec<Value>)>;
+    /// Rows with these encoded primary keys (None when absent or expired).
+    fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>>;
+    /// Live rows whose encoded primary key lies in `range`.
+    fn rows_in_key_range(&self, range: &KeyRange) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
+    /// Count of live entries a path selects.
+    fn count(&self, path: &AccessPath) -> StoreResult<u64>;
+    /// Distinct values of the first `columns` key columns (skip scan).
+    fn distinct(&self, index: Option<&str>, columns: usize, direction: Direction, limit: Option<usize>) -> StoreResult<Vec<Vec<Value>>>;
+    /// First and last encoded primary keys.
+    fn key_bounds(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>>;
+    /// The instant rows are judged expired against.
+    fn now(&self) -> i64;
+}
+
+/// A table seen as rows.
+pub trait RowAccess: Send + Sync {
+    /// Columns, key, indexes, TTL.
+    fn schema(&self) -> TableSchema;
+    /// Runs `f` with a reader over a fresh snapshot.
+    fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()>;
+    /// Applies row mutations atomically (deletes by primary-key values).
+    fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome>;
+    /// The integrity check.
+    fn verify(&self) -> StoreResult<VerifyReport>;
+    /// Deletes expired rows.
+    fn purge_expired(&self) -> StoreResult<u64>;
+}
+
+impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
+    fn rows(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
+        let def = self.definition().clone();
+        Ok(Box::new(self.records(path)?.map(move |r| r.map(|(_, v)| def.to_row(&v)))))
+    }
+
+    fn entries(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>> {
+        StoreReader::entries(self, path)
+    }
+
+    fn decode_entry(&self, index: Option<&str>, entry: &IndexEntry) -> StoreResult<(Vec<Value>, Vec<Value>)> {
+        StoreReader::decode_entry(self, index, entry)
+    }
+
+    fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>> {
+        let def = self.definition().clone();
+        Ok(self.get_many(pks)?.into_iter().map(|v| v.map(|v| def.to_row(&v))).collect())
+    }
+
+    fn rows_in_key_range(&self, range: &KeyRange) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
+        let def = self.definition().clone();
+        Ok(Box::new(self.scan_records(range, Direction::Forward)?.map(move |r| r.map(|(_, v)| def.to_row(&v)))))
+    }
+
+    fn count(&self, path: &AccessPath) -> StoreResult<u64> {
+        StoreReader::count(self, path)
+    }
+
+    fn distinct(&self, index: Option<&str>, columns: usize, direction: Direction, limit: Option<usize>) -> StoreResult<Vec<Vec<Value>>> {
+        StoreReader::distinct(self, index, columns, direction, limit)
+    }
+
+    fn key_bounds(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>> {
+        StoreReader::key_bounds(self)
+    }
+
+    fn now(&self) -> i64 {
+        StoreReader::now(self)
+    }
+}
+
+impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
+    fn schema(&self) -> TableSchema {
+        self.definition().schema.clone()
+    }
+
+    fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()> {
+        let reader = self.reader();
+        f(&reader)
+    }
+
+    fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome> {
+        let def = self.definition();
+        let converted = mutations
+            .into_iter()
+            .map(|m| {
+                Ok(match m {
+                    Mutation::Insert(r) => Mutation::Insert(def.from_row(r)?),
+                    Mutation::Upsert(r) => Mutation::Upsert(def.from_row(r)?),
+                    Mutation::Update(r) => Mutation::Update(def.from_row(r)?),
+                    Mutation::Delete(k) => Mutation::Delete(K::from_values(k.clone()).ok_or_else(|| {
+                        StoreError::TypeMismatch {
+                            table: def.schema.name.clone(),
+                            column: def.schema.primary_key.join(", "),
+                            expected: "the primary-key type".into(),
+                            got: crate::error::describe(&k),
+                        }
+                    })?),
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.apply(converted)
+    }
+
+    fn verify(&self) -> StoreResult<VerifyReport> {
+        IndexedEntityStore::verify(self)
+    }
+
+    fn purge_expired(&self) -> StoreResult<u64> {
+        IndexedEntityStore::purge_expired(self)
+    }
+}

@@ -1,0 +1,487 @@
+//! `IndexedEntityStore`: a table of entities whose secondary indexes change in the same
+//! atomic write batch as the entities themselves.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+
+use kv_store::{StorageBackend, WriteBatch};
+use parking_lot::RwLock;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::codec::{encode_instant, encode_key, encode_value};
+use crate::definition::{EntityKey, TableDefinition};
+use crate::error::{describe, StoreError, StoreResult};
+use crate::locks::KeyLocks;
+use crate::payload::{decode_record, encode_record, EntryPayload};
+use crate::value::Value;
+
+/// What the store needs of an entity type.
+pub trait Entity: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Entity for T {}
+
+/// The current time in µs since the epoch; replaceable in tests.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// One change to apply.
+#[derive(Debug, Clone)]
+pub enum Mutation<K, V> {
+    /// Add an entity; its key must not exist.
+    Insert(V),
+    /// Add or replace an entity.
+    Upsert(V),
+    /// Replace an entity; its key must exist.
+    Update(V),
+    /// Remove the entity with this key (no error when absent).
+    Delete(K),
+}
+
+/// How many rows a write changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Rows added.
+    pub inserted: u64,
+    /// Rows replaced.
+    pub updated: u64,
+    /// Rows removed.
+    pub deleted: u64,
+}
+
+impl WriteOutcome {
+    /// Rows touched in all.
+    pub fn total(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+}
+
+/// Partition names of a table.
+#[derive(Debug, Clone)]
+pub(crate) struct Partitions {
+    pub records: String,
+    pub expiry: String,
+    pub indexes: Vec<String>,
+}
+
+impl Partitions {
+    pub(crate) fn of<K, V>(def: &TableDefinition<K, V>) -> Self {
+        let t = &def.schema.name;
+        Partitions {
+            records: format!("t/{t}"),
+            expiry: format!("x/{t}"),
+            indexes: def
+                .indexes
+                .iter()
+                .map(|i| format!("{}/{t}/{}", if i.spec.unique { "u" } else { "i" }, i.spec.name))
+                .collect(),
+        }
+    }
+}
+
+/// One index entry of a record.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    /// Position of the index in the definition.
+    pub index: usize,
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    /// A unique entry keyed by its values alone (no NULL among them): the key is the claim.
+    pub claims: bool,
+}
+
+/// The index entries a record has.
+pub(crate) fn entries_of<K, V>(def: &TableDefinition<K, V>, v: &V, pk: &[u8], expiry: Option<i64>) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for (i, idx) in def.indexes.iter().enumerate() {
+        if let Some(cond) = &idx.condition {
+            if !cond(v) {
+                continue;
+            }
+        }
+        let values = (idx.extract)(v);
+        let covered = idx.covered.as_ref().map(|c| c(v));
+        let orders = idx.spec.orders();
+        for combo in expand_lists(values) {
+            let mut key = encode_key(&combo, &orders);
+            let claims = idx.spec.unique && !combo.iter().any(Value::is_null);
+            let mut payload = EntryPayload { expiry, pk: None, covered: covered.clone() };
+            if claims {
+                payload.pk = Some(pk.to_vec());
+            } else {
+                key.extend_from_slice(pk);
+            }
+            out.push(Entry { index: i, key, value: payload.encode(), claims });
+        }
+    }
+    out
+}
+
+/// One tuple per combination of list elements (a list column makes one entry per distinct
+/// element; an empty list makes none).
+fn expand_lists(values: Vec<Value>) -> Vec<Vec<Value>> {
+    let mut combos: Vec<Vec<Value>> = vec![Vec::with_capacity(values.len())];
+    for v in values {
+        match v {
+            Value::List(items) => {
+                let mut seen = HashSet::new();
+                let distinct: Vec<Value> = items
+                    .into_iter()
+                    .filter(|item| {
+                        let mut k = Vec::new();
+                        encode_value(&mut k, item, Default::default());
+                        seen.insert(k)
+                    })
+                    .collect();
+                combos = combos
+                    .into_iter()
+                    .flat_map(|c| {
+                        distinct.iter().map(move |item| {
+                            let mut c = c.clone();
+                            c.push(item.clone());
+                            c
+                        })
+                    })
+                    .collect();
+            }
+            v => combos.iter_mut().for_each(|c| c.push(v.clone())),
+        }
+    }
+    combos
+}
+
+/// A table of `V`s keyed by `K`, with secondary indexes, on any [`StorageBackend`].
+pub struct IndexedEntityStore<K, V> {
+    pub(crate) backend: Arc<dyn StorageBackend>,
+    pub(crate) def: RwLock<Arc<TableDefinition<K, V>>>,
+    pub(crate) locks: KeyLocks,
+    /// Writers hold it shared; purges and index builds hold it exclusively.
+    pub(crate) gate: RwLock<()>,
+    pub(crate) clock: Clock,
+}
+
+/// A record as read for a write: the entity and its expiry.
+type Current<V> = Option<(V, Option<i64>)>;
+
+enum Attempt {
+    Done(WriteBatch, WriteOutcome),
+    /// A write must purge an expired row whose key it has not locked: lock it and retry.
+    NeedLock(Vec<u8>),
+}
+
+impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
+    /// Opens the table on `backend`, creating its partitions when missing.
+    pub fn open(backend: Arc<dyn StorageBackend>, def: TableDefinition<K, V>) -> StoreResult<Self> {
+        let parts = Partitions::of(&def);
+        backend.create_partition(&parts.records)?;
+        backend.create_partition(&parts.expiry)?;
+        for p in &parts.indexes {
+            backend.create_partition(p)?;
+        }
+        Ok(IndexedEntityStore {
+            backend,
+            def: RwLock::new(Arc::new(def)),
+            locks: KeyLocks::default(),
+            gate: RwLock::new(()),
+            clock: system_clock(),
+        })
+    }
+
+    /// The same store reading time from `clock` (tests of TTL).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current definition.
+    pub fn definition(&self) -> Arc<TableDefinition<K, V>> {
+        self.def.read().clone()
+    }
+
+    /// The table name.
+    pub fn name(&self) -> String {
+        self.def.read().schema.name.clone()
+    }
+
+    /// The backend the table lives on.
+    pub fn backend(&self) -> &Arc<dyn StorageBackend> {
+        &self.backend
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    pub(crate) fn pk_bytes(def: &TableDefinition<K, V>, key: &K) -> Vec<u8> {
+        encode_key(&key.to_values(), &def.pk_orders)
+    }
+
+    fn expiry_of(&self, def: &TableDefinition<K, V>, v: &V, now: i64) -> Option<i64> {
+        let ttl = def.schema.ttl.as_ref()?;
+        let basis = match &def.ttl_basis {
+            Some(f) => f(v)?,
+            None => now,
+        };
+        Some(basis.saturating_add((ttl.seconds as i64).saturating_mul(1_000_000)))
+    }
+
+    /// Adds an entity; fails with [`StoreError::DuplicateKey`] when its key exists.
+    pub fn insert(&self, v: V) -> StoreResult<()> {
+        self.apply(vec![Mutation::Insert(v)]).map(|_| ())
+    }
+
+    /// Replaces an existing entity; fails with [`StoreError::NotFound`] when absent.
+    pub fn update(&self, v: V) -> StoreResult<()> {
+        self.apply(vec![Mutation::Update(v)]).map(|_| ())
+    }
+
+    /// Adds or replaces an entity.
+    pub fn upsert(&self, v: V) -> StoreResult<()> {
+        self.apply(vec![Mutation::Upsert(v)]).map(|_| ())
+    }
+
+    /// Removes an entity; returns whether it existed.
+    pub fn delete(&self, key: &K) -> StoreResult<bool> {
+        self.apply(vec![Mutation::Delete(key.clone())]).map(|o| o.deleted == 1)
+    }
+
+    /// Adds many entities in one atomic batch (all or none).
+    pub fn insert_many(&self, vs: Vec<V>) -> StoreResult<WriteOutcome> {
+        self.apply(vs.into_iter().map(Mutation::Insert).collect())
+    }
+
+    /// Applies the mutations in order, as one atomic write: either every one takes effect
+    /// with all its index entries, or (on the first error) nothing is written.
+    pub fn apply(&self, mutations: Vec<Mutation<K, V>>) -> StoreResult<WriteOutcome> {
+        if mutations.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let _gate = self.gate.read();
+        let def = self.definition();
+        let parts = Partitions::of(&def);
+        let now = self.now();
+
+        let prepared: Vec<Prepared<V>> = mutations
+            .into_iter()
+            .map(|m| {
+                let (kind, key, new) = match m {
+                    Mutation::Insert(v) => (Kind::Insert, def.key_of(&v), Some(v)),
+                    Mutation::Upsert(v) => (Kind::Upsert, def.key_of(&v), Some(v)),
+                    Mutation::Update(v) => (Kind::Update, def.key_of(&v), Some(v)),
+                    Mutation::Delete(k) => (Kind::Delete, k, None),
+                };
+                let pk = Self::pk_bytes(&def, &key);
+                let new = new.map(|v| {
+                    let expiry = self.expiry_of(&def, &v, now);
+                    let entries = entries_of(&def, &v, &pk, expiry);
+                    (v, expiry, entries)
+                });
+                Prepared { kind, key_values: key.to_values(), pk, new }
+            })
+            .collect();
+
+        let mut stripes = BTreeSet::new();
+        for p in &prepared {
+            stripes.insert(self.locks.stripe(&parts.records, &p.pk));
+            for e in p.new.iter().flat_map(|(_, _, es)| es).filter(|e| e.claims) {
+                stripes.insert(self.locks.stripe(&parts.indexes[e.index], &e.key));
+            }
+        }
+        loop {
+            let _guards = self.locks.lock_all(&stripes);
+            match self.try_apply(&def, &parts, &prepared, now, &stripes)? {
+                Attempt::Done(batch, outcome) => {
+                    self.backend.write(batch)?;
+                    return Ok(outcome);
+                }
+                Attempt::NeedLock(pk) => {
+                    stripes.insert(self.locks.stripe(&parts.records, &pk));
+                }
+            }
+        }
+    }
+
+    fn read_current(&self, parts: &Partitions, pks: &[Vec<u8>]) -> StoreResult<Vec<Current<V>>> {
+        self.backend
+            .multi_get(&parts.records, pks)?
+            .into_iter()
+            .map(|raw| raw.map(|b| decode_record::<V>(&b, &parts.records)).transpose())
+            .collect()
+    }
+
+    fn try_apply(
+        &self,
+        def: &TableDefinition<K, V>,
+        parts: &Partitions,
+        prepared: &[Prepared<V>],
+        now: i64,
+        locked: &BTreeSet<usize>,
+    ) -> StoreResult<Attempt> {
+        let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
+        distinct.sort();
+        distinct.dedup();
+        let fetched = self.read_current(parts, &distinct)?;
+        let mut state: HashMap<Vec<u8>, Current<V>> = distinct.into_iter().zip(fetched).collect();
+        // Who holds each claimed unique key, as the batch goes.
+        let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
+        let mut batch = WriteBatch::new();
+        let mut outcome = WriteOutcome::default();
+        let live = |c: &Current<V>| c.as_ref().is_some_and(|(_, exp)| exp.is_none_or(|e| e > now));
+
+        for p in prepared {
+            let current = state.get(&p.pk).cloned().flatten();
+            let is_live = live(&current);
+            match p.kind {
+                Kind::Insert if is_live => {
+                    return Err(StoreError::DuplicateKey { table: def.schema.name.clone(), key: describe(&p.key_values) })
+                }
+                Kind::Update if !is_live => {
+                    return Err(StoreError::NotFound { table: def.schema.name.clone(), key: describe(&p.key_values) })
+                }
+                Kind::Delete if current.is_none() => continue,
+                Kind::Insert => outcome.inserted += 1,
+                Kind::Upsert if is_live => outcome.updated += 1,
+                Kind::Upsert => outcome.inserted += 1,
+                Kind::Update => outcome.updated += 1,
+                Kind::Delete if is_live => outcome.deleted += 1,
+                Kind::Delete => {}
+            }
+            let new_entries: &[Entry] = p.new.as_ref().map_or(&[], |(_, _, es)| es);
+            if let Some((old, old_expiry)) = &current {
+                self.remove_record(def, parts, &p.pk, old, *old_expiry, new_entries, &mut batch, &mut owners);
+            }
+            if let Some((v, expiry, entries)) = &p.new {
+                for e in entries {
+                    if e.claims {
+                        if let Some(attempt) =
+                            self.claim(def, parts, e, &p.pk, now, locked, &mut state, &mut owners, &mut batch)?
+                        {
+                            return Ok(attempt);
+                        }
+                    }
+                    batch.put(&parts.indexes[e.index], e.key.clone(), e.value.clone());
+                }
+                batch.put(&parts.records, p.pk.clone(), encode_record(v, *expiry));
+                if let Some(exp) = expiry {
+                    batch.put(&parts.expiry, expiry_key(*exp, &p.pk), Vec::new());
+                }
+                state.insert(p.pk.clone(), Some((v.clone(), *expiry)));
+            } else {
+                batch.delete(&parts.records, p.pk.clone());
+                state.insert(p.pk.clone(), None);
+            }
+        }
+        Ok(Attempt::Done(batch, outcome))
+    }
+
+    /// Deletes a record's entries (except those `keep` rewrites) and its expiry entry.
+    #[allow(clippy::too_many_arguments)]
+    fn remove_record(
+        &self,
+        def: &TableDefinition<K, V>,
+        parts: &Partitions,
+        pk: &[u8],
+        old: &V,
+        old_expiry: Option<i64>,
+        keep: &[Entry],
+        batch: &mut WriteBatch,
+        owners: &mut HashMap<(usize, Vec<u8>), Option<Vec<u8>>>,
+    ) {
+        for e in entries_of(def, old, pk, old_expiry) {
+            if keep.iter().any(|k| k.index == e.index && k.key == e.key) {
+                continue;
+            }
+            if e.claims {
+                owners.insert((e.index, e.key.clone()), None);
+            }
+            batch.delete(&parts.indexes[e.index], e.key);
+        }
+        if let Some(exp) = old_expiry {
+            batch.delete(&parts.expiry, expiry_key(exp, pk));
+        }
+    }
+
+    /// Claims a unique key for `pk`: free, already ours, or held by an expired row (which is
+    /// purged in the same batch). Held by a live row: a unique violation.
+    #[allow(clippy::too_many_arguments)]
+    fn claim(
+        &self,
+        def: &TableDefinition<K, V>,
+        parts: &Partitions,
+        e: &Entry,
+        pk: &[u8],
+        now: i64,
+        locked: &BTreeSet<usize>,
+        state: &mut HashMap<Vec<u8>, Current<V>>,
+        owners: &mut HashMap<(usize, Vec<u8>), Option<Vec<u8>>>,
+        batch: &mut WriteBatch,
+    ) -> StoreResult<Option<Attempt>> {
+        let partition = &parts.indexes[e.index];
+        let owner = match owners.get(&(e.index, e.key.clone())) {
+            Some(o) => o.clone(),
+            None => match self.backend.get(partition, &e.key)? {
+                Some(raw) => EntryPayload::decode(&raw, partition)?.pk,
+                None => None,
+            },
+        };
+        if let Some(owner) = owner.filter(|o| o.as_slice() != pk) {
+            let current = match state.get(&owner) {
+                Some(c) => c.clone(),
+                None => self.read_current(parts, std::slice::from_ref(&owner))?.pop().flatten(),
+            };
+            match current {
+                Some((v, Some(exp))) if exp <= now => {
+                    if !locked.contains(&self.locks.stripe(&parts.records, &owner)) {
+                        return Ok(Some(Attempt::NeedLock(owner)));
+                    }
+                    self.remove_record(def, parts, &owner, &v, Some(exp), &[], batch, owners);
+                    batch.delete(&parts.records, owner.clone());
+                    state.insert(owner, None);
+                }
+                Some(_) => {
+                    let spec = &def.indexes[e.index].spec;
+                    let values = crate::codec::decode_key(&e.key, &spec.orders()).unwrap_or_default();
+                    return Err(StoreError::UniqueViolation {
+                        table: def.schema.name.clone(),
+                        index: spec.name.clone(),
+                        value: describe(&values),
+                    });
+                }
+                // A claim by a row that is gone: stale only within this batch.
+                None => {}
+            }
+        }
+        owners.insert((e.index, e.key.clone()), Some(pk.to_vec()));
+        Ok(None)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Insert,
+    Upsert,
+    Update,
+    Delete,
+}
+
+struct Prepared<V> {
+    kind: Kind,
+    key_values: Vec<Value>,
+    pk: Vec<u8>,
+    new: Option<(V, Option<i64>, Vec<Entry>)>,
+}
+
+/// The expiry-index key of a record: expiry instant, then primary key.
+pub(crate) fn expiry_key(expiry: i64, pk: &[u8]) -> Vec<u8> {
+    let mut k = encode_instant(expiry).to_vec();
+    k.extend_from_slice(pk);
+    k
+}

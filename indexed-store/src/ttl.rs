@@ -1,0 +1,54 @@
+//! Purging expired rows through the expiry index: a walk over the expired range of
+//! `x/<table>` (never over the table), then one batch that deletes the rows, their index
+//! entries and that range of the expiry index.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use kv_store::{Direction, KeyRange, WriteBatch};
+
+use crate::codec::{decode_instant, encode_instant};
+use crate::definition::EntityKey;
+use crate::error::StoreResult;
+use crate::payload::decode_record;
+use crate::store::{entries_of, Entity, IndexedEntityStore, Partitions};
+
+impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
+    /// Deletes every row that has expired by now, with its index entries; returns how many.
+    pub fn purge_expired(&self) -> StoreResult<u64> {
+        // Exclusive: no writer may add an expiry entry inside the range being deleted.
+        let _gate = self.gate.write();
+        let def = self.definition();
+        let parts = Partitions::of(&def);
+        let now = self.now();
+        let end = encode_instant(now.saturating_add(1)).to_vec();
+        let range = KeyRange::new(Bound::Unbounded, Bound::Excluded(end.clone()));
+        let mut expired = Vec::new();
+        for item in self.backend.scan(&parts.expiry, &range, Direction::Forward)? {
+            let (key, _) = item?;
+            decode_instant(&key)?;
+            expired.push(key[8..].to_vec());
+        }
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let stripes: BTreeSet<usize> = expired.iter().map(|pk| self.locks.stripe(&parts.records, pk)).collect();
+        let _guards = self.locks.lock_all(&stripes);
+        let mut batch = WriteBatch::new();
+        let mut purged = 0;
+        for (pk, raw) in expired.iter().zip(self.backend.multi_get(&parts.records, &expired)?) {
+            let Some(raw) = raw else { continue };
+            let (v, expiry) = decode_record::<V>(&raw, &parts.records)?;
+            if expiry.is_some_and(|e| e <= now) {
+                for e in entries_of(&def, &v, pk, expiry) {
+                    batch.delete(&parts.indexes[e.index], e.key);
+                }
+                batch.delete(&parts.records, pk.clone());
+                purged += 1;
+            }
+        }
+        batch.delete_range(&parts.expiry, Vec::new(), end);
+        self.backend.write(batch)?;
+        Ok(purged)
+    }
+}

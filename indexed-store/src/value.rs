@@ -1,0 +1,142 @@
+//! The values Quiver stores and indexes, and the column types that hold them.
+
+use serde::{Deserialize, Serialize};
+
+/// One value of a column.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// BOOLEAN.
+    Bool(bool),
+    /// BIGINT.
+    Int(i64),
+    /// DOUBLE.
+    Float(f64),
+    /// TEXT.
+    Text(String),
+    /// BYTEA.
+    Bytes(Vec<u8>),
+    /// TIMESTAMP, microseconds since the Unix epoch (UTC).
+    Timestamp(i64),
+    /// A list of values of one type.
+    List(Vec<Value>),
+}
+
+impl Value {
+    /// True for NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// A short name of the value's kind, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Bool(_) => "BOOLEAN",
+            Value::Int(_) => "BIGINT",
+            Value::Float(_) => "DOUBLE",
+            Value::Text(_) => "TEXT",
+            Value::Bytes(_) => "BYTEA",
+            Value::Timestamp(_) => "TIMESTAMP",
+            Value::List(_) => "LIST",
+        }
+    }
+
+    /// The value converted to `ty`, when it can be without losing information
+    /// (an integral DOUBLE into BIGINT, any number into DOUBLE, an integer into TIMESTAMP).
+    pub fn coerce_to(self, ty: &ColumnType) -> Option<Value> {
+        Some(match (self, ty) {
+            (Value::Null, _) => Value::Null,
+            (Value::Bool(b), ColumnType::Boolean) => Value::Bool(b),
+            (Value::Int(i), ColumnType::Int64) => Value::Int(i),
+            (Value::Float(f), ColumnType::Int64) => {
+                if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) {
+                    Value::Int(f as i64)
+                } else {
+                    return None;
+                }
+            }
+            (Value::Int(i), ColumnType::Float64) => Value::Float(i as f64),
+            (Value::Float(f), ColumnType::Float64) => Value::Float(f),
+            (Value::Text(s), ColumnType::Text) => Value::Text(s),
+            (Value::Bytes(b), ColumnType::Bytes) => Value::Bytes(b),
+            (Value::Timestamp(t), ColumnType::Timestamp) => Value::Timestamp(t),
+            (Value::Int(t), ColumnType::Timestamp) => Value::Timestamp(t),
+            (Value::List(items), ColumnType::List(inner)) => Value::List(
+                items.into_iter().map(|v| v.coerce_to(inner)).collect::<Option<Vec<_>>>()?,
+            ),
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => write!(f, "NULL"),
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Text(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            Value::Bytes(b) => {
+                write!(f, "'\\x")?;
+                for byte in b {
+                    write!(f, "{byte:02x}")?;
+                }
+                write!(f, "'")
+            }
+            Value::Timestamp(t) => write!(f, "TIMESTAMP {t}us"),
+            Value::List(items) => {
+                write!(f, "[")?;
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                write!(f, "]")
+            }
+        }
+    }
+}
+
+/// The type of a column.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ColumnType {
+    /// BOOLEAN.
+    Boolean,
+    /// BIGINT (also INT, INTEGER, SMALLINT: stored as 64 bits).
+    Int64,
+    /// DOUBLE (also FLOAT, REAL).
+    Float64,
+    /// TEXT (also VARCHAR, STRING).
+    Text,
+    /// BYTEA (also BLOB, BINARY).
+    Bytes,
+    /// TIMESTAMP, microsecond precision, no time zone.
+    Timestamp,
+    /// A list of values of the inner type.
+    List(Box<ColumnType>),
+}
+
+impl ColumnType {
+    /// True for list columns (indexed one entry per element).
+    pub fn is_list(&self) -> bool {
+        matches!(self, ColumnType::List(_))
+    }
+}
+
+impl std::fmt::Display for ColumnType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ColumnType::Boolean => write!(f, "BOOLEAN"),
+            ColumnType::Int64 => write!(f, "BIGINT"),
+            ColumnType::Float64 => write!(f, "DOUBLE"),
+            ColumnType::Text => write!(f, "TEXT"),
+            ColumnType::Bytes => write!(f, "BYTEA"),
+            ColumnType::Timestamp => write!(f, "TIMESTAMP"),
+            ColumnType::List(inner) => write!(f, "{inner}[]"),
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! The key codec: byte order is value order, prefixes encode to prefixes, and the exact
+//! bytes below are the format (changing them breaks every existing database).
+
+use indexed_store::codec::{compare, decode_key, encode_key, encode_value, text_prefix, KeyReader, SortOrder};
+use indexed_store::Value;
+use proptest::prelude::*;
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn enc(v: Value) -> String {
+    hex(&encode_key(&[v], &[]))
+}
+
+#[test]
+fn encodings_are_the_documented_bytes() {
+    let cases = [
+        (Value::Bool(false), "1000"),
+        (Value::Bool(true), "1001"),
+        (Value::Int(0), "2080000000000000008000"),
+        (Value::Float(0.0), "2080000000000000008000"),
+        (Value::Float(-0.0), "2080000000000000008000"),
+        (Value::Int(1), "20bff00000000000008000"),
+        (Value::Int(-1), "20400fffffffffffff8000"),
+        (Value::Float(f64::INFINITY), "20fff00000000000008000"),
+        (Value::Float(f64::NAN), "20fff80000000000008000"),
+        (Value::Int(i64::MAX), "20c3e00000000000007fff"),
+        (Value::Timestamp(0), "308000000000000000"),
+        (Value::Text(String::new()), "400000"),
+        (Value::Text("a\0b".into()), "406100ff620000"),
+        (Value::Bytes(vec![0, 0xFF]), "5000ffff0000"),
+        (Value::List(vec![Value::Bool(true)]), "60100100"),
+        (Value::Null, "f0"),
+    ];
+    for (v, want) in cases {
+        assert_eq!(enc(v.clone()), want, "{v:?}");
+    }
+}
+
+#[test]
+fn integers_and_floats_of_one_value_encode_alike() {
+    for i in [0i64, 1, -1, 100_000, 1 << 52, -(1 << 53)] {
+        assert_eq!(enc(Value::Int(i)), enc(Value::Float(i as f64)), "{i}");
+    }
+    // Beyond 2^53 neighbours stay distinct and ordered.
+    let big = 1i64 << 60;
+    assert!(encode_key(&[Value::Int(big)], &[]) < encode_key(&[Value::Int(big + 1)], &[]));
+    assert!(encode_key(&[Value::Int(i64::MAX - 1)], &[]) < encode_key(&[Value::Int(i64::MAX)], &[]));
+    assert!(encode_key(&[Value::Int(i64::MIN)], &[]) < encode_key(&[Value::Int(i64::MIN + 1)], &[]));
+}
+
+#[test]
+fn descending_inverts_order_and_puts_null_first() {
+    let d = |v: Value| encode_key(&[v], &[SortOrder::Desc]);
+    assert!(d(Value::Int(2)) < d(Value::Int(1)));
+    assert!(d(Value::Null) < d(Value::Int(i64::MAX)));
+    assert!(d(Value::Text("b".into())) < d(Value::Text("a".into())));
+    assert!(d(Value::Text("ab".into())) < d(Value::Text("a".into())));
+}
+
+#[test]
+fn keys_decode_back_in_either_order() {
+    let values = vec![
+        Value::Text("x\0y".into()),
+        Value::Int(-42),
+        Value::Null,
+        Value::Bytes(vec![0, 1, 0xFF]),
+        Value::Timestamp(-5),
+        Value::List(vec![Value::Text("a".into()), Value::Text("".into())]),
+        Value::Bool(true),
+    ];
+    for order in [SortOrder::Asc, SortOrder::Desc] {
+        let orders = vec![order; values.len()];
+        let key = encode_key(&values, &orders);
+        let decoded = decode_key(&key, &orders).unwrap();
+        // -42 comes back as a float (numbers share one encoding); everything else as given.
+        assert_eq!(decoded[1], Value::Float(-42.0));
+        assert_eq!(decoded[0], values[0]);
+        assert_eq!(decoded[2..], values[2..]);
+    }
+}
+
+#[test]
+fn malformed_keys_are_errors_not_panics() {
+    for bad in [vec![0x20, 1, 2], vec![0x40, b'a'], vec![0x07], vec![0x40, 0, 7], vec![0x60, 0x10]] {
+        assert!(decode_key(&bad, &[SortOrder::Asc]).is_err(), "{bad:?}");
+    }
+    assert!(decode_key(&[0x40, 0xC3, 0x28, 0, 0], &[SortOrder::Asc]).is_err(), "invalid UTF-8");
+}
+
+#[test]
+fn text_prefix_bounds_exactly_the_strings_with_that_prefix() {
+    let p = text_prefix("ab", SortOrder::Asc);
+    for (s, inside) in [("ab", true), ("abc", true), ("ab\0", true), ("a", false), ("b", false), ("aa", false)] {
+        assert_eq!(encode_key(&[Value::Text(s.into())], &[]).starts_with(&p), inside, "{s}");
+    }
+    let pd = text_prefix("ab", SortOrder::Desc);
+    assert!(encode_key(&[Value::Text("abz".into())], &[SortOrder::Desc]).starts_with(&pd));
+}
+
+fn scalar() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::Int),
+        prop_oneof![any::<f64>(), Just(f64::NAN), Just(-0.0), Just(f64::INFINITY), Just(f64::NEG_INFINITY)]
+            .prop_map(Value::Float),
+        any::<i64>().prop_map(Value::Timestamp),
+        ".{0,8}".prop_map(Value::Text),
+        proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Bytes),
+    ]
+}
+
+/// Value order the codec must reproduce, written independently of it: type rank, then value.
+fn model_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    fn rank(v: &Value) -> u8 {
+        match v {
+            Value::Bool(_) => 0,
+            Value::Int(_) | Value::Float(_) => 1,
+            Value::Timestamp(_) => 2,
+            Value::Text(_) => 3,
+            Value::Bytes(_) => 4,
+            Value::List(_) => 5,
+            Value::Null => 6,
+        }
+    }
+    fn num(v: &Value) -> (f64, i128) {
+        match v {
+            Value::Int(i) => (*i as f64, *i as i128 - (*i as f64) as i128),
+            Value::Float(f) => (if f.is_nan() { f64::NAN } else { *f }, 0),
+            _ => unreachable!(),
+        }
+    }
+    match rank(a).cmp(&rank(b)) {
+        Equal => {}
+        o => return o,
+    }
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Timestamp(x), Value::Timestamp(y)) => x.cmp(y),
+        (Value::Text(x), Value::Text(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Bytes(x), Value::Bytes(y)) => x.cmp(y),
+        (Value::Null, Value::Null) => Equal,
+        _ => {
+            let ((fa, ra), (fb, rb)) = (num(a), num(b));
+            // NaN above everything, -0 == 0.
+            let c = match (fa.is_nan(), fb.is_nan()) {
+                (true, true) => Equal,
+                (true, false) => Greater,
+                (false, true) => Less,
+                _ => fa.partial_cmp(&fb).unwrap(),
+            };
+            c.then(ra.cmp(&rb))
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn byte_order_is_value_order(a in scalar(), b in scalar()) {
+        let (ea, eb) = (encode_key(&[a.clone()], &[]), encode_key(&[b.clone()], &[]));
+        prop_assert_eq!(ea.cmp(&eb), model_cmp(&a, &b));
+        prop_assert_eq!(compare(&a, &b), model_cmp(&a, &b));
+        let (da, db) = (encode_key(&[a.clone()], &[SortOrder::Desc]), encode_key(&[b.clone()], &[SortOrder::Desc]));
+        prop_assert_eq!(da.cmp(&db), model_cmp(&a, &b).reverse());
+    }
+
+    #[test]
+    fn tuples_compare_column_by_column(a in proptest::collection::vec(scalar(), 1..4), b in proptest::collection::vec(scalar(), 1..4), desc in any::<bool>()) {
+        let order = if desc { SortOrder::Desc } else { SortOrder::Asc };
+        let orders = vec![order, SortOrder::Asc, SortOrder::Desc, SortOrder::Asc];
+        let (ea, eb) = (encode_key(&a, &orders), encode_key(&b, &orders));
+        let mut want = std::cmp::Ordering::Equal;
+        for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+            let c = model_cmp(x, y);
+            let c = if orders[i].is_desc() { c.reverse() } else { c };
+            if c.is_ne() { want = c; break; }
+        }
+        if want.is_eq() { want = a.len().cmp(&b.len()); }
+        prop_assert_eq!(ea.cmp(&eb), want);
+    }
+
+    #[test]
+    fn a_tuple_prefix_encodes_to_a_byte_prefix(values in proptest::collection::vec(scalar(), 0..5), cut in 0usize..5) {
+        let cut = cut.min(values.len());
+        let orders = [SortOrder::Desc, SortOrder::Asc, SortOrder::Desc, SortOrder::Asc, SortOrder::Asc];
+        let whole = encode_key(&values, &orders);
+        let prefix = encode_key(&values[..cut], &orders);
+        prop_assert!(whole.starts_with(&prefix));
+        // And every value can be skipped back out of it.
+        let mut r = KeyReader::new(&whole);
+        for o in &orders[..values.len()] { r.skip(*o).unwrap(); }
+        prop_assert!(r.is_empty());
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..32)) {
+        let _ = decode_key(&bytes, &[SortOrder::Asc, SortOrder::Desc]);
+        let mut out = Vec::new();
+        encode_value(&mut out, &Value::Bytes(bytes.clone()), SortOrder::Desc);
+        prop_assert_eq!(decode_key(&out, &[SortOrder::Desc]).unwrap(), vec![Value::Bytes(bytes)]);
+    }
+}

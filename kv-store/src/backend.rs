@@ -1,0 +1,147 @@
+//! The storage trait every backend implements, and the types it speaks.
+
+use crate::{KeyRange, KvResult};
+
+/// A key and its value.
+pub type KvPair = (Vec<u8>, Vec<u8>);
+
+/// An ordered walk over a partition. Items come in key order (or reverse key order) and
+/// the walk stops early when the caller stops pulling.
+pub type KvIter<'a> = Box<dyn Iterator<Item = KvResult<KvPair>> + Send + 'a>;
+
+/// Which way an ordered walk goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Direction {
+    /// Ascending key order.
+    #[default]
+    Forward,
+    /// Descending key order.
+    Reverse,
+}
+
+impl Direction {
+    /// The other direction.
+    pub fn reversed(self) -> Self {
+        match self {
+            Direction::Forward => Direction::Reverse,
+            Direction::Reverse => Direction::Forward,
+        }
+    }
+}
+
+/// One change inside a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchOp {
+    /// Set `key` to `value` in `partition`.
+    Put { partition: String, key: Vec<u8>, value: Vec<u8> },
+    /// Remove `key` from `partition` (no error when absent).
+    Delete { partition: String, key: Vec<u8> },
+    /// Remove every key in `[start, end)` from `partition`.
+    DeleteRange { partition: String, start: Vec<u8>, end: Vec<u8> },
+}
+
+impl BatchOp {
+    /// The partition this change touches.
+    pub fn partition(&self) -> &str {
+        match self {
+            BatchOp::Put { partition, .. }
+            | BatchOp::Delete { partition, .. }
+            | BatchOp::DeleteRange { partition, .. } => partition,
+        }
+    }
+}
+
+/// Changes that are applied together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<BatchOp>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put.
+    pub fn put(&mut self, partition: &str, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push(BatchOp::Put { partition: partition.to_owned(), key, value });
+    }
+
+    /// Adds a delete.
+    pub fn delete(&mut self, partition: &str, key: Vec<u8>) {
+        self.ops.push(BatchOp::Delete { partition: partition.to_owned(), key });
+    }
+
+    /// Adds a range delete of `[start, end)`.
+    pub fn delete_range(&mut self, partition: &str, start: Vec<u8>, end: Vec<u8>) {
+        self.ops.push(BatchOp::DeleteRange { partition: partition.to_owned(), start, end });
+    }
+
+    /// Appends every change of `other`.
+    pub fn extend(&mut self, other: WriteBatch) {
+        self.ops.extend(other.ops);
+    }
+
+    /// The changes, in order.
+    pub fn ops(&self) -> &[BatchOp] {
+        &self.ops
+    }
+
+    /// Number of changes.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True when the batch holds no change.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// Reads: what a backend and its snapshots both offer.
+///
+/// A read names a partition; reading a partition that does not exist is
+/// [`KvError::UnknownPartition`](crate::KvError::UnknownPartition), never an empty answer.
+pub trait ReadView: Send + Sync {
+    /// The value stored under `key`.
+    fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>>;
+
+    /// The values stored under each of `keys`, in the same order.
+    fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>>;
+
+    /// The pairs whose key lies in `range`, in `direction` order.
+    fn scan(&self, partition: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>>;
+}
+
+/// An ordered key-value store with named partitions.
+///
+/// Backends are shared between threads (`&self` methods, `Send + Sync`); a write batch is
+/// atomic, and a snapshot sees the store as it was when taken, whatever is written after.
+pub trait StorageBackend: ReadView {
+    /// Creates the partition when it does not exist yet (idempotent).
+    fn create_partition(&self, name: &str) -> KvResult<()>;
+
+    /// Drops the partition and everything in it; an unknown partition is an error.
+    fn drop_partition(&self, name: &str) -> KvResult<()>;
+
+    /// The names of all partitions, sorted.
+    fn partitions(&self) -> KvResult<Vec<String>>;
+
+    /// True when the partition exists.
+    fn has_partition(&self, name: &str) -> bool;
+
+    /// Applies every change of the batch, or none (an unknown partition fails the whole batch).
+    fn write(&self, batch: WriteBatch) -> KvResult<()>;
+
+    /// A consistent point-in-time view for multi-key reads.
+    fn snapshot(&self) -> Box<dyn ReadView + '_>;
+
+    /// Makes every acknowledged write durable on disk (no-op in memory).
+    fn flush(&self) -> KvResult<()>;
+
+    /// Approximate bytes on disk (0 in memory).
+    fn disk_size(&self) -> u64 {
+        0
+    }
+}

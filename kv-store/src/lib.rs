@@ -1,0 +1,18 @@
+//! Byte-level storage for Quiver.
+//!
+//! A [`StorageBackend`] holds named partitions (RocksDB column families) of ordered byte keys.
+//! It offers point reads, ordered iteration between bounds in either direction, atomic write
+//! batches that span partitions, and consistent snapshots. Nothing above this crate touches
+//! RocksDB directly, so the in-memory backend can stand in for it anywhere.
+
+pub mod backend;
+pub mod error;
+pub mod memory;
+pub mod range;
+pub mod rocks;
+
+pub use backend::{BatchOp, Direction, KvIter, KvPair, ReadView, StorageBackend, WriteBatch};
+pub use error::{KvError, KvResult};
+pub use memory::MemoryBackend;
+pub use range::KeyRange;
+pub use rocks::{Durability, RocksBackend, RocksOptions};

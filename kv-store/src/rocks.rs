@@ -1,0 +1,327 @@
+//! The RocksDB backend: one column family per partition.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rocksdb::{
+    BlockBasedOptions, BoundColumnFamily, Cache, DBRawIteratorWithThreadMode, DBWithThreadMode,
+    MultiThreaded, Options, ReadOptions, SnapshotWithThreadMode, WriteOptions,
+};
+
+use crate::backend::{BatchOp, Direction, KvIter, KvPair, ReadView, StorageBackend, WriteBatch};
+use crate::{KeyRange, KvError, KvResult};
+
+type Db = DBWithThreadMode<MultiThreaded>;
+
+/// RocksDB's own column family, always present; Quiver never stores anything in it.
+const DEFAULT_CF: &str = "default";
+
+/// How far an acknowledged write has travelled when `write` returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// In the write-ahead log in the OS page cache: survives a crash of the process
+    /// (kill -9), not a power loss or kernel crash. RocksDB's default, and ours.
+    #[default]
+    ProcessCrashSafe,
+    /// fsync'd write-ahead log before `write` returns: survives power loss, costs a sync per
+    /// batch.
+    PowerLossSafe,
+}
+
+/// How to open a RocksDB database.
+#[derive(Debug, Clone)]
+pub struct RocksOptions {
+    /// Durability of each write batch.
+    pub durability: Durability,
+    /// Size of the block cache shared by all partitions, in bytes.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for RocksOptions {
+    fn default() -> Self {
+        RocksOptions { durability: Durability::default(), block_cache_bytes: 256 << 20 }
+    }
+}
+
+/// A RocksDB database in a directory.
+pub struct RocksBackend {
+    db: Db,
+    path: PathBuf,
+    cf_options: Options,
+    write_options: WriteOptions,
+}
+
+/// Rejects names RocksDB or Quiver reserve.
+pub(crate) fn check_partition_name(name: &str) -> KvResult<()> {
+    if name.is_empty() {
+        return Err(KvError::InvalidPartitionName(name.to_owned(), "the name is empty"));
+    }
+    if name == DEFAULT_CF {
+        return Err(KvError::InvalidPartitionName(name.to_owned(), "'default' is reserved"));
+    }
+    Ok(())
+}
+
+impl RocksBackend {
+    /// Opens (or creates) the database in `path` with default options, finding every
+    /// partition it already holds.
+    pub fn open(path: impl AsRef<Path>) -> KvResult<Self> {
+        Self::open_with(path, RocksOptions::default())
+    }
+
+    /// Opens (or creates) the database in `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: RocksOptions) -> KvResult<Self> {
+        let path = path.as_ref().to_path_buf();
+        std::fs::create_dir_all(&path)
+            .map_err(|source| KvError::Open { path: path.display().to_string(), source })?;
+
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let mut table = BlockBasedOptions::default();
+        table.set_block_cache(&cache);
+        table.set_bloom_filter(10.0, false);
+        table.set_cache_index_and_filter_blocks(true);
+
+        let mut cf_options = Options::default();
+        cf_options.set_block_based_table_factory(&table);
+        cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        cf_options.set_level_compaction_dynamic_level_bytes(true);
+
+        let mut db_options = cf_options.clone();
+        db_options.create_if_missing(true);
+        db_options.create_missing_column_families(true);
+        db_options.increase_parallelism(2);
+        db_options.set_max_background_jobs(4);
+
+        let existing = match Db::list_cf(&db_options, &path) {
+            Ok(cfs) => cfs,
+            // A directory without a database yet.
+            Err(_) => vec![DEFAULT_CF.to_owned()],
+        };
+        let descriptors = existing
+            .iter()
+            .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, cf_options.clone()));
+        let db = Db::open_cf_descriptors(&db_options, &path, descriptors)
+            .map_err(KvError::rocks("open"))?;
+
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(options.durability == Durability::PowerLossSafe);
+        Ok(RocksBackend { db, path, cf_options, write_options })
+    }
+
+    /// The database directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, partition: &str) -> KvResult<Arc<BoundColumnFamily<'_>>> {
+        if partition == DEFAULT_CF {
+            return Err(KvError::UnknownPartition(partition.to_owned()));
+        }
+        self.db.cf_handle(partition).ok_or_else(|| KvError::UnknownPartition(partition.to_owned()))
+    }
+
+    fn read_options(snapshot: Option<&SnapshotWithThreadMode<'_, Db>>) -> ReadOptions {
+        let mut opts = ReadOptions::default();
+        if let Some(s) = snapshot {
+            opts.set_snapshot(s);
+        }
+        opts
+    }
+
+    fn get_at(
+        &self,
+        snapshot: Option<&SnapshotWithThreadMode<'_, Db>>,
+        partition: &str,
+        key: &[u8],
+    ) -> KvResult<Option<Vec<u8>>> {
+        let cf = self.cf(partition)?;
+        let opts = Self::read_options(snapshot);
+        let value = self.db.get_pinned_cf_opt(&cf, key, &opts).map_err(KvError::rocks("get"))?;
+        Ok(value.map(|v| v.to_vec()))
+    }
+
+    fn multi_get_at(
+        &self,
+        snapshot: Option<&SnapshotWithThreadMode<'_, Db>>,
+        partition: &str,
+        keys: &[Vec<u8>],
+    ) -> KvResult<Vec<Option<Vec<u8>>>> {
+        let cf = self.cf(partition)?;
+        let opts = Self::read_options(snapshot);
+        self.db
+            .batched_multi_get_cf_opt(&cf, keys.iter(), false, &opts)
+            .into_iter()
+            .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(KvError::rocks("multi_get")))
+            .collect()
+    }
+
+    fn scan_at<'a>(
+        &'a self,
+        snapshot: Option<&SnapshotWithThreadMode<'a, Db>>,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+    ) -> KvResult<KvIter<'a>> {
+        let cf = self.cf(partition)?;
+        let (start, end) = range.half_open();
+        if let (Some(s), Some(e)) = (&start, &end) {
+            if s >= e {
+                return Ok(Box::new(std::iter::empty()));
+            }
+        }
+        let mut opts = Self::read_options(snapshot);
+        if let Some(s) = start {
+            opts.set_iterate_lower_bound(s);
+        }
+        if let Some(e) = end {
+            opts.set_iterate_upper_bound(e);
+        }
+        let mut raw = self.db.raw_iterator_cf_opt(&cf, opts);
+        match direction {
+            Direction::Forward => raw.seek_to_first(),
+            Direction::Reverse => raw.seek_to_last(),
+        }
+        Ok(Box::new(RocksIter { raw, direction, _cf: cf, done: false }))
+    }
+}
+
+/// A RocksDB iterator positioned on its next item. Holds the column family so that it
+/// stays alive as long as the walk.
+struct RocksIter<'a> {
+    raw: DBRawIteratorWithThreadMode<'a, Db>,
+    direction: Direction,
+    _cf: Arc<BoundColumnFamily<'a>>,
+    done: bool,
+}
+
+impl Iterator for RocksIter<'_> {
+    type Item = KvResult<KvPair>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = match self.raw.item() {
+            Some((k, v)) => (k.to_vec(), v.to_vec()),
+            None => {
+                self.done = true;
+                return match self.raw.status() {
+                    Ok(()) => None,
+                    Err(e) => Some(Err(KvError::Rocks { operation: "iterate", source: e })),
+                };
+            }
+        };
+        match self.direction {
+            Direction::Forward => self.raw.next(),
+            Direction::Reverse => self.raw.prev(),
+        }
+        Some(Ok(item))
+    }
+}
+
+/// A point-in-time view of a RocksDB database.
+struct RocksSnapshot<'a> {
+    backend: &'a RocksBackend,
+    snapshot: SnapshotWithThreadMode<'a, Db>,
+}
+
+impl ReadView for RocksSnapshot<'_> {
+    fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        self.backend.get_at(Some(&self.snapshot), partition, key)
+    }
+
+    fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        self.backend.multi_get_at(Some(&self.snapshot), partition, keys)
+    }
+
+    fn scan(&self, partition: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>> {
+        self.backend.scan_at(Some(&self.snapshot), partition, range, direction)
+    }
+}
+
+impl ReadView for RocksBackend {
+    fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        self.get_at(None, partition, key)
+    }
+
+    fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        self.multi_get_at(None, partition, keys)
+    }
+
+    fn scan(&self, partition: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>> {
+        self.scan_at(None, partition, range, direction)
+    }
+}
+
+impl StorageBackend for RocksBackend {
+    fn create_partition(&self, name: &str) -> KvResult<()> {
+        check_partition_name(name)?;
+        if self.db.cf_handle(name).is_some() {
+            return Ok(());
+        }
+        self.db.create_cf(name, &self.cf_options).map_err(KvError::rocks("create partition"))
+    }
+
+    fn drop_partition(&self, name: &str) -> KvResult<()> {
+        self.cf(name)?;
+        self.db.drop_cf(name).map_err(KvError::rocks("drop partition"))
+    }
+
+    fn partitions(&self) -> KvResult<Vec<String>> {
+        let opts = Options::default();
+        let mut names: Vec<String> = Db::list_cf(&opts, &self.path)
+            .map_err(KvError::rocks("list partitions"))?
+            .into_iter()
+            .filter(|n| n != DEFAULT_CF && self.db.cf_handle(n).is_some())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn has_partition(&self, name: &str) -> bool {
+        name != DEFAULT_CF && self.db.cf_handle(name).is_some()
+    }
+
+    fn write(&self, batch: WriteBatch) -> KvResult<()> {
+        let mut wb = rocksdb::WriteBatch::default();
+        for op in batch.ops() {
+            let cf = self.cf(op.partition())?;
+            match op {
+                BatchOp::Put { key, value, .. } => wb.put_cf(&cf, key, value),
+                BatchOp::Delete { key, .. } => wb.delete_cf(&cf, key),
+                BatchOp::DeleteRange { start, end, .. } => {
+                    if start < end {
+                        wb.delete_range_cf(&cf, start, end)
+                    }
+                }
+            }
+        }
+        self.db.write_opt(wb, &self.write_options).map_err(KvError::rocks("write"))
+    }
+
+    fn snapshot(&self) -> Box<dyn ReadView + '_> {
+        Box::new(RocksSnapshot { backend: self, snapshot: self.db.snapshot() })
+    }
+
+    fn flush(&self) -> KvResult<()> {
+        self.db.flush_wal(true).map_err(KvError::rocks("flush"))
+    }
+
+    fn disk_size(&self) -> u64 {
+        fn dir_size(p: &Path) -> u64 {
+            std::fs::read_dir(p)
+                .map(|entries| {
+                    entries
+                        .flatten()
+                        .map(|e| match e.metadata() {
+                            Ok(m) if m.is_dir() => dir_size(&e.path()),
+                            Ok(m) => m.len(),
+                            Err(_) => 0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(0)
+        }
+        dir_size(&self.path)
+    }
+}

@@ -1,0 +1,184 @@
+//! One behaviour suite, run against every backend: the in-memory backend must be a faithful
+//! stand-in for RocksDB, so both answer every case below identically.
+
+use std::ops::Bound;
+
+use kv_store::{Direction, KeyRange, KvError, MemoryBackend, ReadView, RocksBackend, StorageBackend, WriteBatch};
+
+fn keys(it: kv_store::KvIter<'_>) -> Vec<Vec<u8>> {
+    it.map(|r| r.unwrap().0).collect()
+}
+
+fn filled(b: &dyn StorageBackend) {
+    b.create_partition("p").unwrap();
+    let mut batch = WriteBatch::new();
+    for k in [b"a".as_slice(), b"b", b"b\0", b"c", b"d\xff", b"e"] {
+        batch.put("p", k.to_vec(), k.to_vec());
+    }
+    b.write(batch).unwrap();
+}
+
+fn partitions_are_created_on_demand_and_dropped(b: &dyn StorageBackend) {
+    assert!(!b.has_partition("t/x"));
+    b.create_partition("t/x").unwrap();
+    b.create_partition("t/x").unwrap(); // idempotent
+    b.create_partition("i/x/y").unwrap();
+    assert_eq!(b.partitions().unwrap(), vec!["i/x/y".to_string(), "t/x".to_string()]);
+    b.drop_partition("t/x").unwrap();
+    assert!(!b.has_partition("t/x"));
+    assert!(matches!(b.drop_partition("t/x"), Err(KvError::UnknownPartition(p)) if p == "t/x"));
+    assert!(matches!(b.create_partition(""), Err(KvError::InvalidPartitionName(..))));
+}
+
+fn unknown_partition_is_an_error_for_every_operation(b: &dyn StorageBackend) {
+    let unknown = |r: Result<(), KvError>| matches!(r, Err(KvError::UnknownPartition(p)) if p == "nope");
+    assert!(unknown(b.get("nope", b"k").map(|_| ())));
+    assert!(unknown(b.multi_get("nope", &[b"k".to_vec()]).map(|_| ())));
+    assert!(unknown(b.scan("nope", &KeyRange::all(), Direction::Forward).map(|_| ())));
+    let mut batch = WriteBatch::new();
+    batch.put("nope", b"k".to_vec(), vec![]);
+    assert!(unknown(b.write(batch)));
+}
+
+fn a_batch_with_an_unknown_partition_writes_nothing(b: &dyn StorageBackend) {
+    b.create_partition("p").unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put("p", b"k".to_vec(), b"v".to_vec());
+    batch.put("missing", b"k".to_vec(), b"v".to_vec());
+    assert!(b.write(batch).is_err());
+    assert_eq!(b.get("p", b"k").unwrap(), None);
+}
+
+fn batches_put_and_delete_across_partitions(b: &dyn StorageBackend) {
+    b.create_partition("p").unwrap();
+    b.create_partition("q").unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put("p", b"k1".to_vec(), b"v1".to_vec());
+    batch.put("q", b"k2".to_vec(), b"v2".to_vec());
+    b.write(batch).unwrap();
+    assert_eq!(b.get("p", b"k1").unwrap(), Some(b"v1".to_vec()));
+    assert_eq!(b.get("q", b"k2").unwrap(), Some(b"v2".to_vec()));
+    assert_eq!(b.get("p", b"k2").unwrap(), None);
+
+    let mut batch = WriteBatch::new();
+    batch.delete("p", b"k1".to_vec());
+    batch.put("q", b"k2".to_vec(), b"v3".to_vec());
+    batch.delete("q", b"never-there".to_vec());
+    b.write(batch).unwrap();
+    assert_eq!(b.get("p", b"k1").unwrap(), None);
+    assert_eq!(b.get("q", b"k2").unwrap(), Some(b"v3".to_vec()));
+}
+
+fn multi_get_answers_in_key_order_given(b: &dyn StorageBackend) {
+    filled(b);
+    let got = b.multi_get("p", &[b"c".to_vec(), b"zz".to_vec(), b"a".to_vec()]).unwrap();
+    assert_eq!(got, vec![Some(b"c".to_vec()), None, Some(b"a".to_vec())]);
+}
+
+fn scans_honour_bounds_in_both_directions(b: &dyn StorageBackend) {
+    filled(b);
+    let all = keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap());
+    assert_eq!(all, vec![b"a".to_vec(), b"b".to_vec(), b"b\0".to_vec(), b"c".to_vec(), b"d\xff".to_vec(), b"e".to_vec()]);
+    let rev = keys(b.scan("p", &KeyRange::all(), Direction::Reverse).unwrap());
+    assert_eq!(rev, all.iter().rev().cloned().collect::<Vec<_>>());
+
+    let r = KeyRange::new(Bound::Excluded(b"b".to_vec()), Bound::Included(b"d\xff".to_vec()));
+    assert_eq!(keys(b.scan("p", &r, Direction::Forward).unwrap()), vec![b"b\0".to_vec(), b"c".to_vec(), b"d\xff".to_vec()]);
+    assert_eq!(keys(b.scan("p", &r, Direction::Reverse).unwrap()), vec![b"d\xff".to_vec(), b"c".to_vec(), b"b\0".to_vec()]);
+
+    let r = KeyRange::new(Bound::Included(b"b".to_vec()), Bound::Excluded(b"c".to_vec()));
+    assert_eq!(keys(b.scan("p", &r, Direction::Reverse).unwrap()), vec![b"b\0".to_vec(), b"b".to_vec()]);
+
+    let empty = KeyRange::new(Bound::Included(b"d".to_vec()), Bound::Excluded(b"c".to_vec()));
+    assert!(keys(b.scan("p", &empty, Direction::Forward).unwrap()).is_empty());
+    assert_eq!(keys(b.scan("p", &KeyRange::prefix(b"b"), Direction::Forward).unwrap()), vec![b"b".to_vec(), b"b\0".to_vec()]);
+}
+
+fn a_scan_stops_when_the_caller_stops(b: &dyn StorageBackend) {
+    filled(b);
+    let first_two: Vec<_> = b.scan("p", &KeyRange::all(), Direction::Reverse).unwrap().take(2).map(|r| r.unwrap().0).collect();
+    assert_eq!(first_two, vec![b"e".to_vec(), b"d\xff".to_vec()]);
+}
+
+fn delete_range_removes_a_half_open_range(b: &dyn StorageBackend) {
+    filled(b);
+    let mut batch = WriteBatch::new();
+    batch.delete_range("p", b"b".to_vec(), b"d".to_vec());
+    b.write(batch).unwrap();
+    assert_eq!(keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap()), vec![b"a".to_vec(), b"d\xff".to_vec(), b"e".to_vec()]);
+}
+
+fn snapshots_do_not_see_later_writes(b: &dyn StorageBackend) {
+    filled(b);
+    let snap = b.snapshot();
+    let mut batch = WriteBatch::new();
+    batch.delete("p", b"a".to_vec());
+    batch.put("p", b"f".to_vec(), b"new".to_vec());
+    batch.put("p", b"c".to_vec(), b"changed".to_vec());
+    b.write(batch).unwrap();
+    assert_eq!(snap.get("p", b"a").unwrap(), Some(b"a".to_vec()));
+    assert_eq!(snap.get("p", b"f").unwrap(), None);
+    assert_eq!(snap.multi_get("p", &[b"c".to_vec()]).unwrap(), vec![Some(b"c".to_vec())]);
+    assert_eq!(keys(snap.scan("p", &KeyRange::all(), Direction::Forward).unwrap()).len(), 6);
+    assert_eq!(b.get("p", b"c").unwrap(), Some(b"changed".to_vec()));
+}
+
+fn empty_keys_and_values_round_trip(b: &dyn StorageBackend) {
+    b.create_partition("p").unwrap();
+    let mut batch = WriteBatch::new();
+    batch.put("p", vec![], vec![]);
+    batch.put("p", vec![0], vec![0; 3]);
+    b.write(batch).unwrap();
+    assert_eq!(b.get("p", &[]).unwrap(), Some(vec![]));
+    assert_eq!(keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap()), vec![vec![], vec![0]]);
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $( #[test] fn $case() { super::$case(&kv_store::MemoryBackend::new()); } )*
+        }
+        mod rocksdb {
+            $( #[test] fn $case() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$case(&kv_store::RocksBackend::open(dir.path()).unwrap());
+            } )*
+        }
+    };
+}
+
+conformance!(
+    partitions_are_created_on_demand_and_dropped,
+    unknown_partition_is_an_error_for_every_operation,
+    a_batch_with_an_unknown_partition_writes_nothing,
+    batches_put_and_delete_across_partitions,
+    multi_get_answers_in_key_order_given,
+    scans_honour_bounds_in_both_directions,
+    a_scan_stops_when_the_caller_stops,
+    delete_range_removes_a_half_open_range,
+    snapshots_do_not_see_later_writes,
+    empty_keys_and_values_round_trip,
+);
+
+#[test]
+fn rocksdb_finds_its_partitions_again_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let b = RocksBackend::open(dir.path()).unwrap();
+        b.create_partition("t/accounts").unwrap();
+        b.create_partition("i/accounts/by_status").unwrap();
+        let mut batch = WriteBatch::new();
+        batch.put("t/accounts", b"k".to_vec(), b"v".to_vec());
+        b.write(batch).unwrap();
+    }
+    let b = RocksBackend::open(dir.path()).unwrap();
+    assert_eq!(b.partitions().unwrap(), vec!["i/accounts/by_status".to_string(), "t/accounts".to_string()]);
+    assert_eq!(b.get("t/accounts", b"k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn memory_backend_is_usable_as_a_trait_object() {
+    let b: Box<dyn StorageBackend> = Box::new(MemoryBackend::new());
+    b.create_partition("p").unwrap();
+    assert!(b.has_partition("p"));
+}
