@@ -1,0 +1,207 @@
+//! The Quiver catalog for DataFusion: schema `public` holds the tables without a namespace,
+//! schema `<ns>` the tables named `<ns>.<table>`, and schema `sys` describes indexes.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider};
+use datafusion::datasource::TableProvider;
+use datafusion::error::{DataFusionError, Result};
+use indexed_store::Database;
+
+use crate::table::QuiverTable;
+
+/// The catalog's name when registered by [`crate::register`].
+pub const CATALOG_NAME: &str = "quiver";
+/// The schema of tables without a namespace.
+pub const DEFAULT_SCHEMA: &str = "public";
+/// The schema of the index listing.
+pub const SYS_SCHEMA: &str = "sys";
+
+/// All tables of a database, grouped by namespace.
+#[derive(Clone)]
+pub struct QuiverCatalog {
+    db: Arc<Database>,
+    /// When set, only this namespace is visible (per-tenant access).
+    only: Option<String>,
+}
+
+impl std::fmt::Debug for QuiverCatalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QuiverCatalog")
+    }
+}
+
+impl QuiverCatalog {
+    /// Every namespace of the database.
+    pub fn new(db: Arc<Database>) -> Self {
+        QuiverCatalog { db, only: None }
+    }
+
+    /// Only one namespace visible.
+    pub fn restricted_to(db: Arc<Database>, namespace: &str) -> Self {
+        QuiverCatalog { db, only: Some(namespace.to_owned()) }
+    }
+}
+
+/// Splits a stored table name into (namespace, table).
+pub fn split_name(stored: &str) -> (&str, &str) {
+    match stored.split_once('.') {
+        Some((ns, t)) => (ns, t),
+        None => (DEFAULT_SCHEMA, stored),
+    }
+}
+
+/// The stored name of `table` in `namespace`.
+pub fn stored_name(namespace: &str, table: &str) -> String {
+    if namespace == DEFAULT_SCHEMA {
+        table.to_owned()
+    } else {
+        format!("{namespace}.{table}")
+    }
+}
+
+impl CatalogProvider for QuiverCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        if let Some(ns) = &self.only {
+            return vec![ns.clone()];
+        }
+        let mut names: Vec<String> = self.db.table_names().iter().map(|t| split_name(t).0.to_owned()).collect();
+        names.push(DEFAULT_SCHEMA.to_owned());
+        names.push(SYS_SCHEMA.to_owned());
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if self.only.as_deref().is_some_and(|ns| ns != name) {
+            return None;
+        }
+        if name == SYS_SCHEMA && self.only.is_none() {
+            return Some(Arc::new(SysSchema { db: self.db.clone() }));
+        }
+        Some(Arc::new(QuiverSchema { db: self.db.clone(), namespace: name.to_owned() }))
+    }
+}
+
+/// The tables of one namespace.
+pub struct QuiverSchema {
+    db: Arc<Database>,
+    namespace: String,
+}
+
+impl std::fmt::Debug for QuiverSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QuiverSchema({})", self.namespace)
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for QuiverSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.db
+            .table_names()
+            .iter()
+            .filter(|t| split_name(t).0 == self.namespace)
+            .map(|t| split_name(t).1.to_owned())
+            .collect()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.db.table(&stored_name(&self.namespace, name)).map(|t| Arc::new(QuiverTable::new(t)) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.db.table(&stored_name(&self.namespace, name)).is_some()
+    }
+
+    fn register_table(&self, name: String, _table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
+        Err(DataFusionError::Plan(format!(
+            "cannot register '{name}' in a Quiver schema: create Quiver tables with CREATE TABLE through Quiver::sql"
+        )))
+    }
+}
+
+/// `sys.indexes`: one row per index of every table (primary keys included).
+struct SysSchema {
+    db: Arc<Database>,
+}
+
+impl std::fmt::Debug for SysSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SysSchema")
+    }
+}
+
+impl SysSchema {
+    fn indexes(&self) -> Result<Arc<dyn TableProvider>> {
+        let (mut table, mut index, mut columns, mut unique, mut include, mut kind) =
+            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        for t in self.db.table_names() {
+            let Some(access) = self.db.table(&t) else { continue };
+            let s = access.schema();
+            table.push(t.clone());
+            index.push("PRIMARY".to_owned());
+            columns.push(s.primary_key.join(", "));
+            unique.push(true);
+            include.push(String::new());
+            kind.push("primary".to_owned());
+            for i in &s.indexes {
+                table.push(t.clone());
+                index.push(i.name.clone());
+                columns.push(
+                    i.columns
+                        .iter()
+                        .map(|c| if c.order.is_desc() { format!("{} DESC", c.name) } else { c.name.clone() })
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                );
+                unique.push(i.unique);
+                include.push(i.include.join(", "));
+                let list = i.columns.iter().any(|c| s.column_index(&c.name).is_some_and(|p| s.columns[p].ty.is_list()));
+                kind.push(if list { "multi-key" } else { "secondary" }.to_owned());
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("index_name", DataType::Utf8, false),
+            Field::new("columns", DataType::Utf8, false),
+            Field::new("is_unique", DataType::Boolean, false),
+            Field::new("include", DataType::Utf8, false),
+            Field::new("kind", DataType::Utf8, false),
+        ]));
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(table)),
+            Arc::new(StringArray::from(index)),
+            Arc::new(StringArray::from(columns)),
+            Arc::new(BooleanArray::from(unique)),
+            Arc::new(StringArray::from(include)),
+            Arc::new(StringArray::from(kind)),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+#[async_trait]
+impl SchemaProvider for SysSchema {
+    fn table_names(&self) -> Vec<String> {
+        vec!["indexes".to_owned()]
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        if name == "indexes" {
+            Ok(Some(self.indexes()?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        name == "indexes"
+    }
+}

@@ -1,0 +1,273 @@
+//! Quiver's DDL: CREATE TABLE (types, NOT NULL, PRIMARY KEY, TTL), CREATE [UNIQUE] INDEX
+//! (with DESC columns and INCLUDE), DROP TABLE, DROP INDEX. Parsed by DataFusion's SQL
+//! parser, executed against the database directly.
+//!
+//! ```sql
+//! CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, seen_at TIMESTAMP)
+//!   WITH (ttl = '1h', ttl_column = 'seen_at');
+//! CREATE UNIQUE INDEX sessions_user ON sessions (user_id DESC) INCLUDE (seen_at);
+//! ```
+
+use datafusion::error::{DataFusionError, Result};
+use datafusion::sql::sqlparser::ast::{
+    ColumnOption, CreateIndex, CreateTable, CreateTableOptions, Expr as SqlExpr, Ident, ObjectName, ObjectNamePart,
+    ObjectType, SqlOption, Statement, TableConstraint, Value as SqlValue,
+};
+use indexed_store::{ColumnDef, ColumnType, Database, IndexColumn, IndexSpec, SortOrder, StoreError, TableSchema, TtlSpec};
+
+use crate::catalog::{stored_name, CATALOG_NAME, DEFAULT_SCHEMA};
+
+/// What a DDL statement did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DdlOutcome {
+    /// A table was created (or existed, with IF NOT EXISTS).
+    CreatedTable(String),
+    /// An index was created and filled.
+    CreatedIndex(String),
+    /// A table was dropped.
+    DroppedTable(String),
+    /// An index was dropped.
+    DroppedIndex(String),
+    /// Nothing to do (IF EXISTS / IF NOT EXISTS).
+    Nothing,
+}
+
+fn plan_err(msg: impl Into<String>) -> DataFusionError {
+    DataFusionError::Plan(msg.into())
+}
+
+fn store_err(e: StoreError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// An identifier as DataFusion normalises it: unquoted ones lower-cased.
+fn ident(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+/// The stored name for `[catalog.][schema.]table`.
+fn table_name(name: &ObjectName, namespace: &str) -> Result<String> {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => Ok(ident(i)),
+            other => Err(plan_err(format!("unsupported name part {other}"))),
+        })
+        .collect::<Result<_>>()?;
+    match parts.as_slice() {
+        [t] => Ok(stored_name(namespace, t)),
+        [s, t] => Ok(stored_name(s, t)),
+        [c, s, t] if c == CATALOG_NAME => Ok(stored_name(s, t)),
+        _ => Err(plan_err(format!("invalid table name '{name}'"))),
+    }
+}
+
+/// A column type from its SQL spelling.
+pub fn parse_type(sql_type: &str) -> Result<ColumnType> {
+    let t = sql_type.trim().to_uppercase();
+    if let Some(inner) = t.strip_suffix("[]") {
+        return Ok(ColumnType::List(Box::new(parse_type(inner)?)));
+    }
+    if let Some(inner) = t.strip_prefix("ARRAY<").and_then(|s| s.strip_suffix('>')) {
+        return Ok(ColumnType::List(Box::new(parse_type(inner)?)));
+    }
+    let base = t.split('(').next().unwrap_or("").trim();
+    Ok(match base {
+        "BOOLEAN" | "BOOL" => ColumnType::Boolean,
+        "BIGINT" | "INT" | "INTEGER" | "SMALLINT" | "TINYINT" | "INT8" | "INT4" | "INT2" | "INT64" => ColumnType::Int64,
+        "DOUBLE" | "DOUBLE PRECISION" | "FLOAT" | "REAL" | "FLOAT8" | "FLOAT4" | "FLOAT64" => ColumnType::Float64,
+        "TEXT" | "VARCHAR" | "STRING" | "CHAR" | "CHARACTER VARYING" | "CHARACTER" => ColumnType::Text,
+        "BYTEA" | "BLOB" | "BINARY" | "VARBINARY" | "BYTES" => ColumnType::Bytes,
+        "TIMESTAMP" | "DATETIME" => ColumnType::Timestamp,
+        _ => return Err(plan_err(format!("unsupported column type {sql_type}: use BOOLEAN, BIGINT, DOUBLE, TEXT, BYTEA, TIMESTAMP or a list of these (TEXT[])"))),
+    })
+}
+
+/// A duration: seconds as a number, or a number with a unit s, m, h or d (`'90s'`, `'1h'`).
+pub fn parse_duration(text: &str) -> Result<u64> {
+    let t = text.trim().to_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| plan_err(format!("invalid TTL '{text}': expected e.g. 3600, '90s', '15m', '1h', '7d'")))?;
+    let mult = match unit.trim() {
+        "" | "s" | "sec" | "second" | "seconds" => 1,
+        "m" | "min" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        other => return Err(plan_err(format!("invalid TTL unit '{other}' in '{text}': use s, m, h or d"))),
+    };
+    Ok(n * mult)
+}
+
+fn option_text(v: &SqlExpr) -> Result<String> {
+    match v {
+        SqlExpr::Value(v) => match &v.value {
+            SqlValue::SingleQuotedString(s) | SqlValue::DoubleQuotedString(s) => Ok(s.clone()),
+            SqlValue::Number(n, _) => Ok(n.clone()),
+            other => Err(plan_err(format!("unsupported option value {other}"))),
+        },
+        SqlExpr::Identifier(i) => Ok(ident(i)),
+        other => Err(plan_err(format!("unsupported option value {other}"))),
+    }
+}
+
+fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlOutcome> {
+    let name = table_name(&ct.name, namespace)?;
+    if ct.query.is_some() {
+        return Err(plan_err("CREATE TABLE ... AS SELECT is not supported: create the table, then INSERT INTO ... SELECT"));
+    }
+    if db.table(&name).is_some() {
+        return if ct.if_not_exists { Ok(DdlOutcome::Nothing) } else { Err(store_err(StoreError::TableExists(name))) };
+    }
+    let mut columns = Vec::new();
+    let mut primary_key: Vec<String> = Vec::new();
+    for c in &ct.columns {
+        let cname = ident(&c.name);
+        let mut col = ColumnDef::new(&cname, parse_type(&c.data_type.to_string())?);
+        for opt in &c.options {
+            match &opt.option {
+                ColumnOption::NotNull => col.nullable = false,
+                ColumnOption::Null => {}
+                ColumnOption::PrimaryKey(_) => {
+                    col.nullable = false;
+                    primary_key.push(cname.clone());
+                }
+                other => return Err(plan_err(format!("unsupported option '{other}' on column '{cname}'"))),
+            }
+        }
+        columns.push(col);
+    }
+    for constraint in &ct.constraints {
+        match constraint {
+            TableConstraint::PrimaryKey(pk) => {
+                if !primary_key.is_empty() {
+                    return Err(plan_err(format!("table '{name}' declares its PRIMARY KEY twice")));
+                }
+                for c in &pk.columns {
+                    match &c.column.expr {
+                        SqlExpr::Identifier(i) => primary_key.push(ident(i)),
+                        other => return Err(plan_err(format!("PRIMARY KEY column must be a name, got {other}"))),
+                    }
+                }
+            }
+            other => return Err(plan_err(format!("unsupported table constraint '{other}': create indexes with CREATE INDEX"))),
+        }
+    }
+    if primary_key.is_empty() {
+        return Err(plan_err(format!("table '{name}' needs a PRIMARY KEY")));
+    }
+    for k in &primary_key {
+        if let Some(c) = columns.iter_mut().find(|c| &c.name == k) {
+            c.nullable = false;
+        }
+    }
+    let mut ttl: Option<TtlSpec> = None;
+    let mut ttl_column: Option<String> = None;
+    let options: &[SqlOption] = match &ct.table_options {
+        CreateTableOptions::With(o) | CreateTableOptions::Options(o) | CreateTableOptions::Plain(o) => o,
+        CreateTableOptions::TableProperties(o) => o,
+        CreateTableOptions::None => &[],
+    };
+    for o in options {
+        let SqlOption::KeyValue { key, value } = o else {
+            return Err(plan_err(format!("unsupported table option {o}: use WITH (ttl = '1h', ttl_column = 'col')")));
+        };
+        match ident(key).as_str() {
+            "ttl" => ttl = Some(TtlSpec { column: None, seconds: parse_duration(&option_text(value)?)? }),
+            "ttl_column" => ttl_column = Some(option_text(value)?.to_lowercase()),
+            other => return Err(plan_err(format!("unknown table option '{other}': Quiver knows ttl and ttl_column"))),
+        }
+    }
+    match (&mut ttl, ttl_column) {
+        (Some(t), c) => t.column = c,
+        (None, Some(_)) => return Err(plan_err("ttl_column given without ttl")),
+        (None, None) => {}
+    }
+    let schema = TableSchema { name: name.clone(), columns, primary_key, indexes: vec![], ttl };
+    db.create_table(schema).map_err(store_err)?;
+    Ok(DdlOutcome::CreatedTable(name))
+}
+
+fn create_index(db: &Database, ci: &CreateIndex, namespace: &str) -> Result<DdlOutcome> {
+    let table = table_name(&ci.table_name, namespace)?;
+    let name = match &ci.name {
+        Some(n) => n.0.last().map(|p| match p {
+            ObjectNamePart::Identifier(i) => ident(i),
+            other => other.to_string(),
+        }),
+        None => None,
+    }
+    .ok_or_else(|| plan_err("CREATE INDEX needs a name: CREATE INDEX name ON table (columns)"))?;
+    if ci.predicate.is_some() {
+        return Err(plan_err(format!("partial index '{name}': CREATE INDEX ... WHERE is not supported")));
+    }
+    if db.index_owner(&name).is_some() {
+        return if ci.if_not_exists {
+            Ok(DdlOutcome::Nothing)
+        } else {
+            Err(store_err(StoreError::IndexExists { table, index: name }))
+        };
+    }
+    let mut columns = Vec::new();
+    for c in &ci.columns {
+        let SqlExpr::Identifier(i) = &c.column.expr else {
+            return Err(plan_err(format!("index '{name}': only plain columns can be indexed, got {}", c.column.expr)));
+        };
+        if c.column.options.nulls_first.is_some() {
+            return Err(plan_err(format!("index '{name}': NULLS FIRST/LAST is fixed (NULLs sort last ascending, first descending)")));
+        }
+        let order = if c.column.options.asc == Some(false) { SortOrder::Desc } else { SortOrder::Asc };
+        columns.push(IndexColumn { name: ident(i), order });
+    }
+    let spec = IndexSpec {
+        name: name.clone(),
+        columns,
+        unique: ci.unique,
+        include: ci.include.iter().map(ident).collect(),
+        partial: false,
+    };
+    if db.table(&table).is_none() {
+        return Err(store_err(StoreError::UnknownTable(table)));
+    }
+    db.create_index(&table, spec).map_err(store_err)?;
+    Ok(DdlOutcome::CreatedIndex(name))
+}
+
+/// Runs the statement when it is Quiver DDL; None for everything else.
+pub fn plan_ddl(db: &Database, statement: &Statement, namespace: String) -> Result<Option<DdlOutcome>> {
+    let namespace = if namespace.is_empty() { DEFAULT_SCHEMA.to_owned() } else { namespace };
+    Ok(Some(match statement {
+        Statement::CreateTable(ct) => create_table(db, ct, &namespace)?,
+        Statement::CreateIndex(ci) => create_index(db, ci, &namespace)?,
+        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+            let mut last = DdlOutcome::Nothing;
+            for n in names {
+                let name = table_name(n, &namespace)?;
+                if db.table(&name).is_none() && *if_exists {
+                    continue;
+                }
+                db.drop_table(&name).map_err(store_err)?;
+                last = DdlOutcome::DroppedTable(name);
+            }
+            last
+        }
+        Statement::Drop { object_type: ObjectType::Index, if_exists, names, .. } => {
+            let mut last = DdlOutcome::Nothing;
+            for n in names {
+                let name = n.0.last().map(|p| p.to_string().to_lowercase()).unwrap_or_default();
+                if db.index_owner(&name).is_none() && *if_exists {
+                    continue;
+                }
+                db.drop_index(&name).map_err(store_err)?;
+                last = DdlOutcome::DroppedIndex(name);
+            }
+            last
+        }
+        _ => return Ok(None),
+    }))
+}

@@ -1,0 +1,216 @@
+//! DataFusion filter expressions in the store's vocabulary: which conjuncts become column
+//! predicates an index can answer, and which the scan must evaluate itself.
+
+use std::ops::Bound;
+
+use datafusion::logical_expr::{expr::InList, Between, BinaryExpr, Expr, Like, Operator};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::ScalarValue;
+use indexed_store::{ColumnPredicate, ColumnType, Predicate, TableSchema, Value};
+
+use crate::convert::scalar_to_value;
+
+/// A column reference, seeing through casts between numeric types (the key codec orders
+/// integers and floats together, so a cast does not change which keys match).
+fn column_of<'a>(e: &'a Expr, schema: &TableSchema) -> Option<&'a str> {
+    match e {
+        Expr::Column(c) => schema.column_index(&c.name).map(|_| c.name.as_str()),
+        Expr::Cast(cast) => {
+            let name = column_of(&cast.expr, schema)?;
+            let ty = &schema.columns[schema.column_index(name)?].ty;
+            let numeric = matches!(ty, ColumnType::Int64 | ColumnType::Float64);
+            (numeric && cast.field.data_type().is_numeric()).then_some(name)
+        }
+        _ => None,
+    }
+}
+
+fn literal(e: &Expr) -> Option<Value> {
+    match e {
+        Expr::Literal(s, _) => scalar_to_value(s),
+        Expr::Cast(c) => match c.expr.as_ref() {
+            Expr::Literal(s, _) => {
+                let cast = s.cast_to(c.field.data_type()).ok()?;
+                scalar_to_value(&cast)
+            }
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A value whose type fits the column (an exact comparison in the key codec).
+fn fits(schema: &TableSchema, column: &str, v: &Value) -> bool {
+    let Some(i) = schema.column_index(column) else { return false };
+    match (&schema.columns[i].ty, v) {
+        (_, Value::Null) => true,
+        (ColumnType::Int64 | ColumnType::Float64, Value::Int(_) | Value::Float(_)) => true,
+        (ColumnType::List(inner), v) => fits_type(inner, v),
+        (ty, v) => fits_type(ty, v),
+    }
+}
+
+fn fits_type(ty: &ColumnType, v: &Value) -> bool {
+    matches!(
+        (ty, v),
+        (ColumnType::Boolean, Value::Bool(_))
+            | (ColumnType::Int64 | ColumnType::Float64, Value::Int(_) | Value::Float(_))
+            | (ColumnType::Text, Value::Text(_))
+            | (ColumnType::Bytes, Value::Bytes(_))
+            | (ColumnType::Timestamp, Value::Timestamp(_))
+    )
+}
+
+fn flip(op: Operator) -> Option<Operator> {
+    Some(match op {
+        Operator::Eq => Operator::Eq,
+        Operator::Lt => Operator::Gt,
+        Operator::LtEq => Operator::GtEq,
+        Operator::Gt => Operator::Lt,
+        Operator::GtEq => Operator::LtEq,
+        _ => return None,
+    })
+}
+
+fn comparison(column: &str, op: Operator, v: Value) -> Option<ColumnPredicate> {
+    if v.is_null() {
+        return None;
+    }
+    let predicate = match op {
+        Operator::Eq => Predicate::Eq(v),
+        Operator::Lt => Predicate::Range { lower: Bound::Unbounded, upper: Bound::Excluded(v) },
+        Operator::LtEq => Predicate::Range { lower: Bound::Unbounded, upper: Bound::Included(v) },
+        Operator::Gt => Predicate::Range { lower: Bound::Excluded(v), upper: Bound::Unbounded },
+        Operator::GtEq => Predicate::Range { lower: Bound::Included(v), upper: Bound::Unbounded },
+        _ => return None,
+    };
+    Some(ColumnPredicate { column: column.to_owned(), predicate })
+}
+
+/// `'abc%'` → `abc` when the pattern is a plain prefix (no other wildcard or escape).
+fn like_prefix(pattern: &str) -> Option<String> {
+    let prefix = pattern.strip_suffix('%')?;
+    (!prefix.contains(['%', '_', '\\'])).then(|| prefix.to_owned())
+}
+
+/// `c = a OR c = b OR c IN (d)` as one IN-list on `c` (DataFusion rewrites short IN-lists
+/// into such disjunctions).
+fn disjunction_as_in(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
+    let mut column: Option<String> = None;
+    let mut values = Vec::new();
+    let mut stack = vec![e];
+    while let Some(node) = stack.pop() {
+        if let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) = node {
+            stack.push(left);
+            stack.push(right);
+            continue;
+        }
+        let p = to_predicate(node, schema)?;
+        if column.as_ref().is_some_and(|c| *c != p.column) {
+            return None;
+        }
+        column = Some(p.column);
+        match p.predicate {
+            Predicate::Eq(v) => values.push(v),
+            Predicate::In(vs) => values.extend(vs),
+            _ => return None,
+        }
+    }
+    Some(ColumnPredicate { column: column?, predicate: Predicate::In(values) })
+}
+
+/// The column predicate a conjunct means, when an index could answer it exactly.
+pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
+    let p = match e {
+        Expr::BinaryExpr(BinaryExpr { op: Operator::Or, .. }) => return disjunction_as_in(e, schema),
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            if let (Some(c), Some(v)) = (column_of(left, schema), literal(right)) {
+                comparison(c, *op, v)?
+            } else if let (Some(c), Some(v)) = (column_of(right, schema), literal(left)) {
+                comparison(c, flip(*op)?, v)?
+            } else {
+                return None;
+            }
+        }
+        Expr::InList(InList { expr, list, negated: false }) => {
+            let c = column_of(expr, schema)?;
+            let values = list.iter().map(literal).collect::<Option<Vec<_>>>()?;
+            ColumnPredicate { column: c.to_owned(), predicate: Predicate::In(values) }
+        }
+        Expr::Between(Between { expr, negated: false, low, high }) => {
+            let c = column_of(expr, schema)?;
+            let (lo, hi) = (literal(low)?, literal(high)?);
+            if lo.is_null() || hi.is_null() {
+                return None;
+            }
+            ColumnPredicate { column: c.to_owned(), predicate: Predicate::Range { lower: Bound::Included(lo), upper: Bound::Included(hi) } }
+        }
+        Expr::IsNull(inner) => ColumnPredicate { column: column_of(inner, schema)?.to_owned(), predicate: Predicate::IsNull },
+        Expr::IsNotNull(inner) => ColumnPredicate { column: column_of(inner, schema)?.to_owned(), predicate: Predicate::IsNotNull },
+        Expr::Like(Like { negated: false, expr, pattern, escape_char: None, case_insensitive: false }) => {
+            let c = column_of(expr, schema)?;
+            let ty = &schema.columns[schema.column_index(c)?].ty;
+            let Some(Value::Text(p)) = literal(pattern) else { return None };
+            if *ty != ColumnType::Text {
+                return None;
+            }
+            ColumnPredicate { column: c.to_owned(), predicate: Predicate::StartsWith(like_prefix(&p)?) }
+        }
+        Expr::ScalarFunction(f) if matches!(f.name(), "array_has" | "list_has" | "array_contains") => {
+            let [arr, needle] = f.args.as_slice() else { return None };
+            let Expr::Column(c) = arr else { return None };
+            let i = schema.column_index(&c.name)?;
+            if !schema.columns[i].ty.is_list() {
+                return None;
+            }
+            let v = literal(needle)?;
+            if v.is_null() {
+                return None;
+            }
+            ColumnPredicate { column: c.name.clone(), predicate: Predicate::Contains(v) }
+        }
+        _ => return None,
+    };
+    let values_fit = match &p.predicate {
+        Predicate::Eq(v) | Predicate::Contains(v) => fits(schema, &p.column, v),
+        Predicate::In(vs) => vs.iter().all(|v| fits(schema, &p.column, v)),
+        Predicate::Range { lower, upper } => [lower, upper].iter().all(|b| match b {
+            Bound::Included(v) | Bound::Excluded(v) => fits(schema, &p.column, v),
+            Bound::Unbounded => true,
+        }),
+        _ => true,
+    };
+    values_fit.then_some(p)
+}
+
+/// True when the scan can evaluate the expression itself (no subquery, nothing volatile),
+/// so DataFusion may hand it over as Exact.
+pub fn evaluable_in_scan(e: &Expr) -> bool {
+    let mut ok = true;
+    let _ = e.apply(|node| {
+        if matches!(
+            node,
+            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::OuterReferenceColumn(..) | Expr::Placeholder(_)
+        ) || node.is_volatile_node()
+        {
+            ok = false;
+            return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    ok
+}
+
+/// Keeps ScalarValue in scope for callers building literals.
+pub fn lit_value(v: &Value) -> Option<ScalarValue> {
+    Some(match v {
+        Value::Null => ScalarValue::Null,
+        Value::Bool(b) => ScalarValue::Boolean(Some(*b)),
+        Value::Int(i) => ScalarValue::Int64(Some(*i)),
+        Value::Float(f) => ScalarValue::Float64(Some(*f)),
+        Value::Text(s) => ScalarValue::Utf8(Some(s.clone())),
+        Value::Bytes(b) => ScalarValue::Binary(Some(b.clone())),
+        Value::Timestamp(t) => ScalarValue::TimestampMicrosecond(Some(*t), None),
+        Value::List(_) => return None,
+    })
+}

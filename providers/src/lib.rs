@@ -1,0 +1,18 @@
+//! DataFusion over Quiver: a catalog, table providers whose scans push filters, limits and
+//! sorts into index range scans (`IndexScanExec`), DML, and Quiver's DDL.
+
+pub mod catalog;
+pub mod convert;
+pub mod ddl;
+pub mod distinct;
+pub mod dml;
+pub mod filters;
+pub mod scan;
+pub mod session;
+pub mod table;
+
+pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
+pub use distinct::DistinctScan;
+pub use scan::{IndexScanExec, ScanMode};
+pub use session::{default_config, register, session_context, Quiver};
+pub use table::QuiverTable;

@@ -1,0 +1,191 @@
+//! `QuiverTable`: a Quiver table as a DataFusion `TableProvider`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::{Column, DFSchema};
+use datafusion::datasource::TableType;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::datasource::TableProvider;
+use indexed_store::{RowAccess, TableSchema};
+use kv_store::range::midpoint;
+use kv_store::KeyRange;
+use std::ops::Bound;
+
+use crate::convert::arrow_schema;
+use crate::dml::{DmlExec, DmlKind};
+use crate::filters::{evaluable_in_scan, to_predicate};
+use crate::scan::{IndexScanExec, ScanMode, ScanSpec};
+
+/// A table of a Quiver database, queryable and writable through DataFusion.
+pub struct QuiverTable {
+    access: Arc<dyn RowAccess>,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for QuiverTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "QuiverTable({})", self.access.schema().name)
+    }
+}
+
+impl QuiverTable {
+    /// Wraps a table.
+    pub fn new(access: Arc<dyn RowAccess>) -> Self {
+        let schema = arrow_schema(&access.schema());
+        QuiverTable { access, schema }
+    }
+}
+
+/// The expression with every column unqualified (the scan evaluates it over its own batch).
+pub(crate) fn unqualified(e: Expr) -> Result<Expr> {
+    e.transform(|node| match node {
+        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+        other => Ok(Transformed::no(other)),
+    })
+    .map(|t| t.data)
+}
+
+/// Compiles logical expressions over `schema`.
+pub(crate) fn compile(state: &dyn Session, exprs: &[Expr], schema: &SchemaRef) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+    exprs.iter().map(|e| state.create_physical_expr(unqualified(e.clone())?, &df_schema)).collect()
+}
+
+/// Builds the scan of `access` for a projection, filters and limit.
+pub(crate) fn build_scan(
+    state: &dyn Session,
+    access: Arc<dyn RowAccess>,
+    projection: Option<&Vec<usize>>,
+    filters: &[Expr],
+    limit: Option<usize>,
+) -> Result<IndexScanExec> {
+    let schema: TableSchema = access.schema();
+    let arrow = arrow_schema(&schema);
+    let proj: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..schema.columns.len()).collect());
+    let mut read: BTreeSet<usize> = proj.iter().copied().collect();
+    for f in filters {
+        for c in f.column_refs() {
+            if let Some(i) = schema.column_index(&c.name) {
+                read.insert(i);
+            }
+        }
+    }
+    let read_columns: Vec<usize> = read.into_iter().collect();
+    let read_schema = Arc::new(arrow.project(&read_columns)?);
+    let projection: Vec<usize> =
+        proj.iter().map(|c| read_columns.iter().position(|r| r == c).expect("projected columns are read")).collect();
+    let output_schema = Arc::new(arrow.project(&proj)?);
+    let physical_filters = compile(state, filters, &read_schema)?;
+    let predicates = filters.iter().map(|f| to_predicate(f, &schema)).collect();
+    let filter_text = filters.iter().map(|f| unqualified(f.clone()).map(|e| e.to_string())).collect::<Result<_>>()?;
+    let mut spec = ScanSpec {
+        table: access.clone(),
+        schema,
+        predicates,
+        physical_filters,
+        filter_text,
+        read_columns,
+        read_schema,
+        projection,
+        output_schema,
+        plan: indexed_store::choose_access_path(&TableSchema { indexes: vec![], ..access.schema() }, &[], &[]),
+        mode: ScanMode::Records,
+        fetch: limit,
+        ranges: vec![KeyRange::all()],
+    };
+    spec.plan_for(&[]);
+    // A full walk of the primary key with no limit is split in two so both cores work.
+    if limit.is_none() && spec.plan.path.index.is_none() && !spec.plan.is_selective() && spec.mode == ScanMode::Records {
+        let mut bounds = None;
+        access
+            .read(&mut |r| {
+                bounds = r.key_bounds()?;
+                Ok(())
+            })
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        if let Some((first, last)) = bounds {
+            if let Some(mid) = midpoint(&first, &last) {
+                spec.ranges = vec![
+                    KeyRange::new(Bound::Unbounded, Bound::Excluded(mid.clone())),
+                    KeyRange::new(Bound::Included(mid), Bound::Unbounded),
+                ];
+            }
+        }
+    }
+    Ok(IndexScanExec::new(spec))
+}
+
+#[async_trait]
+impl TableProvider for QuiverTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+        // Every filter the scan can evaluate is Exact: the index answers what it can and the
+        // scan node checks the rest itself, so no FilterExec blocks sort or limit pushdown.
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if evaluable_in_scan(f) {
+                    TableProviderFilterPushDown::Exact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(build_scan(state, self.access.clone(), projection, filters, limit)?))
+    }
+
+    async fn insert_into(&self, _state: &dyn Session, input: Arc<dyn ExecutionPlan>, op: InsertOp) -> Result<Arc<dyn ExecutionPlan>> {
+        let kind = match op {
+            InsertOp::Append => DmlKind::Insert { input, upsert: false },
+            InsertOp::Replace => DmlKind::Insert { input, upsert: true },
+            InsertOp::Overwrite => {
+                return Err(DataFusionError::NotImplemented("INSERT OVERWRITE is not supported; use DELETE then INSERT".into()))
+            }
+        };
+        Ok(Arc::new(DmlExec::new(self.access.clone(), kind)))
+    }
+
+    async fn delete_from(&self, state: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
+        Ok(Arc::new(DmlExec::new(self.access.clone(), DmlKind::Delete { matcher: Arc::new(matcher) })))
+    }
+
+    async fn update(&self, state: &dyn Session, assignments: Vec<(String, Expr)>, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+        let schema = self.access.schema();
+        let mut compiled = Vec::new();
+        for (column, expr) in assignments {
+            let i = schema.column_index(&column).ok_or_else(|| {
+                DataFusionError::Plan(format!("unknown column '{column}' in table '{}'", schema.name))
+            })?;
+            let e = compile(state, &[expr], &self.schema)?.remove(0);
+            compiled.push((i, e));
+        }
+        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
+        Ok(Arc::new(DmlExec::new(self.access.clone(), DmlKind::Update { matcher: Arc::new(matcher), assignments: compiled })))
+    }
+}
