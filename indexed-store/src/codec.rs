@@ -237,11 +237,55 @@ impl<'a> KeyReader<'a> {
         orders.iter().map(|o| self.read(*o)).collect()
     }
 
-    /// Skips the next value, returning the bytes it occupied.
+    /// Skips the next value without decoding it, returning the bytes it occupied.
     pub fn skip(&mut self, order: SortOrder) -> Result<&'a [u8], CodecError> {
         let start = self.pos;
-        self.read(order)?;
+        self.invert = order.is_desc();
+        let skipped = self.skip_asc();
+        self.invert = false;
+        skipped?;
         Ok(&self.bytes[start..self.pos])
+    }
+
+    fn skip_escaped(&mut self) -> Result<(), CodecError> {
+        loop {
+            if self.byte()? == 0 {
+                match self.byte()? {
+                    0 => return Ok(()),
+                    0xFF => {}
+                    _ => return Err(CodecError::Truncated(self.pos)),
+                }
+            }
+        }
+    }
+
+    fn skip_asc(&mut self) -> Result<(), CodecError> {
+        let at = self.pos;
+        let fixed = |r: &mut Self, n: usize| {
+            if r.pos + n > r.bytes.len() {
+                Err(CodecError::Truncated(r.bytes.len()))
+            } else {
+                r.pos += n;
+                Ok(())
+            }
+        };
+        match self.byte()? {
+            TAG_NULL => Ok(()),
+            TAG_BOOL => fixed(self, 1),
+            TAG_NUMBER => fixed(self, 10),
+            TAG_TIMESTAMP => fixed(self, 8),
+            TAG_TEXT | TAG_BYTES => self.skip_escaped(),
+            TAG_LIST => loop {
+                let peek = *self.bytes.get(self.pos).ok_or(CodecError::Truncated(self.pos))?;
+                let peek = if self.invert { !peek } else { peek };
+                if peek == LIST_END {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                self.skip_asc()?;
+            },
+            tag => Err(CodecError::UnknownTag { tag, at }),
+        }
     }
 
     fn read_asc(&mut self) -> Result<Value, CodecError> {

@@ -205,7 +205,7 @@ impl Database {
         if self.index_owner(&spec.name).is_some() {
             return Err(StoreError::IndexExists { table: table.to_owned(), index: spec.name });
         }
-        let index = IndexDefinition::from_spec(spec, &def.schema, def.to_row.clone())?;
+        let index = IndexDefinition::for_rows(spec, &def.schema)?;
         store.add_index(index)?;
         self.save_schema(&store.definition().schema)
     }

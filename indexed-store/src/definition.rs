@@ -141,6 +141,22 @@ impl<V: 'static> IndexDefinition<V> {
     }
 }
 
+impl IndexDefinition<Row> {
+    /// An index from a spec over rows, reading the columns by position (no row copy).
+    pub fn for_rows(spec: IndexSpec, schema: &TableSchema) -> StoreResult<Self> {
+        schema.validate_index(&spec)?;
+        let key_cols: Vec<usize> = spec.columns.iter().map(|c| schema.require_column(&c.name)).collect::<StoreResult<_>>()?;
+        let inc_cols: Vec<usize> = spec.include.iter().map(|c| schema.require_column(c)).collect::<StoreResult<_>>()?;
+        let extract: Extractor<Row> = Arc::new(move |row: &Row| key_cols.iter().map(|&i| row[i].clone()).collect());
+        let covered: Option<Extractor<Row>> = if inc_cols.is_empty() {
+            None
+        } else {
+            Some(Arc::new(move |row: &Row| inc_cols.iter().map(|&i| row[i].clone()).collect()))
+        };
+        Ok(IndexDefinition { spec, extract, covered, condition: None })
+    }
+}
+
 /// Maps an entity to the row SQL sees.
 pub type ToRow<V> = Arc<dyn Fn(&V) -> Row + Send + Sync>;
 /// Maps a row back to an entity.
@@ -253,10 +269,13 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
 pub fn row_table(schema: TableSchema) -> StoreResult<TableDefinition<Vec<Value>, Row>> {
     let pk = schema.primary_key_indices();
     let checker = schema.clone();
-    TableDefinition::new(
+    let mut def = TableDefinition::new(
         schema,
         move |row: &Row| pk.iter().map(|&i| row[i].clone()).collect(),
         |row: &Row| row.clone(),
         move |row| checker.check_row(row),
-    )
+    )?;
+    // Rows need no mapping: read index columns in place instead of through a row copy.
+    def.indexes = def.schema.indexes.iter().map(|s| IndexDefinition::for_rows(s.clone(), &def.schema)).collect::<StoreResult<_>>()?;
+    Ok(def)
 }

@@ -23,6 +23,7 @@ pub mod system;
 pub mod ttl;
 pub mod value;
 pub mod verify;
+pub mod workload;
 
 pub use access::{AccessPath, ColumnRange};
 pub use asyncs::AsyncStore;

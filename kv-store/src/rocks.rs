@@ -85,6 +85,11 @@ impl RocksBackend {
         cf_options.set_block_based_table_factory(&table);
         cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
         cf_options.set_level_compaction_dynamic_level_bytes(true);
+        // Bigger memtables: bulk loads flush less often and stall less.
+        cf_options.set_write_buffer_size(64 << 20);
+        cf_options.set_max_write_buffer_number(4);
+        cf_options.set_level_zero_slowdown_writes_trigger(40);
+        cf_options.set_level_zero_stop_writes_trigger(64);
 
         let mut db_options = cf_options.clone();
         db_options.create_if_missing(true);

@@ -238,6 +238,16 @@ fn create_index(db: &Database, ci: &CreateIndex, namespace: &str) -> Result<DdlO
     Ok(DdlOutcome::CreatedIndex(name))
 }
 
+/// True for the statements Quiver runs itself (CREATE TABLE/INDEX, DROP TABLE/INDEX).
+pub fn is_ddl(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::CreateTable(_)
+            | Statement::CreateIndex(_)
+            | Statement::Drop { object_type: ObjectType::Table | ObjectType::Index, .. }
+    )
+}
+
 /// Runs the statement when it is Quiver DDL; None for everything else.
 pub fn plan_ddl(db: &Database, statement: &Statement, namespace: String) -> Result<Option<DdlOutcome>> {
     let namespace = if namespace.is_empty() { DEFAULT_SCHEMA.to_owned() } else { namespace };

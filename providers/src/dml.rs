@@ -105,6 +105,8 @@ fn primary_key(access: &Arc<dyn RowAccess>, row: &Row) -> Vec<Value> {
 }
 
 async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -> Result<u64> {
+    // Rows an UPDATE matched: a row whose key changes is a delete plus an insert, one row.
+    let mut updated_rows: Option<u64> = None;
     let mutations: Vec<Mutation<Vec<Value>, Row>> = match kind {
         DmlKind::Insert { input, upsert } => {
             let batches = collect(input, ctx).await?;
@@ -142,6 +144,7 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
                     columns,
                     &datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
                 )?;
+                *updated_rows.get_or_insert(0) += b.num_rows() as u64;
                 for (old, new) in batch_to_rows(&b)?.into_iter().zip(batch_to_rows(&updated)?) {
                     let (old_key, new_key) = (primary_key(&access, &old), primary_key(&access, &new));
                     if old_key == new_key {
@@ -160,7 +163,7 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
         .await
         .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
         .map_err(store_err)?;
-    Ok(outcome.total())
+    Ok(updated_rows.unwrap_or_else(|| outcome.total()))
 }
 
 impl ExecutionPlan for DmlExec {

@@ -9,6 +9,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
@@ -109,7 +110,8 @@ impl Quiver {
         Ok(last)
     }
 
-    async fn statement(&self, statement: DFStatement) -> Result<DataFrame> {
+    /// Plans (and, for DDL, runs) one parsed statement.
+    pub async fn statement(&self, statement: DFStatement) -> Result<DataFrame> {
         if let DFStatement::Statement(s) = &statement {
             if let Some(outcome) = plan_ddl(&self.db, s, self.namespace())? {
                 return self.ddl_frame(outcome).await;
@@ -117,6 +119,29 @@ impl Quiver {
         }
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         reject_list_ordering(&plan)?;
+        self.ctx.execute_logical_plan(plan).await
+    }
+
+    /// Plans a statement once, for running many times with different parameters (`$1`...).
+    /// DDL cannot be prepared.
+    pub async fn prepare(&self, sql: &str) -> Result<LogicalPlan> {
+        let mut statements = parse(sql)?;
+        if statements.len() != 1 {
+            return Err(DataFusionError::Plan(format!("a prepared statement is one statement, found {}", statements.len())));
+        }
+        let statement = statements.remove(0);
+        if let DFStatement::Statement(s) = &statement {
+            if crate::ddl::is_ddl(s) {
+                return Err(DataFusionError::Plan("DDL cannot be prepared; run it as a statement".into()));
+            }
+        }
+        let plan = self.ctx.state().statement_to_plan(statement).await?;
+        reject_list_ordering(&plan)?;
+        Ok(plan)
+    }
+
+    /// Runs a (prepared) logical plan.
+    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
         self.ctx.execute_logical_plan(plan).await
     }
 

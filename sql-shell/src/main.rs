@@ -1,1 +1,155 @@
-fn main() {}
+//! `quiver`: the SQL shell over a Quiver database.
+
+mod demo;
+mod output;
+mod params;
+mod repl;
+mod serve;
+mod shell;
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use providers::Quiver;
+
+use crate::output::Format;
+use crate::shell::Shell;
+
+/// The database directory used when none is given.
+const DEFAULT_DB: &str = "quiver-data";
+
+#[derive(Parser)]
+#[command(name = "quiver", version, about = "SQL shell for Quiver, an embedded indexed store", args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(clap::Args, Clone)]
+struct RunArgs {
+    /// Database directory (created when missing).
+    #[arg(default_value = DEFAULT_DB)]
+    db_dir: PathBuf,
+    /// Run this SQL (repeatable) and exit.
+    #[arg(short = 'c', long = "command")]
+    commands: Vec<String>,
+    /// Run the SQL script in this file and exit.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Load the demo data first (as `quiver demo`).
+    #[arg(long)]
+    demo: bool,
+    /// Rows of demo accounts.
+    #[arg(long, default_value_t = 100_000)]
+    rows: u64,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the reference accounts workload plus sample jobs, users and lists, then open the prompt.
+    Demo {
+        /// Database directory.
+        #[arg(default_value = DEFAULT_DB)]
+        db_dir: PathBuf,
+        /// Rows of accounts.
+        #[arg(long, default_value_t = 100_000)]
+        rows: u64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Serve the database over Arrow Flight SQL until SIGINT/SIGTERM.
+    Serve {
+        /// Database directory.
+        #[arg(default_value = DEFAULT_DB)]
+        db_dir: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// File of accepted tokens, one per line: `TOKEN [NAMESPACE]` (a namespace binds the
+        /// token to that schema). Without it (and without QUIVER_TOKEN) calls need no token.
+        #[arg(long)]
+        token_file: Option<PathBuf>,
+    },
+    /// Check that every index agrees with its table; exits non-zero on any problem.
+    Verify {
+        /// Database directory.
+        db_dir: PathBuf,
+    },
+}
+
+fn open(dir: &PathBuf) -> Result<Quiver, String> {
+    Quiver::open(dir).map_err(|e| format!("cannot open database '{}': {e}", dir.display()))
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let mut args = cli.run.clone();
+    match cli.command {
+        Some(Command::Verify { db_dir }) => {
+            let shell = Shell::new(open(&db_dir)?, Format::Table);
+            return shell.verify();
+        }
+        Some(Command::Serve { db_dir, listen, token_file }) => {
+            let tokens = match (token_file, std::env::var("QUIVER_TOKEN").ok().filter(|t| !t.is_empty())) {
+                (Some(path), _) => {
+                    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read token file '{}': {e}", path.display()))?;
+                    serve::Tokens::parse(&text)?
+                }
+                (None, Some(token)) => serve::Tokens::single(&token),
+                (None, None) => serve::Tokens::default(),
+            };
+            let quiver = open(&db_dir)?;
+            return serve::serve(quiver.database().clone(), listen, tokens).await;
+        }
+        Some(Command::Demo { db_dir, rows, format }) => {
+            args.db_dir = db_dir;
+            args.rows = rows;
+            args.format = format;
+            args.demo = true;
+        }
+        None => {}
+    }
+    let quiver = open(&args.db_dir)?;
+    let interactive = args.commands.is_empty() && args.file.is_none() && std::io::stdin().is_terminal();
+    if args.demo {
+        let done = demo::load(quiver.database(), args.rows, std::io::stderr().is_terminal())?;
+        eprintln!("{done}");
+    }
+    let mut shell = Shell::new(quiver, args.format);
+    if !args.commands.is_empty() || args.file.is_some() {
+        for sql in &args.commands {
+            shell.run_sql(sql).await?;
+        }
+        if let Some(path) = &args.file {
+            let sql = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+            shell.run_sql(&sql).await?;
+        }
+        return Ok(());
+    }
+    if !interactive {
+        let mut sql = String::new();
+        std::io::stdin().read_to_string(&mut sql).map_err(|e| format!("cannot read standard input: {e}"))?;
+        shell.timing = false;
+        return shell.run_sql(&sql).await;
+    }
+    repl::run(&mut shell).await
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {}", e.lines().collect::<Vec<_>>().join(" "));
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,26 @@
+# Quiver's two entry points. Both install libclang (needed by RocksDB's bindings) when missing.
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+ROWS ?= 100000
+
+.PHONY: deps demo test bench
+
+# libclang for rocksdb's bindgen, and a C++ compiler for RocksDB itself.
+deps:
+	@if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1; then \
+		echo "installing clang and libclang-dev (needed to build RocksDB)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq clang libclang-dev; \
+	fi
+
+# The shell on ./quiver-data with the reference accounts workload ($(ROWS) rows).
+demo: deps
+	cargo run --release -p quiver -- demo --rows $(ROWS)
+
+# Every test of the workspace (the benchmark crate is not a default member).
+test: deps
+	cargo test
+	cargo run -q -p providers --example embed
+
+# The benchmark at 100k and 1M rows (release build).
+bench: deps
+	cargo run --release -p quiver-bench -- --rows 100000 --rows 1000000
