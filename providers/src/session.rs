@@ -140,6 +140,17 @@ impl Quiver {
         Ok(plan)
     }
 
+    /// True when `sql` is one Quiver DDL statement (CREATE TABLE/INDEX, DROP TABLE/INDEX),
+    /// which runs when planned and cannot be prepared.
+    pub fn is_ddl(sql: &str) -> bool {
+        match parse(sql) {
+            Ok(statements) => {
+                statements.len() == 1 && matches!(&statements[0], DFStatement::Statement(s) if crate::ddl::is_ddl(s))
+            }
+            Err(_) => false,
+        }
+    }
+
     /// Runs a (prepared) logical plan.
     pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
         self.ctx.execute_logical_plan(plan).await

@@ -94,7 +94,9 @@ impl Tokens {
 }
 
 struct Prepared {
-    plan: LogicalPlan,
+    /// The planned statement, or None for DDL (which runs when executed, from `sql`).
+    plan: Option<LogicalPlan>,
+    sql: String,
     grant: Grant,
     /// Parameter sets bound by the client (rows of the batches), if any.
     parameters: Vec<RecordBatch>,
@@ -231,11 +233,26 @@ impl QuiverFlightSql {
         Ok(sets)
     }
 
+    /// Runs a prepared DDL statement; false when the statement is not DDL.
+    async fn run_prepared_ddl(&self, handle: &str) -> Result<bool, Status> {
+        let (sql, grant) = {
+            let prepared = self.prepared.lock();
+            let p = prepared.get(handle).ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
+            if p.plan.is_some() {
+                return Ok(false);
+            }
+            (p.sql.clone(), p.grant.clone())
+        };
+        self.run_sql(&grant, &sql).await?;
+        Ok(true)
+    }
+
     async fn execute_prepared(&self, handle: &str) -> Result<(Quiver, Vec<LogicalPlan>), Status> {
         let (plan, grant, parameters) = {
             let prepared = self.prepared.lock();
             let p = prepared.get(handle).ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
-            (p.plan.clone(), p.grant.clone(), p.parameters.clone())
+            let plan = p.plan.clone().ok_or_else(|| Status::internal("DDL has no plan"))?;
+            (plan, p.grant.clone(), p.parameters.clone())
         };
         let session = self.session(&grant);
         let wanted = plan.get_parameter_types().map_err(status)?.len();
@@ -309,6 +326,12 @@ impl FlightSqlService for QuiverFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let grant = self.grant(&request)?;
+        if Quiver::is_ddl(&query.query) {
+            // DDL runs now; the ticket then reads nothing.
+            self.run_sql(&grant, &query.query).await?;
+            let ticket = TicketStatementQuery { statement_handle: Vec::new().into() };
+            return info_for(&Schema::empty(), ticket.as_any().encode_to_vec(), request.into_inner());
+        }
         let plan = self.session(&grant).prepare(&query.query).await.map_err(status)?;
         let schema = plan.schema().as_arrow().clone();
         let ticket = TicketStatementQuery { statement_handle: query.query.into_bytes().into() };
@@ -318,6 +341,10 @@ impl FlightSqlService for QuiverFlightSql {
     async fn do_get_statement(&self, ticket: TicketStatementQuery, request: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
         let grant = self.grant(&request)?;
         let sql = String::from_utf8(ticket.statement_handle.to_vec()).map_err(|_| Status::invalid_argument("ticket is not SQL"))?;
+        if sql.is_empty() {
+            let empty: SchemaRef = Arc::new(Schema::empty());
+            return Ok(Response::new(stream_batches(empty, futures::stream::empty())));
+        }
         let session = self.session(&grant);
         let plan = session.prepare(&sql).await.map_err(status)?;
         let df = session.execute_plan(plan).await.map_err(status)?;
@@ -333,10 +360,13 @@ impl FlightSqlService for QuiverFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
         let handle = String::from_utf8_lossy(&cmd.prepared_statement_handle).into_owned();
+        if self.run_prepared_ddl(&handle).await? {
+            return info_for(&Schema::empty(), cmd.as_any().encode_to_vec(), request.into_inner());
+        }
         let schema = {
             let prepared = self.prepared.lock();
             let p = prepared.get(&handle).ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
-            p.plan.schema().as_arrow().clone()
+            p.plan.as_ref().map(|plan| plan.schema().as_arrow().clone()).unwrap_or_else(Schema::empty)
         };
         info_for(&schema, cmd.as_any().encode_to_vec(), request.into_inner())
     }
@@ -348,6 +378,11 @@ impl FlightSqlService for QuiverFlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         self.grant(&request)?;
         let handle = String::from_utf8_lossy(&cmd.prepared_statement_handle).into_owned();
+        if self.prepared.lock().get(&handle).is_some_and(|p| p.plan.is_none()) {
+            // DDL ran when its FlightInfo was asked for.
+            let empty: SchemaRef = Arc::new(Schema::empty());
+            return Ok(Response::new(stream_batches(empty, futures::stream::empty())));
+        }
         let (session, plans) = self.execute_prepared(&handle).await?;
         let schema: SchemaRef = Arc::new(plans[0].schema().as_arrow().clone());
         // Several parameter sets: the results one after another.
@@ -385,6 +420,9 @@ impl FlightSqlService for QuiverFlightSql {
                 p.parameters = parameters;
             }
         }
+        if self.run_prepared_ddl(&handle).await? {
+            return Ok(0);
+        }
         let (session, plans) = self.execute_prepared(&handle).await?;
         let mut total = 0;
         for plan in plans {
@@ -407,6 +445,16 @@ impl FlightSqlService for QuiverFlightSql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let grant = self.grant(&request)?;
         let sql = number_placeholders(&query.query);
+        if Quiver::is_ddl(&sql) {
+            let handle = self.new_handle();
+            let empty = schema_bytes(&Schema::empty())?;
+            self.prepared.lock().insert(handle.clone(), Prepared { plan: None, sql, grant, parameters: Vec::new() });
+            return Ok(ActionCreatePreparedStatementResult {
+                prepared_statement_handle: handle.into_bytes().into(),
+                dataset_schema: empty.clone(),
+                parameter_schema: empty,
+            });
+        }
         let plan = self.session(&grant).prepare(&sql).await.map_err(status)?;
         let types = plan.get_parameter_types().map_err(status)?;
         let mut names: Vec<&String> = types.keys().collect();
@@ -418,7 +466,7 @@ impl FlightSqlService for QuiverFlightSql {
         let dataset = schema_bytes(plan.schema().as_arrow())?;
         let parameters = schema_bytes(&Schema::new(fields))?;
         let handle = self.new_handle();
-        self.prepared.lock().insert(handle.clone(), Prepared { plan, grant, parameters: Vec::new() });
+        self.prepared.lock().insert(handle.clone(), Prepared { plan: Some(plan), sql, grant, parameters: Vec::new() });
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into_bytes().into(),
             dataset_schema: dataset,

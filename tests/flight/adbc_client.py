@@ -22,7 +22,7 @@ def main():
     with connect(uri, token) as conn:
         cur = conn.cursor()
         cur.execute("CREATE TABLE IF NOT EXISTS adbc_people (id BIGINT PRIMARY KEY, name TEXT)")
-        cur.execute("INSERT INTO adbc_people VALUES (1, 'ann'), (2, 'bob')")
+        cur.executemany("INSERT INTO adbc_people VALUES (?, ?)", [(1, "ann"), (2, "bob")])
         assert cur.rowcount == 2, f"INSERT reported {cur.rowcount} rows"
 
         cur.execute("SELECT name FROM adbc_people ORDER BY id")
