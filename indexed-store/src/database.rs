@@ -250,6 +250,11 @@ impl Database {
         Ok(n)
     }
 
+    /// Compacts every partition (after a bulk load, so that scans merge fewer sorted runs).
+    pub fn compact(&self) -> StoreResult<()> {
+        Ok(self.backend.compact()?)
+    }
+
     /// Makes every acknowledged write durable.
     pub fn flush(&self) -> StoreResult<()> {
         Ok(self.backend.flush()?)

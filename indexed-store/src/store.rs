@@ -269,9 +269,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let parts = Partitions::of(&def);
         let now = self.now();
 
-        let prepared: Vec<Prepared<V>> = mutations
-            .into_iter()
-            .map(|m| {
+        let prepare = |m: Mutation<K, V>| {
                 let (kind, key, new) = match m {
                     Mutation::Insert(v) => (Kind::Insert, def.key_of(&v), Some(v)),
                     Mutation::Upsert(v) => (Kind::Upsert, def.key_of(&v), Some(v)),
@@ -282,16 +280,30 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 let new = new.map(|v| {
                     let expiry = self.expiry_of(&def, &v, now);
                     let entries = entries_of(&def, &v, &pk, expiry);
-                    (v, expiry, entries)
+                    let record = encode_record(&v, expiry);
+                    (v, expiry, entries, record)
                 });
                 Prepared { kind, key_values: key.to_values(), pk, new }
+        };
+        // Encoding records and index entries is most of a large write's work: split it
+        // over two threads.
+        let prepared: Vec<Prepared<V>> = if mutations.len() >= 2048 {
+            let mut mutations = mutations;
+            let second = mutations.split_off(mutations.len() / 2);
+            std::thread::scope(|scope| {
+                let other = scope.spawn(|| second.into_iter().map(prepare).collect::<Vec<_>>());
+                let mut first: Vec<Prepared<V>> = mutations.into_iter().map(prepare).collect();
+                first.extend(other.join().expect("prepare thread"));
+                first
             })
-            .collect();
+        } else {
+            mutations.into_iter().map(prepare).collect()
+        };
 
         let mut stripes = BTreeSet::new();
         for p in &prepared {
             stripes.insert(self.locks.stripe(&parts.records, &p.pk));
-            for e in p.new.iter().flat_map(|(_, _, es)| es).filter(|e| e.claims) {
+            for e in p.new.iter().flat_map(|(_, _, es, _)| es).filter(|e| e.claims) {
                 stripes.insert(self.locks.stripe(&parts.indexes[e.index], &e.key));
             }
         }
@@ -328,6 +340,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
         distinct.sort();
         distinct.dedup();
+        // Only a key that appears twice in the batch needs its new state remembered.
+        let repeats = distinct.len() != prepared.len();
         let fetched = self.read_current(parts, &distinct)?;
         let mut state: HashMap<Vec<u8>, Current<V>> = distinct.into_iter().zip(fetched).collect();
         // Who holds each claimed unique key, as the batch goes.
@@ -354,11 +368,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 Kind::Delete if is_live => outcome.deleted += 1,
                 Kind::Delete => {}
             }
-            let new_entries: &[Entry] = p.new.as_ref().map_or(&[], |(_, _, es)| es);
+            let new_entries: &[Entry] = p.new.as_ref().map_or(&[], |(_, _, es, _)| es);
             if let Some((old, old_expiry)) = &current {
                 self.remove_record(def, parts, &p.pk, old, *old_expiry, new_entries, &mut batch, &mut owners);
             }
-            if let Some((v, expiry, entries)) = &p.new {
+            if let Some((v, expiry, entries, record)) = &p.new {
                 for e in entries {
                     if e.claims {
                         if let Some(attempt) =
@@ -369,11 +383,13 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     }
                     batch.put(&parts.indexes[e.index], e.key.clone(), e.value.clone());
                 }
-                batch.put(&parts.records, p.pk.clone(), encode_record(v, *expiry));
+                batch.put(&parts.records, p.pk.clone(), record.clone());
                 if let Some(exp) = expiry {
                     batch.put(&parts.expiry, expiry_key(*exp, &p.pk), Vec::new());
                 }
-                state.insert(p.pk.clone(), Some((v.clone(), *expiry)));
+                if repeats {
+                    state.insert(p.pk.clone(), Some((v.clone(), *expiry)));
+                }
             } else {
                 batch.delete(&parts.records, p.pk.clone());
                 state.insert(p.pk.clone(), None);
@@ -425,7 +441,14 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         batch: &mut WriteBatch,
     ) -> StoreResult<Option<Attempt>> {
         let partition = &parts.indexes[e.index];
+        let violation = || {
+            let spec = &def.indexes[e.index].spec;
+            let values = crate::codec::decode_key(&e.key, &spec.orders()).unwrap_or_default();
+            StoreError::UniqueViolation { table: def.schema.name.clone(), index: spec.name.clone(), value: describe(&values) }
+        };
         let owner = match owners.get(&(e.index, e.key.clone())) {
+            // Claimed earlier in this batch by a row written in it: live by definition.
+            Some(Some(o)) if o.as_slice() != pk => return Err(violation()),
             Some(o) => o.clone(),
             None => match self.backend.get(partition, &e.key)? {
                 Some(raw) => EntryPayload::decode(&raw, partition)?.pk,
@@ -446,15 +469,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     batch.delete(&parts.records, owner.clone());
                     state.insert(owner, None);
                 }
-                Some(_) => {
-                    let spec = &def.indexes[e.index].spec;
-                    let values = crate::codec::decode_key(&e.key, &spec.orders()).unwrap_or_default();
-                    return Err(StoreError::UniqueViolation {
-                        table: def.schema.name.clone(),
-                        index: spec.name.clone(),
-                        value: describe(&values),
-                    });
-                }
+                Some(_) => return Err(violation()),
                 // A claim by a row that is gone: stale only within this batch.
                 None => {}
             }
@@ -476,7 +491,8 @@ struct Prepared<V> {
     kind: Kind,
     key_values: Vec<Value>,
     pk: Vec<u8>,
-    new: Option<(V, Option<i64>, Vec<Entry>)>,
+    /// The new entity, its expiry, its index entries and its encoded record.
+    new: Option<(V, Option<i64>, Vec<Entry>, Vec<u8>)>,
 }
 
 /// The expiry-index key of a record: expiry instant, then primary key.

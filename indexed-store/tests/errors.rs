@@ -105,3 +105,21 @@ fn negative_numbers_order_correctly_in_an_index() {
     let order: Vec<i64> = r.records(&path).unwrap().map(|x| x.unwrap().1.contacts_count).collect();
     assert_eq!(order, vec![i64::MIN, -10, -1, 0, i64::MAX]);
 }
+
+#[test]
+fn two_rows_of_one_batch_cannot_share_a_unique_value() {
+    let t = temp_store();
+    let mut a = account("a", "active", 1);
+    a.email = Some("same@example.com".into());
+    let mut b = account("b", "active", 2);
+    b.email = Some("same@example.com".into());
+    let err = t.store.insert_many(vec![a.clone(), b.clone()]).unwrap_err();
+    assert!(matches!(err, StoreError::UniqueViolation { .. }), "{err}");
+    assert_eq!(t.store.get(&"a".to_string()).unwrap(), None);
+    // Large batches are prepared on two threads; the check still holds.
+    let mut many: Vec<_> = (0..3000).map(|i| account(&format!("m{i}"), "active", i)).collect();
+    many[2999].email = Some("x@example.com".into());
+    many[5].email = Some("x@example.com".into());
+    assert!(matches!(t.store.insert_many(many).unwrap_err(), StoreError::UniqueViolation { .. }));
+    assert!(t.store.verify().unwrap().is_ok());
+}

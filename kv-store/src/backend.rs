@@ -140,6 +140,12 @@ pub trait StorageBackend: ReadView {
     /// Makes every acknowledged write durable on disk (no-op in memory).
     fn flush(&self) -> KvResult<()>;
 
+    /// Compacts every partition, so reads merge fewer sorted runs (after a bulk load); a
+    /// no-op in memory.
+    fn compact(&self) -> KvResult<()> {
+        Ok(())
+    }
+
     /// Approximate bytes on disk (0 in memory).
     fn disk_size(&self) -> u64 {
         0

@@ -87,7 +87,7 @@ impl RocksBackend {
         cf_options.set_level_compaction_dynamic_level_bytes(true);
         // Bigger memtables: bulk loads flush less often and stall less.
         cf_options.set_write_buffer_size(64 << 20);
-        cf_options.set_max_write_buffer_number(4);
+        cf_options.set_max_write_buffer_number(3);
         cf_options.set_level_zero_slowdown_writes_trigger(40);
         cf_options.set_level_zero_stop_writes_trigger(64);
 
@@ -289,8 +289,18 @@ impl StorageBackend for RocksBackend {
 
     fn write(&self, batch: WriteBatch) -> KvResult<()> {
         let mut wb = rocksdb::WriteBatch::default();
+        // A batch touches few partitions many times: look each handle up once.
+        let mut handles: Vec<(&str, Arc<BoundColumnFamily<'_>>)> = Vec::new();
         for op in batch.ops() {
-            let cf = self.cf(op.partition())?;
+            let name = op.partition();
+            let cf = match handles.iter().find(|(n, _)| *n == name) {
+                Some((_, cf)) => cf.clone(),
+                None => {
+                    let cf = self.cf(name)?;
+                    handles.push((name, cf.clone()));
+                    cf
+                }
+            };
             match op {
                 BatchOp::Put { key, value, .. } => wb.put_cf(&cf, key, value),
                 BatchOp::Delete { key, .. } => wb.delete_cf(&cf, key),
@@ -310,6 +320,14 @@ impl StorageBackend for RocksBackend {
 
     fn flush(&self) -> KvResult<()> {
         self.db.flush_wal(true).map_err(KvError::rocks("flush"))
+    }
+
+    fn compact(&self) -> KvResult<()> {
+        for name in self.partitions()? {
+            let cf = self.cf(&name)?;
+            self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+        }
+        Ok(())
     }
 
     fn disk_size(&self) -> u64 {

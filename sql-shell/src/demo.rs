@@ -82,5 +82,6 @@ pub fn load(db: &Database, rows: u64, progress: bool) -> Result<String, String> 
         .collect();
     db.lists().apply(lists).map_err(|e| e.to_string())?;
     db.flush().map_err(|e| e.to_string())?;
+    db.compact().map_err(|e| e.to_string())?;
     Ok(format!("loaded {rows} accounts with 4 indexes, 50 jobs, 20 users and 3 lists"))
 }
