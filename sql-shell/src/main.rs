@@ -125,7 +125,11 @@ async fn run(cli: Cli) -> Result<(), String> {
     let mut shell = Shell::new(quiver, args.format);
     if !args.commands.is_empty() || args.file.is_some() {
         for sql in &args.commands {
-            shell.run_sql(sql).await?;
+            if sql.trim_start().starts_with('\\') {
+                shell.meta(sql).await?;
+            } else {
+                shell.run_sql(sql).await?;
+            }
         }
         if let Some(path) = &args.file {
             let sql = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
