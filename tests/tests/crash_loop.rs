@@ -70,14 +70,15 @@ fn killed_writers_lose_no_acknowledged_write() {
                 ["I", _, op, key, val, email] => {
                     started = Some((op.to_string(), key.to_string(), val.parse().unwrap(), email.to_string()));
                 }
-                ["A", _, outcome] => {
+                ["A", _, outcome] if *outcome == "ok" || *outcome == "err" => {
                     let (op, key, val, email) = started.take().expect("ack follows intent");
                     if *outcome == "ok" {
                         apply(&mut model, &op, &key, val, &email);
                         acknowledged += 1;
                     }
                 }
-                // A line cut short by the kill.
+                // A line cut short by the kill: an unfinished acknowledgement leaves the
+                // operation in flight.
                 _ => {}
             }
         }
@@ -90,6 +91,18 @@ fn killed_writers_lose_no_acknowledged_write() {
             let got = stored(&db, &key);
             if got == want {
                 continue;
+            }
+            // What the log says about this key, for the failure message.
+            let lines: Vec<&str> = log.lines().collect();
+            let history: Vec<String> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.contains(&format!(" {key} ")))
+                .map(|(i, l)| format!("{l} -> {}", lines.get(i + 1).copied().unwrap_or("(killed)")))
+                .collect();
+            let history = &history[history.len().saturating_sub(6)..];
+            if started.as_ref().is_none_or(|s| s.1 != key) {
+                panic!("round {round}: {key} is {got:?}, acknowledged {want:?}; this round's log for it: {history:#?}; in flight: {started:?}");
             }
             // Only the in-flight operation may explain a difference, and only on its key.
             let Some((op, k, val, email)) = &started else { panic!("round {round}: {key} is {got:?}, acknowledged {want:?}") };

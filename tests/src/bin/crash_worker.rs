@@ -49,8 +49,10 @@ fn main() {
             2 => ("upsert", Mutation::Upsert(row)),
             _ => ("delete", Mutation::Delete(vec![Value::Text(key.clone())])),
         };
-        writeln!(log, "I {seq} {op} {key} {val} {email}").expect("log");
+        // One write call per line, so a kill cuts between lines, not inside one (the parent
+        // copes with a cut line anyway).
+        log.write_all(format!("I {seq} {op} {key} {val} {email}\n").as_bytes()).expect("log");
         let result = table.apply(vec![mutation]);
-        writeln!(log, "A {seq} {}", if result.is_ok() { "ok" } else { "err" }).expect("log");
+        log.write_all(format!("A {seq} {}\n", if result.is_ok() { "ok" } else { "err" }).as_bytes()).expect("log");
     }
 }
