@@ -5,12 +5,15 @@ ROWS ?= 100000
 
 .PHONY: deps demo test bench
 
-# libclang for rocksdb's bindgen, and a C++ compiler for RocksDB itself.
+# libclang for rocksdb's bindgen, a C++ compiler for RocksDB itself, and tmux for the test
+# that drives the interactive prompt in a real terminal.
 deps:
 	@if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1; then \
 		echo "installing clang and libclang-dev (needed to build RocksDB)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq clang libclang-dev; \
 	fi
+	@command -v tmux >/dev/null 2>&1 || { echo "installing tmux (the shell's terminal test)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq tmux; }
 
 # The shell on ./quiver-data with the reference accounts workload ($(ROWS) rows).
 demo: deps
