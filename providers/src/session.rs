@@ -34,13 +34,17 @@ pub fn default_config() -> SessionConfig {
 /// A DataFusion session whose default catalog is the database, with Quiver's optimizer rule
 /// (DISTINCT by skip scan).
 pub fn session_context(db: Arc<Database>, config: SessionConfig) -> SessionContext {
+    context_with(config, QuiverCatalog::new(db))
+}
+
+fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext {
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(DistinctScan))
         .build();
     let ctx = SessionContext::new_with_state(state);
-    register(&ctx, db);
+    ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
     ctx
 }
 
@@ -67,13 +71,7 @@ impl Quiver {
     /// A session over an open database, seeing only one namespace (per-tenant access).
     pub fn restricted(db: Arc<Database>, namespace: &str) -> Self {
         let config = SessionConfig::new().with_default_catalog_and_schema(CATALOG_NAME, namespace).with_information_schema(true);
-        let state = SessionStateBuilder::new()
-            .with_config(config)
-            .with_default_features()
-            .with_physical_optimizer_rule(Arc::new(DistinctScan))
-            .build();
-        let ctx = SessionContext::new_with_state(state);
-        ctx.register_catalog(CATALOG_NAME, Arc::new(QuiverCatalog::restricted_to(db.clone(), namespace)));
+        let ctx = context_with(config, QuiverCatalog::restricted_to(db.clone(), namespace));
         Quiver { db, ctx }
     }
 
