@@ -1,10 +1,16 @@
-//! Quiver's benchmark: loads the reference `accounts` workload into Quiver (RocksDB on disk)
-//! and into a DataFusion MemTable, then times each reference query on both through
-//! `SessionContext::sql` (planning included, every result column read).
+//! Quiver's benchmark: the reference `accounts` workload (DESIGN.md), generated
+//! deterministically, loaded into Quiver (RocksDB on disk), SQLite (file database in WAL mode,
+//! same indexes, `WITHOUT ROWID`, ANALYZE run) and a DataFusion `MemTable` (two partitions);
+//! every reference query timed on each through SQL, planning included, every column of every
+//! row read. A "prepared" column reuses each system's planning work across runs.
 //!
 //! ```text
 //! cargo run --release -p quiver-bench -- --rows 100000 --rows 1000000
+//! cargo run --release -p quiver-bench -- --rows 10000000          # opt-in 10M
+//! cargo run -p quiver-bench -- --smoke                             # CI: a few thousand rows
 //! ```
+
+mod sqlite;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,6 +18,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::catalog::MemTable;
+use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use indexed_store::workload::{accounts, accounts_schema};
 use indexed_store::{Database, Mutation};
@@ -19,37 +26,115 @@ use providers::convert::{arrow_schema, rows_to_batch};
 use providers::Quiver;
 
 #[derive(Parser)]
-#[command(about = "Quiver against a DataFusion MemTable on the reference accounts workload")]
+#[command(about = "Quiver against SQLite and a DataFusion MemTable on the reference accounts workload")]
 struct Args {
     /// Row counts to run at (repeatable).
     #[arg(long = "rows", default_values_t = vec![100_000u64, 1_000_000u64])]
     rows: Vec<u64>,
     /// Timed runs per query (after one warm-up).
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 20)]
     iterations: usize,
     /// Rows per write batch when loading.
     #[arg(long, default_value_t = 10_000)]
     batch: usize,
+    /// A quick run that only checks the harness: 3,000 rows, 2 iterations.
+    #[arg(long)]
+    smoke: bool,
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
 }
 
-const QUERIES: [(&str, &str); 8] = [
-    ("top-k by index", "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200"),
-    ("take (limit)", "SELECT * FROM accounts WHERE status = 'active' LIMIT 200"),
-    ("point by id", "SELECT * FROM accounts WHERE id = 'acc-00004242'"),
-    ("range", "SELECT * FROM accounts WHERE contacts_count BETWEEN 50000 AND 50100"),
-    ("count by status", "SELECT count(*) FROM accounts WHERE status = 'pending'"),
-    ("distinct status", "SELECT DISTINCT status FROM accounts"),
-    ("array_has", "SELECT id FROM accounts WHERE array_has(tags, 'renewal_due')"),
-    ("full-scan aggregate", "SELECT status, count(*), avg(score) FROM accounts GROUP BY status"),
+/// A reference query: its SQL for Quiver and the MemTable, its SQL for SQLite (which has no
+/// arrays: tags live in a side table with an index), and a parameterised form with its
+/// parameter for the prepared runs.
+pub struct Query {
+    name: &'static str,
+    sql: &'static str,
+    sqlite: &'static str,
+    prepared: &'static str,
+    param: &'static str,
+}
+
+const QUERIES: [Query; 8] = [
+    Query {
+        name: "top-k by index",
+        sql: "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
+        sqlite: "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
+        prepared: "SELECT * FROM accounts WHERE status = $1 ORDER BY contacts_count DESC LIMIT 200",
+        param: "active",
+    },
+    Query {
+        name: "take (limit)",
+        sql: "SELECT * FROM accounts WHERE status = 'active' LIMIT 200",
+        sqlite: "SELECT * FROM accounts WHERE status = 'active' LIMIT 200",
+        prepared: "SELECT * FROM accounts WHERE status = $1 LIMIT 200",
+        param: "active",
+    },
+    Query {
+        name: "point by id",
+        sql: "SELECT * FROM accounts WHERE id = 'acc-00002424'",
+        sqlite: "SELECT * FROM accounts WHERE id = 'acc-00002424'",
+        prepared: "SELECT * FROM accounts WHERE id = $1",
+        param: "acc-00002424",
+    },
+    Query {
+        name: "range",
+        sql: "SELECT * FROM accounts WHERE contacts_count BETWEEN 50000 AND 50100",
+        sqlite: "SELECT * FROM accounts WHERE contacts_count BETWEEN 50000 AND 50100",
+        prepared: "SELECT * FROM accounts WHERE contacts_count BETWEEN CAST($1 AS BIGINT) AND 50100",
+        param: "50000",
+    },
+    Query {
+        name: "count by status",
+        sql: "SELECT count(*) FROM accounts WHERE status = 'pending'",
+        sqlite: "SELECT count(*) FROM accounts WHERE status = 'pending'",
+        prepared: "SELECT count(*) FROM accounts WHERE status = $1",
+        param: "pending",
+    },
+    Query {
+        name: "distinct status",
+        sql: "SELECT DISTINCT status FROM accounts",
+        sqlite: "SELECT DISTINCT status FROM accounts",
+        prepared: "SELECT DISTINCT status FROM accounts WHERE status <> $1",
+        param: "none",
+    },
+    Query {
+        name: "array_has",
+        sql: "SELECT id FROM accounts WHERE array_has(tags, 'renewal_due')",
+        sqlite: "SELECT id FROM account_tags WHERE tag = 'renewal_due'",
+        prepared: "SELECT id FROM accounts WHERE array_has(tags, $1)",
+        param: "renewal_due",
+    },
+    Query {
+        name: "full-scan aggregate",
+        sql: "SELECT status, count(*), avg(score) FROM accounts GROUP BY status",
+        sqlite: "SELECT status, count(*), avg(score) FROM accounts GROUP BY status",
+        prepared: "SELECT status, count(*), avg(score) FROM accounts WHERE status <> $1 GROUP BY status",
+        param: "none",
+    },
 ];
 
-struct Timing {
+/// Median and p95 of timed runs, and the rows one run returned.
+#[derive(Clone, Copy)]
+pub struct Timing {
     median: Duration,
     p95: Duration,
     rows: usize,
+}
+
+impl Timing {
+    fn from(mut samples: Vec<Duration>, rows: usize) -> Self {
+        samples.sort();
+        let p95 = samples[((samples.len() * 95) / 100).min(samples.len() - 1)];
+        Timing { median: samples[samples.len() / 2], p95, rows }
+    }
+}
+
+fn touch(batches: &[RecordBatch]) -> usize {
+    let bytes: usize = batches.iter().map(|b| b.columns().iter().map(|c| c.get_array_memory_size()).sum::<usize>()).sum();
+    std::hint::black_box(bytes);
+    batches.iter().map(|b| b.num_rows()).sum()
 }
 
 async fn time<F, Fut>(iterations: usize, mut run: F) -> Timing
@@ -57,22 +142,14 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Vec<RecordBatch>>,
 {
-    let rows = run().await.iter().map(|b| b.num_rows()).sum();
+    let rows = touch(&run().await);
     let mut samples = Vec::with_capacity(iterations);
     for _ in 0..iterations {
         let start = Instant::now();
-        let batches = run().await;
-        // Touch every column of every row.
-        let mut bytes = 0usize;
-        for b in &batches {
-            bytes += b.columns().iter().map(|c| c.get_array_memory_size()).sum::<usize>();
-        }
-        std::hint::black_box(bytes);
+        touch(&run().await);
         samples.push(start.elapsed());
     }
-    samples.sort();
-    let p95 = samples[((samples.len() * 95) / 100).min(samples.len() - 1)];
-    Timing { median: samples[samples.len() / 2], p95, rows }
+    Timing::from(samples, rows)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -81,19 +158,22 @@ fn ms(d: Duration) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if args.smoke {
+        args.rows = vec![3_000];
+        args.iterations = 2;
+    }
     let mut json = Vec::new();
-    let mut top_k = Vec::new();
+    let mut growth: Vec<(u64, Vec<f64>)> = Vec::new();
     println!("machine: {} cores; iterations per query: {}", std::thread::available_parallelism().map_or(0, |n| n.get()), args.iterations);
     for &n in &args.rows {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Arc::new(Database::open(dir.path()).expect("open"));
+        let rows: Vec<_> = accounts(42, n).collect();
+
+        // Quiver: batches through the indexed store, four indexes maintained, WAL on.
+        let db = Arc::new(Database::open(dir.path().join("quiver")).expect("open"));
         let schema = accounts_schema();
         let store = db.create_table(schema.clone()).expect("create accounts");
-
-        // Ingest: batches of rows through the indexed store, four indexes maintained. The rows
-        // are generated before the clock starts.
-        let rows: Vec<_> = accounts(42, n).collect();
         let batches: Vec<Vec<Mutation<_, _>>> =
             rows.chunks(args.batch).map(|c| c.iter().cloned().map(Mutation::Insert).collect()).collect();
         let start = Instant::now();
@@ -101,14 +181,14 @@ async fn main() {
             store.apply(batch).expect("insert");
         }
         db.flush().expect("flush");
-        let ingest = start.elapsed();
+        let quiver_ingest = n as f64 / start.elapsed().as_secs_f64();
         // Steady state for the reads: one compaction after the bulk load (not timed).
-        let compact_start = Instant::now();
         db.compact().expect("compact");
-        let compaction = compact_start.elapsed();
-        let ingest_rate = n as f64 / ingest.as_secs_f64();
 
-        // The same rows in a MemTable of two partitions.
+        // SQLite.
+        let (sqlite, sqlite_ingest) = sqlite::load(&dir.path().join("sqlite.db"), &rows, args.batch);
+
+        // The MemTable, two partitions.
         let arrow = arrow_schema(&schema);
         let types: Vec<_> = schema.columns.iter().map(|c| c.ty.clone()).collect();
         let half = rows.len() / 2;
@@ -123,39 +203,61 @@ async fn main() {
         let quiver = Quiver::new(db.clone());
         println!("\n### {n} rows\n");
         println!(
-            "ingest: {:.0} rows/s ({:.2} s for {n} rows, 4 indexes); compaction after load: {:.2} s; on disk: {:.1} MiB\n",
-            ingest_rate,
-            ingest.as_secs_f64(),
-            compaction.as_secs_f64(),
+            "ingest rows/s: Quiver {quiver_ingest:.0} (4 indexes, WAL on), SQLite {sqlite_ingest:.0} (3 indexes + tag table, WAL mode); Quiver on disk: {:.1} MiB\n",
             db.backend().disk_size() as f64 / (1 << 20) as f64
         );
-        println!("| query | rows | Quiver median ms | Quiver p95 ms | MemTable median ms | MemTable p95 ms | Quiver / MemTable |");
-        println!("|---|---:|---:|---:|---:|---:|---:|");
-        for (name, sql) in QUERIES {
-            let q = time(args.iterations, || async { quiver.sql(sql).await.unwrap().collect().await.unwrap() }).await;
-            let m = time(args.iterations, || async { mem_ctx.sql(sql).await.unwrap().collect().await.unwrap() }).await;
-            assert_eq!(q.rows, m.rows, "{name}: Quiver returned {} rows, MemTable {}", q.rows, m.rows);
+        println!("| query | rows | Quiver ms (p95) | Quiver prepared ms | SQLite ms (p95) | SQLite prepared ms | MemTable ms (p95) | Quiver / SQLite | Quiver / MemTable |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let mut medians = Vec::new();
+        for q in &QUERIES {
+            let quiv = time(args.iterations, || async { quiver.sql(q.sql).await.unwrap().collect().await.unwrap() }).await;
+            let plan = quiver.prepare(q.prepared).await.expect("prepare");
+            let param = ScalarValue::Utf8(Some(q.param.to_owned()));
+            let prep = time(args.iterations, || {
+                let plan = plan.clone();
+                let param = param.clone();
+                let quiver = &quiver;
+                async move {
+                    let bound = plan.with_param_values(vec![param]).unwrap();
+                    quiver.execute_plan(bound).await.unwrap().collect().await.unwrap()
+                }
+            })
+            .await;
+            let mem = time(args.iterations, || async { mem_ctx.sql(q.sql).await.unwrap().collect().await.unwrap() }).await;
+            let (lite, lite_prep) = sqlite::time(&sqlite, q.sqlite, args.iterations);
+            assert_eq!(quiv.rows, mem.rows, "{}: Quiver returned {} rows, the MemTable {}", q.name, quiv.rows, mem.rows);
+            assert_eq!(quiv.rows, lite.rows, "{}: Quiver returned {} rows, SQLite {}", q.name, quiv.rows, lite.rows);
             println!(
-                "| {name} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.2} |",
-                q.rows,
-                ms(q.median),
-                ms(q.p95),
-                ms(m.median),
-                ms(m.p95),
-                ms(q.median) / ms(m.median)
+                "| {} | {} | {:.3} ({:.3}) | {:.3} | {:.3} ({:.3}) | {:.3} | {:.3} ({:.3}) | {:.2} | {:.2} |",
+                q.name,
+                quiv.rows,
+                ms(quiv.median),
+                ms(quiv.p95),
+                ms(prep.median),
+                ms(lite.median),
+                ms(lite.p95),
+                ms(lite_prep.median),
+                ms(mem.median),
+                ms(mem.p95),
+                ms(quiv.median) / ms(lite.median),
+                ms(quiv.median) / ms(mem.median),
             );
-            if name == "top-k by index" {
-                top_k.push((n, ms(q.median)));
-            }
+            medians.push(ms(quiv.median));
             json.push(format!(
-                "{{\"rows\":{n},\"query\":\"{name}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"ingest_rows_per_s\":{:.0}}}",
-                q.rows, ms(q.median), ms(q.p95), ms(m.median), ms(m.p95), ingest_rate
+                "{{\"rows\":{n},\"query\":\"{}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"quiver_prepared_median_ms\":{:.4},\"sqlite_median_ms\":{:.4},\"sqlite_p95_ms\":{:.4},\"sqlite_prepared_median_ms\":{:.4},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"quiver_ingest_rows_per_s\":{:.0},\"sqlite_ingest_rows_per_s\":{:.0}}}",
+                q.name, quiv.rows, ms(quiv.median), ms(quiv.p95), ms(prep.median), ms(lite.median), ms(lite.p95), ms(lite_prep.median), ms(mem.median), ms(mem.p95), quiver_ingest, sqlite_ingest
             ));
         }
+        growth.push((n, medians));
     }
-    if top_k.len() > 1 {
-        let (first, last) = (top_k[0], top_k[top_k.len() - 1]);
-        println!("\ntop-k growth from {} to {} rows: {:.2}x", first.0, last.0, last.1 / first.1);
+    if growth.len() > 1 {
+        let (first, last) = (&growth[0], &growth[growth.len() - 1]);
+        println!("\nQuiver latency growth from {} to {} rows ({}x the rows):\n", first.0, last.0, last.0 / first.0.max(1));
+        println!("| query | growth |");
+        println!("|---|---:|");
+        for (i, q) in QUERIES.iter().enumerate() {
+            println!("| {} | {:.2}x |", q.name, last.1[i] / first.1[i]);
+        }
     }
     if let Some(path) = args.json {
         std::fs::write(&path, format!("[{}]\n", json.join(",\n"))).expect("write json");
