@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 python3 -c "import adbc_driver_flightsql, pyarrow" 2>/dev/null || python3 -m pip install -q adbc-driver-flightsql pyarrow
 target="${CARGO_TARGET_DIR:-target}"
-cargo build -q -p quiver
+# `cargo test` has built the binary already; build it only when run on its own.
+[ -x "$target/debug/quiver" ] || cargo build -q -p quiver
 work="$(mktemp -d)"
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 echo "adbc-test-token" > "$work/tokens"
