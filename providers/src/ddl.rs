@@ -248,9 +248,41 @@ pub fn is_ddl(statement: &Statement) -> bool {
     )
 }
 
-/// Runs the statement when it is Quiver DDL; None for everything else.
-pub fn plan_ddl(db: &Database, statement: &Statement, namespace: String) -> Result<Option<DdlOutcome>> {
+/// Refuses a table outside the only namespace a restricted session may touch.
+fn check_namespace(table: &str, only: Option<&str>) -> Result<()> {
+    match only {
+        Some(ns) if crate::catalog::split_name(table).0 != ns => {
+            Err(plan_err(format!("table '{table}' is outside namespace '{ns}', the only one this session may change")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The stored names a DDL statement touches (tables; for DROP INDEX, the index's table).
+fn touched_tables(db: &Database, statement: &Statement, namespace: &str) -> Result<Vec<String>> {
+    Ok(match statement {
+        Statement::CreateTable(ct) => vec![table_name(&ct.name, namespace)?],
+        Statement::CreateIndex(ci) => vec![table_name(&ci.table_name, namespace)?],
+        Statement::Drop { object_type: ObjectType::Table, names, .. } => {
+            names.iter().map(|n| table_name(n, namespace)).collect::<Result<_>>()?
+        }
+        Statement::Drop { object_type: ObjectType::Index, names, .. } => names
+            .iter()
+            .filter_map(|n| db.index_owner(&n.0.last().map(|p| p.to_string().to_lowercase()).unwrap_or_default()))
+            .collect(),
+        _ => vec![],
+    })
+}
+
+/// Runs the statement when it is Quiver DDL; None for everything else. A session restricted
+/// to one namespace (`only`) may change only that namespace's tables.
+pub fn plan_ddl(db: &Database, statement: &Statement, namespace: String, only: Option<&str>) -> Result<Option<DdlOutcome>> {
     let namespace = if namespace.is_empty() { DEFAULT_SCHEMA.to_owned() } else { namespace };
+    if is_ddl(statement) {
+        for table in touched_tables(db, statement, &namespace)? {
+            check_namespace(&table, only)?;
+        }
+    }
     Ok(Some(match statement {
         Statement::CreateTable(ct) => create_table(db, ct, &namespace)?,
         Statement::CreateIndex(ci) => create_index(db, ci, &namespace)?,

@@ -53,6 +53,8 @@ fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext
 pub struct Quiver {
     db: Arc<Database>,
     ctx: SessionContext,
+    /// The only namespace this session may see and change, if restricted.
+    only: Option<String>,
 }
 
 impl Quiver {
@@ -65,14 +67,14 @@ impl Quiver {
     /// A session over an open database.
     pub fn new(db: Arc<Database>) -> Self {
         let ctx = session_context(db.clone(), default_config());
-        Quiver { db, ctx }
+        Quiver { db, ctx, only: None }
     }
 
     /// A session over an open database, seeing only one namespace (per-tenant access).
     pub fn restricted(db: Arc<Database>, namespace: &str) -> Self {
         let config = SessionConfig::new().with_default_catalog_and_schema(CATALOG_NAME, namespace).with_information_schema(true);
         let ctx = context_with(config, QuiverCatalog::restricted_to(db.clone(), namespace));
-        Quiver { db, ctx }
+        Quiver { db, ctx, only: Some(namespace.to_owned()) }
     }
 
     /// The database.
@@ -111,7 +113,7 @@ impl Quiver {
     /// Plans (and, for DDL, runs) one parsed statement.
     pub async fn statement(&self, statement: DFStatement) -> Result<DataFrame> {
         if let DFStatement::Statement(s) = &statement {
-            if let Some(outcome) = plan_ddl(&self.db, s, self.namespace())? {
+            if let Some(outcome) = plan_ddl(&self.db, s, self.namespace(), self.only.as_deref())? {
                 return self.ddl_frame(outcome).await;
             }
         }

@@ -143,6 +143,11 @@ async fn tokens_are_required_and_namespaces_isolate() {
     assert_eq!(tenant.execute_update("INSERT INTO notes VALUES (1, 'hi')".into(), None).await.unwrap(), 1);
     let err = tenant.execute("SELECT * FROM public.secrets".into(), None).await.unwrap_err();
     assert!(err.to_string().contains("not found"), "{err}");
+    // Nor drop or create outside its namespace.
+    let err = tenant.execute_update("DROP TABLE public.secrets".into(), None).await.unwrap_err();
+    assert!(err.to_string().contains("outside namespace 'tenant_a'"), "{err}");
+    let err = tenant.execute_update("CREATE TABLE public.mine (id BIGINT PRIMARY KEY)".into(), None).await.unwrap_err();
+    assert!(err.to_string().contains("outside namespace 'tenant_a'"), "{err}");
     let info = tenant.get_tables(CommandGetTables::default()).await.unwrap();
     let tables = strings(&fetch(&mut tenant, info).await, 2);
     assert_eq!(tables, vec!["notes"]);
