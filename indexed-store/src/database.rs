@@ -13,7 +13,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::payload::{from_bytes, to_bytes};
 use crate::row_access::RowAccess;
 use crate::schema::{IndexSpec, Row, TableSchema};
-use crate::store::IndexedEntityStore;
+use crate::store::{IndexedEntityStore, Partitions};
 use crate::system::{jobs_definition, lists_definition, users_definition, Job, ListConfig, User};
 use crate::value::Value;
 use crate::verify::VerifyReport;
@@ -81,20 +81,13 @@ impl Database {
 
     fn owned_partitions(&self) -> Vec<String> {
         let mut owned = vec![CATALOG.to_owned()];
-        let mut add = |schema: &TableSchema| {
-            let t = &schema.name;
-            owned.push(format!("t/{t}"));
-            owned.push(format!("x/{t}"));
-            for i in &schema.indexes {
-                owned.push(format!("{}/{t}/{}", if i.unique { "u" } else { "i" }, i.name));
-            }
-        };
+        let mut add = |parts: Partitions| owned.extend(parts.all().cloned());
         for s in self.tables.read().values() {
-            add(&s.definition().schema);
+            add(Partitions::of(&s.definition()));
         }
-        add(&self.jobs.definition().schema);
-        add(&self.users.definition().schema);
-        add(&self.lists.definition().schema);
+        add(Partitions::of(&self.jobs.definition()));
+        add(Partitions::of(&self.users.definition()));
+        add(Partitions::of(&self.lists.definition()));
         owned
     }
 

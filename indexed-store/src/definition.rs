@@ -121,9 +121,7 @@ impl<V: 'static> IndexDefinition<V> {
 
     /// An index from a spec, extracting column values through the table's row mapping.
     pub fn from_spec(spec: IndexSpec, schema: &TableSchema, to_row: ToRow<V>) -> StoreResult<Self> {
-        schema.validate_index(&spec)?;
-        let key_cols: Vec<usize> = spec.columns.iter().map(|c| schema.require_column(&c.name)).collect::<StoreResult<_>>()?;
-        let inc_cols: Vec<usize> = spec.include.iter().map(|c| schema.require_column(c)).collect::<StoreResult<_>>()?;
+        let (key_cols, inc_cols) = spec_columns(&spec, schema)?;
         let key_row = to_row.clone();
         let extract: Extractor<V> = Arc::new(move |v| {
             let row = key_row(v);
@@ -144,9 +142,7 @@ impl<V: 'static> IndexDefinition<V> {
 impl IndexDefinition<Row> {
     /// An index from a spec over rows, reading the columns by position (no row copy).
     pub fn for_rows(spec: IndexSpec, schema: &TableSchema) -> StoreResult<Self> {
-        schema.validate_index(&spec)?;
-        let key_cols: Vec<usize> = spec.columns.iter().map(|c| schema.require_column(&c.name)).collect::<StoreResult<_>>()?;
-        let inc_cols: Vec<usize> = spec.include.iter().map(|c| schema.require_column(c)).collect::<StoreResult<_>>()?;
+        let (key_cols, inc_cols) = spec_columns(&spec, schema)?;
         let extract: Extractor<Row> = Arc::new(move |row: &Row| key_cols.iter().map(|&i| row[i].clone()).collect());
         let covered: Option<Extractor<Row>> = if inc_cols.is_empty() {
             None
@@ -155,6 +151,14 @@ impl IndexDefinition<Row> {
         };
         Ok(IndexDefinition { spec, extract, covered, condition: None })
     }
+}
+
+/// Positions of an index's key columns and INCLUDE columns, once the spec is checked.
+fn spec_columns(spec: &IndexSpec, schema: &TableSchema) -> StoreResult<(Vec<usize>, Vec<usize>)> {
+    schema.validate_index(spec)?;
+    let key_cols = spec.columns.iter().map(|c| schema.require_column(&c.name)).collect::<StoreResult<_>>()?;
+    let inc_cols = spec.include.iter().map(|c| schema.require_column(c)).collect::<StoreResult<_>>()?;
+    Ok((key_cols, inc_cols))
 }
 
 /// Maps an entity to the row SQL sees.

@@ -83,7 +83,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     pub fn drop_storage(&self) -> StoreResult<()> {
         let _gate = self.gate.write();
         let parts = Partitions::of(&self.definition());
-        for p in std::iter::once(&parts.records).chain(std::iter::once(&parts.expiry)).chain(&parts.indexes) {
+        for p in parts.all() {
             if self.backend.has_partition(p) {
                 self.backend.drop_partition(p)?;
             }

@@ -85,6 +85,11 @@ impl Partitions {
                 .collect(),
         }
     }
+
+    /// Every partition name, records and expiry first.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &String> {
+        [&self.records, &self.expiry].into_iter().chain(&self.indexes)
+    }
 }
 
 /// One index entry of a record.

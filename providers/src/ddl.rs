@@ -15,6 +15,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use indexed_store::{ColumnDef, ColumnType, Database, IndexColumn, IndexSpec, SortOrder, StoreError, TableSchema, TtlSpec};
 
+use crate::store_err;
 use crate::catalog::{stored_name, CATALOG_NAME, DEFAULT_SCHEMA};
 
 /// What a DDL statement did.
@@ -36,9 +37,6 @@ fn plan_err(msg: impl Into<String>) -> DataFusionError {
     DataFusionError::Plan(msg.into())
 }
 
-fn store_err(e: StoreError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
 
 /// An identifier as DataFusion normalises it: unquoted ones lower-cased.
 fn ident(i: &Ident) -> String {

@@ -17,6 +17,7 @@ use datafusion::physical_plan::{
 };
 use indexed_store::{Mutation, Row, RowAccess, Value};
 
+use crate::store_err;
 use crate::convert::batch_to_rows;
 use crate::scan::IndexScanExec;
 
@@ -92,9 +93,6 @@ impl DisplayAs for DmlExec {
     }
 }
 
-fn store_err(e: indexed_store::StoreError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
 
 async fn matched_batches(matcher: &Arc<IndexScanExec>, ctx: Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
     collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await
@@ -186,14 +184,10 @@ impl ExecutionPlan for DmlExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        if let DmlKind::Update { assignments, .. } = &self.kind {
-            for (_, e) in assignments {
-                if f(e)? == TreeNodeRecursion::Stop {
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-            }
+        match &self.kind {
+            DmlKind::Update { assignments, .. } => crate::scan::visit_expressions(assignments.iter().map(|(_, e)| e), f),
+            _ => Ok(TreeNodeRecursion::Continue),
         }
-        Ok(TreeNodeRecursion::Continue)
     }
 
     #[allow(deprecated)]

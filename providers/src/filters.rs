@@ -5,7 +5,6 @@ use std::ops::Bound;
 
 use datafusion::logical_expr::{expr::InList, Between, BinaryExpr, Expr, Like, Operator};
 use datafusion::common::tree_node::TreeNode;
-use datafusion::common::ScalarValue;
 use indexed_store::{ColumnPredicate, ColumnType, Predicate, TableSchema, Value};
 
 use crate::convert::scalar_to_value;
@@ -199,18 +198,4 @@ pub fn evaluable_in_scan(e: &Expr) -> bool {
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
     });
     ok
-}
-
-/// Keeps ScalarValue in scope for callers building literals.
-pub fn lit_value(v: &Value) -> Option<ScalarValue> {
-    Some(match v {
-        Value::Null => ScalarValue::Null,
-        Value::Bool(b) => ScalarValue::Boolean(Some(*b)),
-        Value::Int(i) => ScalarValue::Int64(Some(*i)),
-        Value::Float(f) => ScalarValue::Float64(Some(*f)),
-        Value::Text(s) => ScalarValue::Utf8(Some(s.clone())),
-        Value::Bytes(b) => ScalarValue::Binary(Some(b.clone())),
-        Value::Timestamp(t) => ScalarValue::TimestampMicrosecond(Some(*t), None),
-        Value::List(_) => return None,
-    })
 }

@@ -11,6 +11,11 @@ pub mod scan;
 pub mod session;
 pub mod table;
 
+/// A store error as DataFusion carries it (the source kept, its message unchanged).
+pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(Box::new(e))
+}
+
 pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use distinct::DistinctScan;
 pub use scan::{IndexScanExec, ScanMode};

@@ -29,6 +29,7 @@ use indexed_store::{
 };
 use kv_store::{Direction, KeyRange};
 
+use crate::store_err;
 use crate::convert::rows_to_batch;
 
 /// How the scan produces rows.
@@ -147,6 +148,19 @@ impl ScanSpec {
         }
         (sort, constants)
     }
+}
+
+/// Calls `f` on each expression in turn, stopping when it says so (`apply_expressions`).
+pub(crate) fn visit_expressions<'a>(
+    exprs: impl IntoIterator<Item = &'a Arc<dyn PhysicalExpr>>,
+    f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+) -> Result<TreeNodeRecursion> {
+    for e in exprs {
+        if f(e)? == TreeNodeRecursion::Stop {
+            return Ok(TreeNodeRecursion::Stop);
+        }
+    }
+    Ok(TreeNodeRecursion::Continue)
 }
 
 /// Scans a Quiver table through an index or its primary key.
@@ -324,12 +338,7 @@ impl ExecutionPlan for IndexScanExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        for e in &self.spec.physical_filters {
-            if f(e)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
+        visit_expressions(&self.spec.physical_filters, f)
     }
 
     #[allow(deprecated)]
@@ -492,13 +501,10 @@ fn run_scan(
         outcome = scan_with(spec, reader, &range, &mut emitter, rows_read);
         Ok(())
     });
-    store_result.map_err(|e| DataFusionError::External(Box::new(e)))?;
+    store_result.map_err(store_err)?;
     outcome
 }
 
-fn store_err(e: indexed_store::StoreError) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
-}
 
 fn scan_with(spec: &ScanSpec, reader: &dyn RowReader, range: &KeyRange, out: &mut Emitter<'_>, rows_read: &Count) -> Result<()> {
     let path = spec.path();

@@ -60,7 +60,7 @@ pub struct Quiver {
 impl Quiver {
     /// Opens (or creates) the database in a directory.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let db = Database::open(path).map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let db = Database::open(path).map_err(crate::store_err)?;
         Ok(Self::new(Arc::new(db)))
     }
 

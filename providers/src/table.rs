@@ -111,7 +111,7 @@ pub(crate) fn build_scan(
                 bounds = r.key_bounds()?;
                 Ok(())
             })
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            .map_err(crate::store_err)?;
         if let Some((first, last)) = bounds {
             if let Some(mid) = midpoint(&first, &last) {
                 spec.ranges = vec![

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
-use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
@@ -153,6 +153,16 @@ fn info_for(schema: &Schema, ticket: Vec<u8>, descriptor: FlightDescriptor) -> R
 
 fn stream_batches(schema: SchemaRef, batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static) -> DoGetStream {
     Box::pin(FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(Status::from))
+}
+
+/// A reply of one batch.
+fn one_batch(schema: SchemaRef, batch: RecordBatch) -> Result<Response<DoGetStream>, Status> {
+    Ok(Response::new(stream_batches(schema, futures::stream::iter(vec![Ok(batch)]))))
+}
+
+/// A reply with no columns and no rows (DDL that already ran).
+fn no_rows() -> Response<DoGetStream> {
+    Response::new(stream_batches(Arc::new(Schema::empty()), futures::stream::empty()))
 }
 
 /// The rows of a result's `count` column, summed (DML), or 0.
@@ -342,8 +352,7 @@ impl FlightSqlService for QuiverFlightSql {
         let grant = self.grant(&request)?;
         let sql = String::from_utf8(ticket.statement_handle.to_vec()).map_err(|_| Status::invalid_argument("ticket is not SQL"))?;
         if sql.is_empty() {
-            let empty: SchemaRef = Arc::new(Schema::empty());
-            return Ok(Response::new(stream_batches(empty, futures::stream::empty())));
+            return Ok(no_rows());
         }
         let session = self.session(&grant);
         let plan = session.prepare(&sql).await.map_err(status)?;
@@ -380,8 +389,7 @@ impl FlightSqlService for QuiverFlightSql {
         let handle = String::from_utf8_lossy(&cmd.prepared_statement_handle).into_owned();
         if self.prepared.lock().get(&handle).is_some_and(|p| p.plan.is_none()) {
             // DDL ran when its FlightInfo was asked for.
-            let empty: SchemaRef = Arc::new(Schema::empty());
-            return Ok(Response::new(stream_batches(empty, futures::stream::empty())));
+            return Ok(no_rows());
         }
         let (session, plans) = self.execute_prepared(&handle).await?;
         let schema: SchemaRef = Arc::new(plans[0].schema().as_arrow().clone());
@@ -491,8 +499,7 @@ impl FlightSqlService for QuiverFlightSql {
         let mut builder = query.into_builder();
         builder.append(CATALOG_NAME);
         let schema = builder.schema();
-        let batch = builder.build().map_err(status)?;
-        Ok(Response::new(stream_batches(schema, futures::stream::iter(vec![Ok(batch)]))))
+        one_batch(schema, builder.build().map_err(status)?)
     }
 
     async fn get_flight_info_schemas(&self, query: CommandGetDbSchemas, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
@@ -511,8 +518,7 @@ impl FlightSqlService for QuiverFlightSql {
             builder.append(CATALOG_NAME, ns);
         }
         let schema = builder.schema();
-        let batch = builder.build().map_err(status)?;
-        Ok(Response::new(stream_batches(schema, futures::stream::iter(vec![Ok(batch)]))))
+        one_batch(schema, builder.build().map_err(status)?)
     }
 
     async fn get_flight_info_tables(&self, query: CommandGetTables, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
@@ -533,8 +539,7 @@ impl FlightSqlService for QuiverFlightSql {
             builder.append(CATALOG_NAME, ns, table, "TABLE", &schema).map_err(status)?;
         }
         let schema = builder.schema();
-        let batch = builder.build().map_err(status)?;
-        Ok(Response::new(stream_batches(schema, futures::stream::iter(vec![Ok(batch)]))))
+        one_batch(schema, builder.build().map_err(status)?)
     }
 
     async fn get_flight_info_table_types(&self, query: CommandGetTableTypes, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
@@ -548,7 +553,7 @@ impl FlightSqlService for QuiverFlightSql {
         let schema = Arc::new(Schema::new(vec![Field::new("table_type", DataType::Utf8, false)]));
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(datafusion::arrow::array::StringArray::from(vec!["TABLE"]))])
             .map_err(status)?;
-        Ok(Response::new(stream_batches(schema, futures::stream::iter(vec![Ok(batch)]))))
+        one_batch(schema, batch)
     }
 
     async fn get_flight_info_sql_info(&self, query: CommandGetSqlInfo, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
@@ -562,8 +567,7 @@ impl FlightSqlService for QuiverFlightSql {
         let info = sql_info();
         let builder = query.into_builder(&info);
         let schema = builder.schema();
-        let batch = builder.build().map_err(status)?;
-        Ok(Response::new(stream_batches(schema, futures::stream::iter(vec![Ok(batch)]))))
+        one_batch(schema, builder.build().map_err(status)?)
     }
 
     async fn do_get_fallback(&self, request: Request<Ticket>, message: Any) -> Result<Response<DoGetStream>, Status> {
@@ -596,10 +600,4 @@ pub async fn serve(db: Arc<Database>, listen: SocketAddr, tokens: Tokens) -> Res
     db.flush().map_err(|e| e.to_string())?;
     eprintln!("database flushed; bye");
     Ok(())
-}
-
-// `FlightService` is implemented for every `FlightSqlService` by arrow-flight.
-#[allow(dead_code)]
-fn _assert_service(s: QuiverFlightSql) -> impl FlightService {
-    s
 }
