@@ -26,7 +26,9 @@ use providers::convert::{arrow_schema, rows_to_batch};
 use providers::Quiver;
 
 #[derive(Parser)]
-#[command(about = "Quiver against SQLite and a DataFusion MemTable on the reference accounts workload")]
+#[command(
+    about = "Quiver against SQLite and a DataFusion MemTable on the reference accounts workload"
+)]
 struct Args {
     /// Row counts to run at (repeatable).
     #[arg(long = "rows", default_values_t = vec![100_000u64, 1_000_000u64])]
@@ -60,8 +62,10 @@ pub struct Query {
 const QUERIES: [Query; 8] = [
     Query {
         name: "top-k by index",
-        sql: "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
-        sqlite: "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
+        sql:
+            "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
+        sqlite:
+            "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
         prepared: "SELECT * FROM accounts WHERE status = $1 ORDER BY contacts_count DESC LIMIT 200",
         param: "active",
     },
@@ -83,7 +87,8 @@ const QUERIES: [Query; 8] = [
         name: "range",
         sql: "SELECT * FROM accounts WHERE contacts_count BETWEEN 50000 AND 50100",
         sqlite: "SELECT * FROM accounts WHERE contacts_count BETWEEN 50000 AND 50100",
-        prepared: "SELECT * FROM accounts WHERE contacts_count BETWEEN CAST($1 AS BIGINT) AND 50100",
+        prepared:
+            "SELECT * FROM accounts WHERE contacts_count BETWEEN CAST($1 AS BIGINT) AND 50100",
         param: "50000",
     },
     Query {
@@ -128,12 +133,24 @@ impl Timing {
     fn from(mut samples: Vec<Duration>, rows: usize) -> Self {
         samples.sort();
         let p95 = samples[((samples.len() * 95) / 100).min(samples.len() - 1)];
-        Timing { median: samples[samples.len() / 2], p95, rows }
+        Timing {
+            median: samples[samples.len() / 2],
+            p95,
+            rows,
+        }
     }
 }
 
 fn touch(batches: &[RecordBatch]) -> usize {
-    let bytes: usize = batches.iter().map(|b| b.columns().iter().map(|c| c.get_array_memory_size()).sum::<usize>()).sum();
+    let bytes: usize = batches
+        .iter()
+        .map(|b| {
+            b.columns()
+                .iter()
+                .map(|c| c.get_array_memory_size())
+                .sum::<usize>()
+        })
+        .sum();
     std::hint::black_box(bytes);
     batches.iter().map(|b| b.num_rows()).sum()
 }
@@ -166,7 +183,11 @@ async fn main() {
     }
     let mut json = Vec::new();
     let mut growth: Vec<(u64, Vec<f64>)> = Vec::new();
-    println!("machine: {} cores; iterations per query: {}", std::thread::available_parallelism().map_or(0, |n| n.get()), args.iterations);
+    println!(
+        "machine: {} cores; iterations per query: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        args.iterations
+    );
     for &n in &args.rows {
         let dir = tempfile::tempdir().expect("temp dir");
         let rows: Vec<_> = accounts(42, n).collect();
@@ -175,8 +196,10 @@ async fn main() {
         let db = Arc::new(Database::open(dir.path().join("quiver")).expect("open"));
         let schema = accounts_schema();
         let store = db.create_table(schema.clone()).expect("create accounts");
-        let batches: Vec<Vec<Mutation<_, _>>> =
-            rows.chunks(args.batch).map(|c| c.iter().cloned().map(Mutation::Insert).collect()).collect();
+        let batches: Vec<Vec<Mutation<_, _>>> = rows
+            .chunks(args.batch)
+            .map(|c| c.iter().cloned().map(Mutation::Insert).collect())
+            .collect();
         let start = Instant::now();
         for batch in batches {
             store.apply(batch).expect("insert");
@@ -187,7 +210,8 @@ async fn main() {
         db.compact().expect("compact");
 
         // SQLite.
-        let (sqlite, sqlite_ingest) = sqlite::load(&dir.path().join("sqlite.db"), &rows, args.batch);
+        let (sqlite, sqlite_ingest) =
+            sqlite::load(&dir.path().join("sqlite.db"), &rows, args.batch);
 
         // The MemTable, two partitions.
         let arrow = arrow_schema(&schema);
@@ -195,11 +219,20 @@ async fn main() {
         let half = rows.len() / 2;
         let parts: Vec<Vec<RecordBatch>> = [&rows[..half], &rows[half..]]
             .iter()
-            .map(|part| part.chunks(8192).map(|c| rows_to_batch(&arrow, &types, c).expect("batch")).collect())
+            .map(|part| {
+                part.chunks(8192)
+                    .map(|c| rows_to_batch(&arrow, &types, c).expect("batch"))
+                    .collect()
+            })
             .collect();
         drop(rows);
         let mem_ctx = SessionContext::new();
-        mem_ctx.register_table("accounts", Arc::new(MemTable::try_new(arrow.clone(), parts).expect("memtable"))).expect("register");
+        mem_ctx
+            .register_table(
+                "accounts",
+                Arc::new(MemTable::try_new(arrow.clone(), parts).expect("memtable")),
+            )
+            .expect("register");
 
         let quiver = Quiver::new(db.clone());
         println!("\n### {n} rows\n");
@@ -211,24 +244,51 @@ async fn main() {
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut medians = Vec::new();
         for q in &QUERIES {
-            let quiv = time(args.iterations, || async { quiver.sql(q.sql).await.unwrap().collect().await.unwrap() }).await;
+            let quiv = time(args.iterations, || async {
+                quiver.sql(q.sql).await.unwrap().collect().await.unwrap()
+            })
+            .await;
             let plan = quiver.prepare(q.prepared).await.expect("prepare");
-            let params: Vec<ScalarValue> =
-                if q.param.is_empty() { vec![] } else { vec![ScalarValue::Utf8(Some(q.param.to_owned()))] };
+            let params: Vec<ScalarValue> = if q.param.is_empty() {
+                vec![]
+            } else {
+                vec![ScalarValue::Utf8(Some(q.param.to_owned()))]
+            };
             let prep = time(args.iterations, || {
                 let plan = plan.clone();
                 let params = params.clone();
                 let quiver = &quiver;
                 async move {
-                    let bound = if params.is_empty() { plan } else { plan.with_param_values(params).unwrap() };
-                    quiver.execute_plan(bound).await.unwrap().collect().await.unwrap()
+                    let bound = if params.is_empty() {
+                        plan
+                    } else {
+                        plan.with_param_values(params).unwrap()
+                    };
+                    quiver
+                        .execute_plan(bound)
+                        .await
+                        .unwrap()
+                        .collect()
+                        .await
+                        .unwrap()
                 }
             })
             .await;
-            let mem = time(args.iterations, || async { mem_ctx.sql(q.sql).await.unwrap().collect().await.unwrap() }).await;
+            let mem = time(args.iterations, || async {
+                mem_ctx.sql(q.sql).await.unwrap().collect().await.unwrap()
+            })
+            .await;
             let (lite, lite_prep) = sqlite::time(&sqlite, q.sqlite, args.iterations);
-            assert_eq!(quiv.rows, mem.rows, "{}: Quiver returned {} rows, the MemTable {}", q.name, quiv.rows, mem.rows);
-            assert_eq!(quiv.rows, lite.rows, "{}: Quiver returned {} rows, SQLite {}", q.name, quiv.rows, lite.rows);
+            assert_eq!(
+                quiv.rows, mem.rows,
+                "{}: Quiver returned {} rows, the MemTable {}",
+                q.name, quiv.rows, mem.rows
+            );
+            assert_eq!(
+                quiv.rows, lite.rows,
+                "{}: Quiver returned {} rows, SQLite {}",
+                q.name, quiv.rows, lite.rows
+            );
             println!(
                 "| {} | {} | {:.3} ({:.3}) | {:.3} | {:.3} ({:.3}) | {:.3} | {:.3} ({:.3}) | {:.2} | {:.2} |",
                 q.name,
@@ -254,7 +314,12 @@ async fn main() {
     }
     if growth.len() > 1 {
         let (first, last) = (&growth[0], &growth[growth.len() - 1]);
-        println!("\nQuiver latency growth from {} to {} rows ({}x the rows):\n", first.0, last.0, last.0 / first.0.max(1));
+        println!(
+            "\nQuiver latency growth from {} to {} rows ({}x the rows):\n",
+            first.0,
+            last.0,
+            last.0 / first.0.max(1)
+        );
         println!("| query | growth |");
         println!("|---|---:|");
         for (i, q) in QUERIES.iter().enumerate() {

@@ -39,18 +39,35 @@ pub fn load(path: &Path, rows: &[Row], batch: usize) -> (Connection, f64) {
     for chunk in rows.chunks(batch) {
         let tx = conn.transaction().expect("tx");
         {
-            let mut insert = tx.prepare_cached("INSERT INTO accounts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)").expect("prepare");
-            let mut tag = tx.prepare_cached("INSERT INTO account_tags VALUES (?1, ?2)").expect("prepare");
+            let mut insert = tx
+                .prepare_cached("INSERT INTO accounts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .expect("prepare");
+            let mut tag = tx
+                .prepare_cached("INSERT INTO account_tags VALUES (?1, ?2)")
+                .expect("prepare");
             for row in chunk {
                 let tags: Vec<String> = match &row[6] {
-                    Value::List(items) => items.iter().filter_map(|t| if let Value::Text(s) = t { Some(s.clone()) } else { None }).collect(),
+                    Value::List(items) => items
+                        .iter()
+                        .filter_map(|t| {
+                            if let Value::Text(s) = t {
+                                Some(s.clone())
+                            } else {
+                                None
+                            }
+                        })
+                        .collect(),
                     _ => vec![],
                 };
-                let mut params: Vec<rusqlite::types::Value> = row[..6].iter().map(sql_value).collect();
+                let mut params: Vec<rusqlite::types::Value> =
+                    row[..6].iter().map(sql_value).collect();
                 params.push(rusqlite::types::Value::Text(tags.join(",")));
-                insert.execute(rusqlite::params_from_iter(params)).expect("insert");
+                insert
+                    .execute(rusqlite::params_from_iter(params))
+                    .expect("insert");
                 for t in tags {
-                    tag.execute(rusqlite::params![t, sql_value(&row[0])]).expect("insert tag");
+                    tag.execute(rusqlite::params![t, sql_value(&row[0])])
+                        .expect("insert tag");
                 }
             }
         }

@@ -47,12 +47,21 @@ pub struct AccessPath {
 impl AccessPath {
     /// Every row, in primary-key order.
     pub fn primary() -> Self {
-        AccessPath { index: None, prefixes: vec![vec![]], range: ColumnRange::All, direction: Direction::Forward, limit: None }
+        AccessPath {
+            index: None,
+            prefixes: vec![vec![]],
+            range: ColumnRange::All,
+            direction: Direction::Forward,
+            limit: None,
+        }
     }
 
     /// Every entry of the named index, in index order.
     pub fn index(name: &str) -> Self {
-        AccessPath { index: Some(name.to_owned()), ..Self::primary() }
+        AccessPath {
+            index: Some(name.to_owned()),
+            ..Self::primary()
+        }
     }
 
     /// Equality on the leading columns.
@@ -106,7 +115,11 @@ impl AccessPath {
     /// The byte ranges to walk for an index whose key columns have `orders`, each with the
     /// length of its encoded equality prefix (entries are merged on the bytes after it).
     pub(crate) fn key_ranges(&self, orders: &[SortOrder]) -> Vec<(usize, KeyRange)> {
-        let mut prefixes: Vec<Vec<u8>> = self.prefixes.iter().map(|p| encode_key(p, orders)).collect();
+        let mut prefixes: Vec<Vec<u8>> = self
+            .prefixes
+            .iter()
+            .map(|p| encode_key(p, orders))
+            .collect();
         prefixes.sort();
         prefixes.dedup();
         let next = self.prefixes.first().map_or(0, |p| p.len());
@@ -140,13 +153,22 @@ fn column_range(prefix: &[u8], range: &ColumnRange, order: SortOrder) -> KeyRang
         }
         ColumnRange::Between { lower, upper } => {
             // In a descending column the value range is walked upside down.
-            let (lo, hi) = if order.is_desc() { (upper, lower) } else { (lower, upper) };
+            let (lo, hi) = if order.is_desc() {
+                (upper, lower)
+            } else {
+                (lower, upper)
+            };
             let start = match lo {
                 Bound::Unbounded => Bound::Included(prefix.to_vec()),
                 Bound::Included(v) => Bound::Included(with_value(prefix, v, order)),
                 Bound::Excluded(v) => match prefix_successor(&with_value(prefix, v, order)) {
                     Some(k) => Bound::Included(k),
-                    None => return KeyRange::new(Bound::Excluded(vec![0xFF; 1]), Bound::Excluded(vec![0xFF; 1])),
+                    None => {
+                        return KeyRange::new(
+                            Bound::Excluded(vec![0xFF; 1]),
+                            Bound::Excluded(vec![0xFF; 1]),
+                        )
+                    }
                 },
             };
             let end = match hi {

@@ -16,7 +16,9 @@ pub struct AsyncStore<K, V> {
 
 impl<K, V> Clone for AsyncStore<K, V> {
     fn clone(&self) -> Self {
-        AsyncStore { inner: self.inner.clone() }
+        AsyncStore {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -36,7 +38,9 @@ impl<K: EntityKey, V: Entity> AsyncStore<K, V> {
         f: impl FnOnce(&IndexedEntityStore<K, V>) -> StoreResult<T> + Send + 'static,
     ) -> StoreResult<T> {
         let store = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&store)).await.map_err(|e| StoreError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
     /// See [`IndexedEntityStore::insert`].
@@ -71,7 +75,13 @@ impl<K: EntityKey, V: Entity> AsyncStore<K, V> {
 
     /// The records an access path selects (collected).
     pub async fn query(&self, path: AccessPath) -> StoreResult<Vec<V>> {
-        self.run(move |s| s.reader().records(&path)?.map(|r| r.map(|(_, v)| v)).collect()).await
+        self.run(move |s| {
+            s.reader()
+                .records(&path)?
+                .map(|r| r.map(|(_, v)| v))
+                .collect()
+        })
+        .await
     }
 
     /// Number of entries an access path selects.

@@ -39,7 +39,9 @@ const TAG_NULL: u8 = 0xF0;
 const LIST_END: u8 = 0x00;
 
 /// Order of one column in a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub enum SortOrder {
     /// Ascending, NULLs last.
     #[default]
@@ -93,15 +95,29 @@ pub fn encode_value(out: &mut Vec<u8>, value: &Value, order: SortOrder) {
 }
 
 fn ordered_f64(f: f64) -> [u8; 8] {
-    let f = if f == 0.0 { 0.0 } else if f.is_nan() { f64::NAN } else { f };
+    let f = if f == 0.0 {
+        0.0
+    } else if f.is_nan() {
+        f64::NAN
+    } else {
+        f
+    };
     let bits = f.to_bits();
-    let bits = if bits >> 63 == 1 { !bits } else { bits ^ (1 << 63) };
+    let bits = if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits ^ (1 << 63)
+    };
     bits.to_be_bytes()
 }
 
 fn f64_from_ordered(bytes: [u8; 8]) -> f64 {
     let bits = u64::from_be_bytes(bytes);
-    let bits = if bits >> 63 == 1 { bits ^ (1 << 63) } else { !bits };
+    let bits = if bits >> 63 == 1 {
+        bits ^ (1 << 63)
+    } else {
+        !bits
+    };
     f64::from_bits(bits)
 }
 
@@ -178,7 +194,11 @@ pub struct KeyReader<'a> {
 impl<'a> KeyReader<'a> {
     /// A reader at the start of `bytes`.
     pub fn new(bytes: &'a [u8]) -> Self {
-        KeyReader { bytes, pos: 0, invert: false }
+        KeyReader {
+            bytes,
+            pos: 0,
+            invert: false,
+        }
     }
 
     /// Bytes consumed so far.
@@ -197,7 +217,10 @@ impl<'a> KeyReader<'a> {
     }
 
     fn byte(&mut self) -> Result<u8, CodecError> {
-        let b = *self.bytes.get(self.pos).ok_or(CodecError::Truncated(self.pos))?;
+        let b = *self
+            .bytes
+            .get(self.pos)
+            .ok_or(CodecError::Truncated(self.pos))?;
         self.pos += 1;
         Ok(if self.invert { !b } else { b })
     }
@@ -276,7 +299,10 @@ impl<'a> KeyReader<'a> {
             TAG_TIMESTAMP => fixed(self, 8),
             TAG_TEXT | TAG_BYTES => self.skip_escaped(),
             TAG_LIST => loop {
-                let peek = *self.bytes.get(self.pos).ok_or(CodecError::Truncated(self.pos))?;
+                let peek = *self
+                    .bytes
+                    .get(self.pos)
+                    .ok_or(CodecError::Truncated(self.pos))?;
                 let peek = if self.invert { !peek } else { peek };
                 if peek == LIST_END {
                     self.pos += 1;
@@ -302,17 +328,20 @@ impl<'a> KeyReader<'a> {
                     Ok(Value::Int((rounded as i128 + remainder as i128) as i64))
                 }
             }
-            TAG_TIMESTAMP => {
-                Ok(Value::Timestamp((u64::from_be_bytes(self.array::<8>()?) ^ (1 << 63)) as i64))
-            }
-            TAG_TEXT => {
-                String::from_utf8(self.escaped()?).map(Value::Text).map_err(|_| CodecError::InvalidUtf8)
-            }
+            TAG_TIMESTAMP => Ok(Value::Timestamp(
+                (u64::from_be_bytes(self.array::<8>()?) ^ (1 << 63)) as i64,
+            )),
+            TAG_TEXT => String::from_utf8(self.escaped()?)
+                .map(Value::Text)
+                .map_err(|_| CodecError::InvalidUtf8),
             TAG_BYTES => Ok(Value::Bytes(self.escaped()?)),
             TAG_LIST => {
                 let mut items = Vec::new();
                 loop {
-                    let peek = *self.bytes.get(self.pos).ok_or(CodecError::Truncated(self.pos))?;
+                    let peek = *self
+                        .bytes
+                        .get(self.pos)
+                        .ok_or(CodecError::Truncated(self.pos))?;
                     let peek = if self.invert { !peek } else { peek };
                     if peek == LIST_END {
                         self.pos += 1;
@@ -343,7 +372,10 @@ pub fn encode_instant(micros: i64) -> [u8; 8] {
 
 /// Decodes [`encode_instant`].
 pub fn decode_instant(bytes: &[u8]) -> Result<i64, CodecError> {
-    let arr: [u8; 8] = bytes.get(..8).and_then(|b| b.try_into().ok()).ok_or(CodecError::Truncated(bytes.len()))?;
+    let arr: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(CodecError::Truncated(bytes.len()))?;
     Ok((u64::from_be_bytes(arr) ^ (1 << 63)) as i64)
 }
 

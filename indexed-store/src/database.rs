@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use kv_store::{Direction, KeyRange, MemoryBackend, RocksBackend, RocksOptions, StorageBackend, WriteBatch};
+use kv_store::{
+    Direction, KeyRange, MemoryBackend, RocksBackend, RocksOptions, StorageBackend, WriteBatch,
+};
 use parking_lot::{Mutex, RwLock};
 
 use crate::definition::{row_table, IndexDefinition};
@@ -68,9 +70,18 @@ impl Database {
             tables.insert(schema.name.clone(), Arc::new(store));
         }
         let db = Database {
-            jobs: Arc::new(IndexedEntityStore::open(backend.clone(), jobs_definition()?)?),
-            users: Arc::new(IndexedEntityStore::open(backend.clone(), users_definition()?)?),
-            lists: Arc::new(IndexedEntityStore::open(backend.clone(), lists_definition()?)?),
+            jobs: Arc::new(IndexedEntityStore::open(
+                backend.clone(),
+                jobs_definition()?,
+            )?),
+            users: Arc::new(IndexedEntityStore::open(
+                backend.clone(),
+                users_definition()?,
+            )?),
+            lists: Arc::new(IndexedEntityStore::open(
+                backend.clone(),
+                lists_definition()?,
+            )?),
             backend,
             tables: RwLock::new(tables),
             ddl: Mutex::new(()),
@@ -135,7 +146,11 @@ impl Database {
             "jobs" => Some(self.jobs.clone()),
             "users" => Some(self.users.clone()),
             "lists" => Some(self.lists.clone()),
-            _ => self.tables.read().get(name).map(|t| t.clone() as Arc<dyn RowAccess>),
+            _ => self
+                .tables
+                .read()
+                .get(name)
+                .map(|t| t.clone() as Arc<dyn RowAccess>),
         }
     }
 
@@ -168,7 +183,9 @@ impl Database {
         self.drop_orphans()?;
         let store = Arc::new(RowStore::open(self.backend.clone(), def)?);
         self.save_schema(&schema)?;
-        self.tables.write().insert(schema.name.clone(), store.clone());
+        self.tables
+            .write()
+            .insert(schema.name.clone(), store.clone());
         Ok(store)
     }
 
@@ -176,9 +193,17 @@ impl Database {
     pub fn drop_table(&self, name: &str) -> StoreResult<()> {
         let _ddl = self.ddl.lock();
         if Self::is_system(name) {
-            return Err(StoreError::SystemTable(name.to_owned(), "system tables cannot be dropped"));
+            return Err(StoreError::SystemTable(
+                name.to_owned(),
+                "system tables cannot be dropped",
+            ));
         }
-        let store = self.tables.read().get(name).cloned().ok_or_else(|| StoreError::UnknownTable(name.to_owned()))?;
+        let store = self
+            .tables
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| StoreError::UnknownTable(name.to_owned()))?;
         // Catalog first: a crash after this leaves only orphans, dropped at the next open.
         let mut batch = WriteBatch::new();
         batch.delete(CATALOG, catalog_key(name));
@@ -191,12 +216,20 @@ impl Database {
     pub fn create_index(&self, table: &str, spec: IndexSpec) -> StoreResult<()> {
         let _ddl = self.ddl.lock();
         if Self::is_system(table) {
-            return Err(StoreError::SystemTable(table.to_owned(), "its indexes are fixed"));
+            return Err(StoreError::SystemTable(
+                table.to_owned(),
+                "its indexes are fixed",
+            ));
         }
-        let store = self.row_table(table).ok_or_else(|| StoreError::UnknownTable(table.to_owned()))?;
+        let store = self
+            .row_table(table)
+            .ok_or_else(|| StoreError::UnknownTable(table.to_owned()))?;
         let def = store.definition();
         if self.index_owner(&spec.name).is_some() {
-            return Err(StoreError::IndexExists { table: table.to_owned(), index: spec.name });
+            return Err(StoreError::IndexExists {
+                table: table.to_owned(),
+                index: spec.name,
+            });
         }
         let index = IndexDefinition::for_rows(spec, &def.schema)?;
         store.add_index(index)?;
@@ -206,18 +239,26 @@ impl Database {
     /// The table that owns an index of this name.
     pub fn index_owner(&self, index: &str) -> Option<String> {
         self.table_names().into_iter().find(|t| {
-            self.table(t).is_some_and(|a| a.schema().indexes.iter().any(|i| i.name == index))
+            self.table(t)
+                .is_some_and(|a| a.schema().indexes.iter().any(|i| i.name == index))
         })
     }
 
     /// Drops an index by name (index names are unique across the database).
     pub fn drop_index(&self, index: &str) -> StoreResult<String> {
         let _ddl = self.ddl.lock();
-        let table = self.index_owner(index).ok_or_else(|| StoreError::UnknownIndex { table: "*".into(), index: index.into() })?;
+        let table = self
+            .index_owner(index)
+            .ok_or_else(|| StoreError::UnknownIndex {
+                table: "*".into(),
+                index: index.into(),
+            })?;
         if Self::is_system(&table) {
             return Err(StoreError::SystemTable(table, "its indexes are fixed"));
         }
-        let store = self.row_table(&table).ok_or_else(|| StoreError::UnknownTable(table.clone()))?;
+        let store = self
+            .row_table(&table)
+            .ok_or_else(|| StoreError::UnknownTable(table.clone()))?;
         let mut schema = store.definition().schema.clone();
         schema.indexes.retain(|i| i.name != index);
         self.save_schema(&schema)?;
@@ -227,7 +268,11 @@ impl Database {
 
     /// Runs the integrity check on every table.
     pub fn verify(&self) -> StoreResult<Vec<VerifyReport>> {
-        self.table_names().iter().filter_map(|t| self.table(t)).map(|t| t.verify()).collect()
+        self.table_names()
+            .iter()
+            .filter_map(|t| self.table(t))
+            .map(|t| t.verify())
+            .collect()
     }
 
     /// Purges expired rows of every table; returns how many were removed.

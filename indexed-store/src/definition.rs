@@ -88,7 +88,13 @@ impl<V: 'static> IndexDefinition<V> {
         IndexDefinition {
             spec: IndexSpec {
                 name: name.to_owned(),
-                columns: columns.iter().map(|(c, o)| IndexColumn { name: (*c).to_owned(), order: *o }).collect(),
+                columns: columns
+                    .iter()
+                    .map(|(c, o)| IndexColumn {
+                        name: (*c).to_owned(),
+                        order: *o,
+                    })
+                    .collect(),
                 unique: false,
                 include: Vec::new(),
                 partial: false,
@@ -106,7 +112,11 @@ impl<V: 'static> IndexDefinition<V> {
     }
 
     /// Stores the values of `columns` (returned by `extract`) in every entry.
-    pub fn covering(mut self, columns: &[&str], extract: impl Fn(&V) -> Vec<Value> + Send + Sync + 'static) -> Self {
+    pub fn covering(
+        mut self,
+        columns: &[&str],
+        extract: impl Fn(&V) -> Vec<Value> + Send + Sync + 'static,
+    ) -> Self {
         self.spec.include = columns.iter().map(|c| (*c).to_owned()).collect();
         self.covered = Some(Arc::new(extract));
         self
@@ -135,7 +145,12 @@ impl<V: 'static> IndexDefinition<V> {
                 inc_cols.iter().map(|&i| row[i].clone()).collect()
             }))
         };
-        Ok(IndexDefinition { spec, extract, covered, condition: None })
+        Ok(IndexDefinition {
+            spec,
+            extract,
+            covered,
+            condition: None,
+        })
     }
 }
 
@@ -143,21 +158,37 @@ impl IndexDefinition<Row> {
     /// An index from a spec over rows, reading the columns by position (no row copy).
     pub fn for_rows(spec: IndexSpec, schema: &TableSchema) -> StoreResult<Self> {
         let (key_cols, inc_cols) = spec_columns(&spec, schema)?;
-        let extract: Extractor<Row> = Arc::new(move |row: &Row| key_cols.iter().map(|&i| row[i].clone()).collect());
+        let extract: Extractor<Row> =
+            Arc::new(move |row: &Row| key_cols.iter().map(|&i| row[i].clone()).collect());
         let covered: Option<Extractor<Row>> = if inc_cols.is_empty() {
             None
         } else {
-            Some(Arc::new(move |row: &Row| inc_cols.iter().map(|&i| row[i].clone()).collect()))
+            Some(Arc::new(move |row: &Row| {
+                inc_cols.iter().map(|&i| row[i].clone()).collect()
+            }))
         };
-        Ok(IndexDefinition { spec, extract, covered, condition: None })
+        Ok(IndexDefinition {
+            spec,
+            extract,
+            covered,
+            condition: None,
+        })
     }
 }
 
 /// Positions of an index's key columns and INCLUDE columns, once the spec is checked.
 fn spec_columns(spec: &IndexSpec, schema: &TableSchema) -> StoreResult<(Vec<usize>, Vec<usize>)> {
     schema.validate_index(spec)?;
-    let key_cols = spec.columns.iter().map(|c| schema.require_column(&c.name)).collect::<StoreResult<_>>()?;
-    let inc_cols = spec.include.iter().map(|c| schema.require_column(c)).collect::<StoreResult<_>>()?;
+    let key_cols = spec
+        .columns
+        .iter()
+        .map(|c| schema.require_column(&c.name))
+        .collect::<StoreResult<_>>()?;
+    let inc_cols = spec
+        .include
+        .iter()
+        .map(|c| schema.require_column(c))
+        .collect::<StoreResult<_>>()?;
     Ok((key_cols, inc_cols))
 }
 
@@ -222,7 +253,15 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
                 None => None,
             };
         let pk_orders = vec![SortOrder::Asc; schema.primary_key.len()];
-        Ok(TableDefinition { schema, key: Arc::new(key), indexes, ttl_basis, to_row, from_row: Arc::new(from_row), pk_orders })
+        Ok(TableDefinition {
+            schema,
+            key: Arc::new(key),
+            indexes,
+            ttl_basis,
+            to_row,
+            from_row: Arc::new(from_row),
+            pk_orders,
+        })
     }
 
     /// Adds a custom index (its own extractor, covered values or condition); rejected like a
@@ -230,7 +269,10 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
     pub fn with_index(mut self, index: IndexDefinition<V>) -> StoreResult<Self> {
         self.schema.validate_index(&index.spec)?;
         if self.schema.index(&index.spec.name).is_some() {
-            return Err(StoreError::IndexExists { table: self.schema.name.clone(), index: index.spec.name.clone() });
+            return Err(StoreError::IndexExists {
+                table: self.schema.name.clone(),
+                index: index.spec.name.clone(),
+            });
         }
         self.schema.indexes.push(index.spec.clone());
         self.indexes.push(index);
@@ -239,10 +281,14 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
 
     /// The same table without the named index.
     pub fn without_index(mut self, name: &str) -> StoreResult<Self> {
-        let pos = self.indexes.iter().position(|i| i.spec.name == name).ok_or_else(|| StoreError::UnknownIndex {
-            table: self.schema.name.clone(),
-            index: name.to_owned(),
-        })?;
+        let pos = self
+            .indexes
+            .iter()
+            .position(|i| i.spec.name == name)
+            .ok_or_else(|| StoreError::UnknownIndex {
+                table: self.schema.name.clone(),
+                index: name.to_owned(),
+            })?;
         self.indexes.remove(pos);
         self.schema.indexes.retain(|i| i.name != name);
         Ok(self)
@@ -280,6 +326,11 @@ pub fn row_table(schema: TableSchema) -> StoreResult<TableDefinition<Vec<Value>,
         move |row| checker.check_row(row),
     )?;
     // Rows need no mapping: read index columns in place instead of through a row copy.
-    def.indexes = def.schema.indexes.iter().map(|s| IndexDefinition::for_rows(s.clone(), &def.schema)).collect::<StoreResult<_>>()?;
+    def.indexes = def
+        .schema
+        .indexes
+        .iter()
+        .map(|s| IndexDefinition::for_rows(s.clone(), &def.schema))
+        .collect::<StoreResult<_>>()?;
     Ok(def)
 }

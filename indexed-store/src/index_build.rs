@@ -33,10 +33,16 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let result = (|| {
             let mut claimed: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
             let mut batch = WriteBatch::new();
-            for item in self.backend.scan(&parts.records, &KeyRange::all(), Direction::Forward)? {
+            for item in self
+                .backend
+                .scan(&parts.records, &KeyRange::all(), Direction::Forward)?
+            {
                 let (pk, raw) = item?;
                 let (v, expiry) = decode_record::<V>(&raw, &parts.records)?;
-                for e in entries_of(&def, &v, &pk, expiry).into_iter().filter(|e| e.index == position) {
+                for e in entries_of(&def, &v, &pk, expiry)
+                    .into_iter()
+                    .filter(|e| e.index == position)
+                {
                     if e.claims {
                         if let Some(other) = claimed.insert(e.key.clone(), pk.clone()) {
                             if other != pk {
@@ -44,7 +50,9 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                                 return Err(StoreError::UniqueViolation {
                                     table: def.schema.name.clone(),
                                     index: spec.name.clone(),
-                                    value: describe(&decode_key(&e.key, &spec.orders()).unwrap_or_default()),
+                                    value: describe(
+                                        &decode_key(&e.key, &spec.orders()).unwrap_or_default(),
+                                    ),
                                 });
                             }
                         }

@@ -16,7 +16,10 @@ pub struct KeyLocks {
 
 impl Default for KeyLocks {
     fn default() -> Self {
-        KeyLocks { stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(), hasher: Default::default() }
+        KeyLocks {
+            stripes: (0..STRIPES).map(|_| Mutex::new(())).collect(),
+            hasher: Default::default(),
+        }
     }
 }
 

@@ -20,7 +20,10 @@ pub(crate) fn to_bytes<T: Serialize>(v: &T, out: &mut Vec<u8>) {
 pub(crate) fn from_bytes<T: DeserializeOwned>(bytes: &[u8], partition: &str) -> StoreResult<T> {
     bincode::serde::decode_from_slice(bytes, config())
         .map(|(v, _)| v)
-        .map_err(|e| StoreError::Corrupt { partition: partition.to_owned(), reason: e.to_string() })
+        .map_err(|e| StoreError::Corrupt {
+            partition: partition.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Encodes a record: a header byte (0, or 1 followed by the expiry in µs), then the entity.
@@ -38,8 +41,14 @@ pub(crate) fn encode_record<V: Serialize>(v: &V, expiry: Option<i64>) -> Vec<u8>
 }
 
 /// Decodes [`encode_record`].
-pub(crate) fn decode_record<V: DeserializeOwned>(bytes: &[u8], partition: &str) -> StoreResult<(V, Option<i64>)> {
-    let corrupt = |reason: &str| StoreError::Corrupt { partition: partition.to_owned(), reason: reason.to_owned() };
+pub(crate) fn decode_record<V: DeserializeOwned>(
+    bytes: &[u8],
+    partition: &str,
+) -> StoreResult<(V, Option<i64>)> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        partition: partition.to_owned(),
+        reason: reason.to_owned(),
+    };
     match bytes.first() {
         Some(0) => Ok((from_bytes(&bytes[1..], partition)?, None)),
         Some(1) if bytes.len() >= 9 => {

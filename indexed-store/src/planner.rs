@@ -91,36 +91,63 @@ struct Candidate<'a> {
 }
 
 fn is_list(schema: &TableSchema, column: &str) -> bool {
-    schema.column_index(column).is_some_and(|i| schema.columns[i].ty.is_list())
+    schema
+        .column_index(column)
+        .is_some_and(|i| schema.columns[i].ty.is_list())
 }
 
 /// Chooses the best access path; the primary key walked in full when nothing helps.
-pub fn choose_access_path(schema: &TableSchema, predicates: &[ColumnPredicate], order: &[OrderKey]) -> AccessPlan {
+pub fn choose_access_path(
+    schema: &TableSchema,
+    predicates: &[ColumnPredicate],
+    order: &[OrderKey],
+) -> AccessPlan {
     let mut candidates = vec![Candidate {
         index: None,
-        columns: schema.primary_key.iter().map(|c| (c.as_str(), SortOrder::Asc)).collect(),
+        columns: schema
+            .primary_key
+            .iter()
+            .map(|c| (c.as_str(), SortOrder::Asc))
+            .collect(),
         unique: true,
     }];
     for idx in schema.indexes.iter().filter(|i| !i.partial) {
         candidates.push(Candidate {
             index: Some(&idx.name),
-            columns: idx.columns.iter().map(|c| (c.name.as_str(), c.order)).collect(),
+            columns: idx
+                .columns
+                .iter()
+                .map(|c| (c.name.as_str(), c.order))
+                .collect(),
             unique: idx.unique,
         });
     }
     let mut best: Option<((usize, bool, bool, bool, bool), AccessPlan)> = None;
     for c in &candidates {
         let plan = plan_for(schema, c, predicates, order);
-        let full_unique = c.unique && plan.equality_columns == c.columns.len() && plan.path.prefixes.len() == 1;
-        let score = (plan.equality_columns, plan.path.range != ColumnRange::All, plan.ordered, full_unique, c.index.is_none());
+        let full_unique =
+            c.unique && plan.equality_columns == c.columns.len() && plan.path.prefixes.len() == 1;
+        let score = (
+            plan.equality_columns,
+            plan.path.range != ColumnRange::All,
+            plan.ordered,
+            full_unique,
+            c.index.is_none(),
+        );
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, plan));
         }
     }
-    best.map(|(_, p)| p).expect("the primary key is always a candidate")
+    best.map(|(_, p)| p)
+        .expect("the primary key is always a candidate")
 }
 
-fn plan_for(schema: &TableSchema, c: &Candidate<'_>, predicates: &[ColumnPredicate], order: &[OrderKey]) -> AccessPlan {
+fn plan_for(
+    schema: &TableSchema,
+    c: &Candidate<'_>,
+    predicates: &[ColumnPredicate],
+    order: &[OrderKey],
+) -> AccessPlan {
     let mut answered = Vec::new();
     let mut prefixes: Vec<Vec<Value>> = vec![vec![]];
     let mut eq_len = 0;
@@ -165,7 +192,13 @@ fn plan_for(schema: &TableSchema, c: &Candidate<'_>, predicates: &[ColumnPredica
 
     let (ordered, direction) = ordering(schema, c, eq_len, prefixes.len() == 1, predicates, order);
     AccessPlan {
-        path: AccessPath { index: c.index.map(str::to_owned), prefixes, range, direction, limit: None },
+        path: AccessPath {
+            index: c.index.map(str::to_owned),
+            prefixes,
+            range,
+            direction,
+            limit: None,
+        },
         answered,
         ordered,
         key_columns: c.columns.iter().map(|(n, _)| n.to_string()).collect(),
@@ -174,18 +207,30 @@ fn plan_for(schema: &TableSchema, c: &Candidate<'_>, predicates: &[ColumnPredica
 }
 
 /// The range on `column` from its range predicates, intersected; a `LIKE` prefix wins alone.
-fn range_for(column: &str, predicates: &[ColumnPredicate], answered: &mut Vec<usize>) -> ColumnRange {
-    if let Some((i, p)) = predicates.iter().enumerate().find_map(|(i, p)| match &p.predicate {
-        Predicate::StartsWith(s) if p.column == column => Some((i, s.clone())),
-        _ => None,
-    }) {
+fn range_for(
+    column: &str,
+    predicates: &[ColumnPredicate],
+    answered: &mut Vec<usize>,
+) -> ColumnRange {
+    if let Some((i, p)) = predicates
+        .iter()
+        .enumerate()
+        .find_map(|(i, p)| match &p.predicate {
+            Predicate::StartsWith(s) if p.column == column => Some((i, s.clone())),
+            _ => None,
+        })
+    {
         answered.push(i);
         return ColumnRange::StartsWith(p);
     }
     let mut lower: Bound<Value> = Bound::Unbounded;
     let mut upper: Bound<Value> = Bound::Unbounded;
     let mut any = false;
-    for (i, p) in predicates.iter().enumerate().filter(|(_, p)| p.column == column) {
+    for (i, p) in predicates
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.column == column)
+    {
         match &p.predicate {
             Predicate::Range { lower: l, upper: u } => {
                 lower = tighter(lower, l.clone(), true);
@@ -210,7 +255,9 @@ fn tighter(a: Bound<Value>, b: Bound<Value>, is_lower: bool) -> Bound<Value> {
     let (av, bv) = match (&a, &b) {
         (Bound::Unbounded, _) => return b,
         (_, Bound::Unbounded) => return a,
-        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => (x, y),
+        (Bound::Included(x) | Bound::Excluded(x), Bound::Included(y) | Bound::Excluded(y)) => {
+            (x, y)
+        }
     };
     match compare(av, bv) {
         std::cmp::Ordering::Equal => {
@@ -241,7 +288,9 @@ fn ordering(
     order: &[OrderKey],
 ) -> (bool, Direction) {
     let fixed = |col: &str| {
-        predicates.iter().any(|p| p.column == col && matches!(p.predicate, Predicate::Eq(_) | Predicate::IsNull))
+        predicates
+            .iter()
+            .any(|p| p.column == col && matches!(p.predicate, Predicate::Eq(_) | Predicate::IsNull))
             && !is_list(schema, col)
     };
     let keys: Vec<&OrderKey> = order.iter().filter(|k| !fixed(&k.column)).collect();
@@ -254,10 +303,16 @@ fn ordering(
     let mut direction = None;
     for key in keys {
         // Skip index columns fixed by equality.
-        while pos < c.columns.len() && pos < eq_len && single_prefix && c.columns[pos].0 != key.column {
+        while pos < c.columns.len()
+            && pos < eq_len
+            && single_prefix
+            && c.columns[pos].0 != key.column
+        {
             pos += 1;
         }
-        let Some((col, col_order)) = c.columns.get(pos) else { return (false, Direction::Forward) };
+        let Some((col, col_order)) = c.columns.get(pos) else {
+            return (false, Direction::Forward);
+        };
         if *col != key.column || is_list(schema, col) {
             return (false, Direction::Forward);
         }
@@ -267,7 +322,11 @@ fn ordering(
         if key.nulls_first != key.descending {
             return (false, Direction::Forward);
         }
-        let d = if walk_desc { Direction::Reverse } else { Direction::Forward };
+        let d = if walk_desc {
+            Direction::Reverse
+        } else {
+            Direction::Forward
+        };
         if direction.is_some_and(|x| x != d) {
             return (false, Direction::Forward);
         }

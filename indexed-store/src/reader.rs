@@ -38,7 +38,12 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// A reader over a snapshot taken now.
     pub fn reader(&self) -> StoreReader<'_, K, V> {
         let def = self.definition();
-        StoreReader { view: self.backend.snapshot(), parts: Partitions::of(&def), def, now: self.now() }
+        StoreReader {
+            view: self.backend.snapshot(),
+            parts: Partitions::of(&def),
+            def,
+            now: self.now(),
+        }
     }
 
     /// The entity with this key (one read, no snapshot needed).
@@ -66,9 +71,13 @@ impl Iterator for Merge<'_> {
                     None => continue,
                 }
             }
-            let (skip, _, Some((key, _))) = &self.walks[i] else { continue };
+            let (skip, _, Some((key, _))) = &self.walks[i] else {
+                continue;
+            };
             if let Some(b) = best {
-                let (bskip, _, Some((bkey, _))) = &self.walks[b] else { continue };
+                let (bskip, _, Some((bkey, _))) = &self.walks[b] else {
+                    continue;
+                };
                 let ord = key[*skip..].cmp(&bkey[*bskip..]);
                 let better = match self.direction {
                     Direction::Forward => ord.is_lt(),
@@ -120,10 +129,14 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
     }
 
     fn index_position(&self, name: &str) -> StoreResult<usize> {
-        self.def.indexes.iter().position(|i| i.spec.name == name).ok_or_else(|| StoreError::UnknownIndex {
-            table: self.def.schema.name.clone(),
-            index: name.to_owned(),
-        })
+        self.def
+            .indexes
+            .iter()
+            .position(|i| i.spec.name == name)
+            .ok_or_else(|| StoreError::UnknownIndex {
+                table: self.def.schema.name.clone(),
+                index: name.to_owned(),
+            })
     }
 
     /// Partition and key-column orders of the path's index.
@@ -132,7 +145,10 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             None => (self.parts.records.clone(), self.def.pk_orders.clone()),
             Some(name) => {
                 let i = self.index_position(name)?;
-                (self.parts.indexes[i].clone(), self.def.indexes[i].spec.orders())
+                (
+                    self.parts.indexes[i].clone(),
+                    self.def.indexes[i].spec.orders(),
+                )
             }
         })
     }
@@ -142,29 +158,47 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         if path.constrained_columns() > orders.len() {
             return Err(StoreError::InvalidAccessPath {
                 index: path.index.clone().unwrap_or_else(|| "primary key".into()),
-                reason: format!("{} columns constrained, the index has {}", path.constrained_columns(), orders.len()),
+                reason: format!(
+                    "{} columns constrained, the index has {}",
+                    path.constrained_columns(),
+                    orders.len()
+                ),
             });
         }
         let mut walks = Vec::new();
         for (skip, range) in path.key_ranges(&orders) {
-            walks.push((skip, self.view.scan(&partition, &range, path.direction)?, None));
+            walks.push((
+                skip,
+                self.view.scan(&partition, &range, path.direction)?,
+                None,
+            ));
         }
         Ok(match walks.len() {
             1 => walks.pop().map(|(_, w, _)| w).expect("one walk"),
-            _ => Box::new(Merge { walks, direction: path.direction }),
+            _ => Box::new(Merge {
+                walks,
+                direction: path.direction,
+            }),
         })
     }
 
     /// The live entries an access path selects, in path order, up to its limit. On the
     /// primary key the entries are the records themselves (payload empty).
-    pub fn entries(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>> {
+    pub fn entries(
+        &self,
+        path: &AccessPath,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>> {
         let raw = self.raw(path)?;
         let limit = path.limit.unwrap_or(usize::MAX);
         let it: Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_> = match &path.index {
             None => Box::new(raw.filter_map(move |r| match r {
-                Ok((key, value)) => self
-                    .live(record_expiry(&value))
-                    .then(|| Ok(IndexEntry { pk: key.clone(), key, payload: EntryPayload::default() })),
+                Ok((key, value)) => self.live(record_expiry(&value)).then(|| {
+                    Ok(IndexEntry {
+                        pk: key.clone(),
+                        key,
+                        payload: EntryPayload::default(),
+                    })
+                }),
                 Err(e) => Some(Err(e.into())),
             })),
             Some(name) => {
@@ -199,17 +233,28 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
 
     /// The live records an access path selects, in path order, up to its limit. Records of
     /// index entries are fetched in growing batches, so a small limit reads little.
-    pub fn records(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<(Vec<u8>, V)>> + '_>> {
+    pub fn records(
+        &self,
+        path: &AccessPath,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<(Vec<u8>, V)>> + '_>> {
         if path.index.is_none() {
             let raw = self.raw(path)?;
             let limit = path.limit.unwrap_or(usize::MAX);
             return Ok(Box::new(self.decode_records(raw).take(limit)));
         }
         let entries = self.entries(path)?;
-        Ok(Box::new(RecordFetch { reader: self, entries, buffer: Vec::new().into_iter(), chunk: 16 }))
+        Ok(Box::new(RecordFetch {
+            reader: self,
+            entries,
+            buffer: Vec::new().into_iter(),
+            chunk: 16,
+        }))
     }
 
-    fn decode_records<'s>(&'s self, raw: KvIter<'s>) -> impl Iterator<Item = StoreResult<(Vec<u8>, V)>> + 's {
+    fn decode_records<'s>(
+        &'s self,
+        raw: KvIter<'s>,
+    ) -> impl Iterator<Item = StoreResult<(Vec<u8>, V)>> + 's {
         raw.filter_map(move |r| {
             let item = (|| {
                 let (key, value) = r?;
@@ -221,14 +266,20 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
     }
 
     /// Every live record whose encoded primary key lies in `range`.
-    pub fn scan_records(&self, range: &KeyRange, direction: Direction) -> StoreResult<impl Iterator<Item = StoreResult<(Vec<u8>, V)>> + '_> {
+    pub fn scan_records(
+        &self,
+        range: &KeyRange,
+        direction: Direction,
+    ) -> StoreResult<impl Iterator<Item = StoreResult<(Vec<u8>, V)>> + '_> {
         let raw = self.view.scan(&self.parts.records, range, direction)?;
         Ok(self.decode_records(raw))
     }
 
     /// Every live entity, in primary-key order.
     pub fn scan_all(&self) -> StoreResult<impl Iterator<Item = StoreResult<V>> + '_> {
-        Ok(self.scan_records(&KeyRange::all(), Direction::Forward)?.map(|r| r.map(|(_, v)| v)))
+        Ok(self
+            .scan_records(&KeyRange::all(), Direction::Forward)?
+            .map(|r| r.map(|(_, v)| v)))
     }
 
     /// Number of live entries the path selects, read from the index alone.
@@ -251,7 +302,11 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
     }
 
     /// The index key and primary-key values of an entry.
-    pub fn decode_entry(&self, index: Option<&str>, entry: &IndexEntry) -> StoreResult<(Vec<Value>, Vec<Value>)> {
+    pub fn decode_entry(
+        &self,
+        index: Option<&str>,
+        entry: &IndexEntry,
+    ) -> StoreResult<(Vec<Value>, Vec<Value>)> {
         let pk_values = KeyReader::new(&entry.pk).read_tuple(&self.def.pk_orders)?;
         let key_values = match index {
             None => pk_values.clone(),
@@ -265,7 +320,13 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
 
     /// The distinct values of the first `columns` key columns of an index (None: the primary
     /// key), found by skipping: one seek per distinct value, never a walk over duplicates.
-    pub fn distinct(&self, index: Option<&str>, columns: usize, direction: Direction, limit: Option<usize>) -> StoreResult<Vec<Vec<Value>>> {
+    pub fn distinct(
+        &self,
+        index: Option<&str>,
+        columns: usize,
+        direction: Direction,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<Vec<Value>>> {
         let (partition, orders) = self.target(index)?;
         let orders = &orders[..columns.min(orders.len())];
         let mut out = Vec::new();
@@ -301,8 +362,16 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
 
     /// The first and last encoded primary keys, for splitting full scans.
     pub fn key_bounds(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>> {
-        let first = self.view.scan(&self.parts.records, &KeyRange::all(), Direction::Forward)?.next().transpose()?;
-        let last = self.view.scan(&self.parts.records, &KeyRange::all(), Direction::Reverse)?.next().transpose()?;
+        let first = self
+            .view
+            .scan(&self.parts.records, &KeyRange::all(), Direction::Forward)?
+            .next()
+            .transpose()?;
+        let last = self
+            .view
+            .scan(&self.parts.records, &KeyRange::all(), Direction::Reverse)?
+            .next()
+            .transpose()?;
         Ok(first.zip(last).map(|((f, _), (l, _))| (f, l)))
     }
 }

@@ -15,19 +15,38 @@ use crate::verify::VerifyReport;
 /// Rows from one snapshot.
 pub trait RowReader {
     /// The live rows a path selects, in path order, up to its limit.
-    fn rows(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
+    fn rows(
+        &self,
+        path: &AccessPath,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
     /// The live entries a path selects, without reading records.
-    fn entries(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>>;
+    fn entries(
+        &self,
+        path: &AccessPath,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>>;
     /// Index key values and primary-key values of an entry.
-    fn decode_entry(&self, index: Option<&str>, entry: &IndexEntry) -> StoreResult<(Vec<Value>, Vec<Value>)>;
+    fn decode_entry(
+        &self,
+        index: Option<&str>,
+        entry: &IndexEntry,
+    ) -> StoreResult<(Vec<Value>, Vec<Value>)>;
     /// Rows with these encoded primary keys (None when absent or expired).
     fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>>;
     /// Live rows whose encoded primary key lies in `range`.
-    fn rows_in_key_range(&self, range: &KeyRange) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
+    fn rows_in_key_range(
+        &self,
+        range: &KeyRange,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
     /// Count of live entries a path selects.
     fn count(&self, path: &AccessPath) -> StoreResult<u64>;
     /// Distinct values of the first `columns` key columns (skip scan).
-    fn distinct(&self, index: Option<&str>, columns: usize, direction: Direction, limit: Option<usize>) -> StoreResult<Vec<Vec<Value>>>;
+    fn distinct(
+        &self,
+        index: Option<&str>,
+        columns: usize,
+        direction: Direction,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<Vec<Value>>>;
     /// First and last encoded primary keys.
     fn key_bounds(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>>;
     /// The instant rows are judged expired against.
@@ -49,34 +68,63 @@ pub trait RowAccess: Send + Sync {
 }
 
 impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
-    fn rows(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
+    fn rows(
+        &self,
+        path: &AccessPath,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
         let def = self.definition().clone();
-        Ok(Box::new(self.records(path)?.map(move |r| r.map(|(_, v)| def.to_row(&v)))))
+        Ok(Box::new(
+            self.records(path)?
+                .map(move |r| r.map(|(_, v)| def.to_row(&v))),
+        ))
     }
 
-    fn entries(&self, path: &AccessPath) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>> {
+    fn entries(
+        &self,
+        path: &AccessPath,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>> {
         StoreReader::entries(self, path)
     }
 
-    fn decode_entry(&self, index: Option<&str>, entry: &IndexEntry) -> StoreResult<(Vec<Value>, Vec<Value>)> {
+    fn decode_entry(
+        &self,
+        index: Option<&str>,
+        entry: &IndexEntry,
+    ) -> StoreResult<(Vec<Value>, Vec<Value>)> {
         StoreReader::decode_entry(self, index, entry)
     }
 
     fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>> {
         let def = self.definition().clone();
-        Ok(self.get_many(pks)?.into_iter().map(|v| v.map(|v| def.to_row(&v))).collect())
+        Ok(self
+            .get_many(pks)?
+            .into_iter()
+            .map(|v| v.map(|v| def.to_row(&v)))
+            .collect())
     }
 
-    fn rows_in_key_range(&self, range: &KeyRange) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
+    fn rows_in_key_range(
+        &self,
+        range: &KeyRange,
+    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
         let def = self.definition().clone();
-        Ok(Box::new(self.scan_records(range, Direction::Forward)?.map(move |r| r.map(|(_, v)| def.to_row(&v)))))
+        Ok(Box::new(
+            self.scan_records(range, Direction::Forward)?
+                .map(move |r| r.map(|(_, v)| def.to_row(&v))),
+        ))
     }
 
     fn count(&self, path: &AccessPath) -> StoreResult<u64> {
         StoreReader::count(self, path)
     }
 
-    fn distinct(&self, index: Option<&str>, columns: usize, direction: Direction, limit: Option<usize>) -> StoreResult<Vec<Vec<Value>>> {
+    fn distinct(
+        &self,
+        index: Option<&str>,
+        columns: usize,
+        direction: Direction,
+        limit: Option<usize>,
+    ) -> StoreResult<Vec<Vec<Value>>> {
         StoreReader::distinct(self, index, columns, direction, limit)
     }
 
@@ -108,14 +156,16 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
                     Mutation::Insert(r) => Mutation::Insert(def.from_row(r)?),
                     Mutation::Upsert(r) => Mutation::Upsert(def.from_row(r)?),
                     Mutation::Update(r) => Mutation::Update(def.from_row(r)?),
-                    Mutation::Delete(k) => Mutation::Delete(K::from_values(k.clone()).ok_or_else(|| {
-                        StoreError::TypeMismatch {
-                            table: def.schema.name.clone(),
-                            column: def.schema.primary_key.join(", "),
-                            expected: "the primary-key type".into(),
-                            got: crate::error::describe(&k),
-                        }
-                    })?),
+                    Mutation::Delete(k) => {
+                        Mutation::Delete(K::from_values(k.clone()).ok_or_else(|| {
+                            StoreError::TypeMismatch {
+                                table: def.schema.name.clone(),
+                                column: def.schema.primary_key.join(", "),
+                                expected: "the primary-key type".into(),
+                                got: crate::error::describe(&k),
+                            }
+                        })?)
+                    }
                 })
             })
             .collect::<StoreResult<Vec<_>>>()?;

@@ -23,7 +23,11 @@ pub struct ColumnDef {
 impl ColumnDef {
     /// A nullable column.
     pub fn new(name: &str, ty: ColumnType) -> Self {
-        ColumnDef { name: name.to_owned(), ty, nullable: true }
+        ColumnDef {
+            name: name.to_owned(),
+            ty,
+            nullable: true,
+        }
     }
 
     /// The same column, NOT NULL.
@@ -62,7 +66,13 @@ impl IndexSpec {
     pub fn new(name: &str, columns: &[&str]) -> Self {
         IndexSpec {
             name: name.to_owned(),
-            columns: columns.iter().map(|c| IndexColumn { name: (*c).to_owned(), order: SortOrder::Asc }).collect(),
+            columns: columns
+                .iter()
+                .map(|c| IndexColumn {
+                    name: (*c).to_owned(),
+                    order: SortOrder::Asc,
+                })
+                .collect(),
             unique: false,
             include: Vec::new(),
             partial: false,
@@ -108,15 +118,19 @@ impl TableSchema {
 
     /// Position of a column, or an error naming it.
     pub fn require_column(&self, name: &str) -> StoreResult<usize> {
-        self.column_index(name).ok_or_else(|| StoreError::UnknownColumn {
-            table: self.name.clone(),
-            column: name.to_owned(),
-        })
+        self.column_index(name)
+            .ok_or_else(|| StoreError::UnknownColumn {
+                table: self.name.clone(),
+                column: name.to_owned(),
+            })
     }
 
     /// Positions of the primary-key columns.
     pub fn primary_key_indices(&self) -> Vec<usize> {
-        self.primary_key.iter().filter_map(|c| self.column_index(c)).collect()
+        self.primary_key
+            .iter()
+            .filter_map(|c| self.column_index(c))
+            .collect()
     }
 
     /// The index spec of that name.
@@ -127,7 +141,10 @@ impl TableSchema {
     /// Checks that the schema can work: known, distinct columns; a primary key; indexes on
     /// known columns, none on the TTL field, at most one list column each.
     pub fn validate(&self) -> StoreResult<()> {
-        let invalid = |reason: String| StoreError::InvalidDefinition { name: self.name.clone(), reason };
+        let invalid = |reason: String| StoreError::InvalidDefinition {
+            name: self.name.clone(),
+            reason,
+        };
         if self.columns.is_empty() {
             return Err(invalid("a table needs at least one column".into()));
         }
@@ -142,7 +159,9 @@ impl TableSchema {
         for k in &self.primary_key {
             let i = self.require_column(k)?;
             if self.columns[i].ty.is_list() {
-                return Err(invalid(format!("primary-key column '{k}' cannot be a list")));
+                return Err(invalid(format!(
+                    "primary-key column '{k}' cannot be a list"
+                )));
             }
         }
         if let Some(ttl) = &self.ttl {
@@ -159,7 +178,10 @@ impl TableSchema {
         for (i, idx) in self.indexes.iter().enumerate() {
             self.validate_index(idx)?;
             if self.indexes[..i].iter().any(|o| o.name == idx.name) {
-                return Err(StoreError::IndexExists { table: self.name.clone(), index: idx.name.clone() });
+                return Err(StoreError::IndexExists {
+                    table: self.name.clone(),
+                    index: idx.name.clone(),
+                });
             }
         }
         Ok(())
@@ -167,7 +189,10 @@ impl TableSchema {
 
     /// Checks one index spec against this schema.
     pub fn validate_index(&self, idx: &IndexSpec) -> StoreResult<()> {
-        let invalid = |reason: String| StoreError::InvalidDefinition { name: idx.name.clone(), reason };
+        let invalid = |reason: String| StoreError::InvalidDefinition {
+            name: idx.name.clone(),
+            reason,
+        };
         if idx.columns.is_empty() {
             return Err(invalid("an index needs at least one column".into()));
         }
@@ -200,14 +225,21 @@ impl TableSchema {
         if row.len() != self.columns.len() {
             return Err(StoreError::InvalidDefinition {
                 name: self.name.clone(),
-                reason: format!("row has {} values, table has {} columns", row.len(), self.columns.len()),
+                reason: format!(
+                    "row has {} values, table has {} columns",
+                    row.len(),
+                    self.columns.len()
+                ),
             });
         }
         row.into_iter()
             .zip(&self.columns)
             .map(|(v, c)| {
                 if v.is_null() && (!c.nullable || self.primary_key.contains(&c.name)) {
-                    return Err(StoreError::NullViolation { table: self.name.clone(), column: c.name.clone() });
+                    return Err(StoreError::NullViolation {
+                        table: self.name.clone(),
+                        column: c.name.clone(),
+                    });
                 }
                 let got = v.kind();
                 v.coerce_to(&c.ty).ok_or_else(|| StoreError::TypeMismatch {

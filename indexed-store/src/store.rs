@@ -81,14 +81,22 @@ impl Partitions {
             indexes: def
                 .indexes
                 .iter()
-                .map(|i| format!("{}/{t}/{}", if i.spec.unique { "u" } else { "i" }, i.spec.name))
+                .map(|i| {
+                    format!(
+                        "{}/{t}/{}",
+                        if i.spec.unique { "u" } else { "i" },
+                        i.spec.name
+                    )
+                })
                 .collect(),
         }
     }
 
     /// Every partition name, records and expiry first.
     pub(crate) fn all(&self) -> impl Iterator<Item = &String> {
-        [&self.records, &self.expiry].into_iter().chain(&self.indexes)
+        [&self.records, &self.expiry]
+            .into_iter()
+            .chain(&self.indexes)
     }
 }
 
@@ -104,7 +112,12 @@ pub(crate) struct Entry {
 }
 
 /// The index entries a record has.
-pub(crate) fn entries_of<K, V>(def: &TableDefinition<K, V>, v: &V, pk: &[u8], expiry: Option<i64>) -> Vec<Entry> {
+pub(crate) fn entries_of<K, V>(
+    def: &TableDefinition<K, V>,
+    v: &V,
+    pk: &[u8],
+    expiry: Option<i64>,
+) -> Vec<Entry> {
     let mut out = Vec::new();
     for (i, idx) in def.indexes.iter().enumerate() {
         if let Some(cond) = &idx.condition {
@@ -118,13 +131,22 @@ pub(crate) fn entries_of<K, V>(def: &TableDefinition<K, V>, v: &V, pk: &[u8], ex
         for combo in expand_lists(values) {
             let mut key = encode_key(&combo, &orders);
             let claims = idx.spec.unique && !combo.iter().any(Value::is_null);
-            let mut payload = EntryPayload { expiry, pk: None, covered: covered.clone() };
+            let mut payload = EntryPayload {
+                expiry,
+                pk: None,
+                covered: covered.clone(),
+            };
             if claims {
                 payload.pk = Some(pk.to_vec());
             } else {
                 key.extend_from_slice(pk);
             }
-            out.push(Entry { index: i, key, value: payload.encode(), claims });
+            out.push(Entry {
+                index: i,
+                key,
+                value: payload.encode(),
+                claims,
+            });
         }
     }
     out
@@ -255,7 +277,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
 
     /// Removes an entity; returns whether it existed.
     pub fn delete(&self, key: &K) -> StoreResult<bool> {
-        self.apply(vec![Mutation::Delete(key.clone())]).map(|o| o.deleted == 1)
+        self.apply(vec![Mutation::Delete(key.clone())])
+            .map(|o| o.deleted == 1)
     }
 
     /// Adds many entities in one atomic batch (all or none).
@@ -275,20 +298,25 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let now = self.now();
 
         let prepare = |m: Mutation<K, V>| {
-                let (kind, key, new) = match m {
-                    Mutation::Insert(v) => (Kind::Insert, def.key_of(&v), Some(v)),
-                    Mutation::Upsert(v) => (Kind::Upsert, def.key_of(&v), Some(v)),
-                    Mutation::Update(v) => (Kind::Update, def.key_of(&v), Some(v)),
-                    Mutation::Delete(k) => (Kind::Delete, k, None),
-                };
-                let pk = Self::pk_bytes(&def, &key);
-                let new = new.map(|v| {
-                    let expiry = self.expiry_of(&def, &v, now);
-                    let entries = entries_of(&def, &v, &pk, expiry);
-                    let record = encode_record(&v, expiry);
-                    (v, expiry, entries, record)
-                });
-                Prepared { kind, key_values: key.to_values(), pk, new }
+            let (kind, key, new) = match m {
+                Mutation::Insert(v) => (Kind::Insert, def.key_of(&v), Some(v)),
+                Mutation::Upsert(v) => (Kind::Upsert, def.key_of(&v), Some(v)),
+                Mutation::Update(v) => (Kind::Update, def.key_of(&v), Some(v)),
+                Mutation::Delete(k) => (Kind::Delete, k, None),
+            };
+            let pk = Self::pk_bytes(&def, &key);
+            let new = new.map(|v| {
+                let expiry = self.expiry_of(&def, &v, now);
+                let entries = entries_of(&def, &v, &pk, expiry);
+                let record = encode_record(&v, expiry);
+                (v, expiry, entries, record)
+            });
+            Prepared {
+                kind,
+                key_values: key.to_values(),
+                pk,
+                new,
+            }
         };
         // Encoding records and index entries is most of a large write's work: split it
         // over two threads.
@@ -308,7 +336,12 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let mut stripes = BTreeSet::new();
         for p in &prepared {
             stripes.insert(self.locks.stripe(&parts.records, &p.pk));
-            for e in p.new.iter().flat_map(|(_, _, es, _)| es).filter(|e| e.claims) {
+            for e in p
+                .new
+                .iter()
+                .flat_map(|(_, _, es, _)| es)
+                .filter(|e| e.claims)
+            {
                 stripes.insert(self.locks.stripe(&parts.indexes[e.index], &e.key));
             }
         }
@@ -330,7 +363,10 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         self.backend
             .multi_get(&parts.records, pks)?
             .into_iter()
-            .map(|raw| raw.map(|b| decode_record::<V>(&b, &parts.records)).transpose())
+            .map(|raw| {
+                raw.map(|b| decode_record::<V>(&b, &parts.records))
+                    .transpose()
+            })
             .collect()
     }
 
@@ -353,17 +389,26 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
         let mut batch = WriteBatch::new();
         let mut outcome = WriteOutcome::default();
-        let live = |c: &Current<V>| c.as_ref().is_some_and(|(_, exp)| exp.is_none_or(|e| e > now));
+        let live = |c: &Current<V>| {
+            c.as_ref()
+                .is_some_and(|(_, exp)| exp.is_none_or(|e| e > now))
+        };
 
         for p in prepared {
             let current = state.get(&p.pk).cloned().flatten();
             let is_live = live(&current);
             match p.kind {
                 Kind::Insert if is_live => {
-                    return Err(StoreError::DuplicateKey { table: def.schema.name.clone(), key: describe(&p.key_values) })
+                    return Err(StoreError::DuplicateKey {
+                        table: def.schema.name.clone(),
+                        key: describe(&p.key_values),
+                    })
                 }
                 Kind::Update if !is_live => {
-                    return Err(StoreError::NotFound { table: def.schema.name.clone(), key: describe(&p.key_values) })
+                    return Err(StoreError::NotFound {
+                        table: def.schema.name.clone(),
+                        key: describe(&p.key_values),
+                    })
                 }
                 Kind::Delete if current.is_none() => continue,
                 Kind::Insert => outcome.inserted += 1,
@@ -375,14 +420,31 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             }
             let new_entries: &[Entry] = p.new.as_ref().map_or(&[], |(_, _, es, _)| es);
             if let Some((old, old_expiry)) = &current {
-                self.remove_record(def, parts, &p.pk, old, *old_expiry, new_entries, &mut batch, &mut owners);
+                self.remove_record(
+                    def,
+                    parts,
+                    &p.pk,
+                    old,
+                    *old_expiry,
+                    new_entries,
+                    &mut batch,
+                    &mut owners,
+                );
             }
             if let Some((v, expiry, entries, record)) = &p.new {
                 for e in entries {
                     if e.claims {
-                        if let Some(attempt) =
-                            self.claim(def, parts, e, &p.pk, now, locked, &mut state, &mut owners, &mut batch)?
-                        {
+                        if let Some(attempt) = self.claim(
+                            def,
+                            parts,
+                            e,
+                            &p.pk,
+                            now,
+                            locked,
+                            &mut state,
+                            &mut owners,
+                            &mut batch,
+                        )? {
                             return Ok(attempt);
                         }
                     }
@@ -449,7 +511,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let violation = || {
             let spec = &def.indexes[e.index].spec;
             let values = crate::codec::decode_key(&e.key, &spec.orders()).unwrap_or_default();
-            StoreError::UniqueViolation { table: def.schema.name.clone(), index: spec.name.clone(), value: describe(&values) }
+            StoreError::UniqueViolation {
+                table: def.schema.name.clone(),
+                index: spec.name.clone(),
+                value: describe(&values),
+            }
         };
         let owner = match owners.get(&(e.index, e.key.clone())) {
             // Claimed earlier in this batch by a row written in it: live by definition.
@@ -463,7 +529,10 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         if let Some(owner) = owner.filter(|o| o.as_slice() != pk) {
             let current = match state.get(&owner) {
                 Some(c) => c.clone(),
-                None => self.read_current(parts, std::slice::from_ref(&owner))?.pop().flatten(),
+                None => self
+                    .read_current(parts, std::slice::from_ref(&owner))?
+                    .pop()
+                    .flatten(),
             };
             match current {
                 Some((v, Some(exp))) if exp <= now => {

@@ -84,7 +84,12 @@ struct Fields {
 impl Fields {
     fn new(table: &'static str, schema: &TableSchema, row: Row) -> StoreResult<Self> {
         let row = schema.check_row(row)?;
-        Ok(Fields { table, names: schema.columns.iter().map(|c| c.name.clone()).collect(), values: row.into_iter(), at: 0 })
+        Ok(Fields {
+            table,
+            names: schema.columns.iter().map(|c| c.name.clone()).collect(),
+            values: row.into_iter(),
+            at: 0,
+        })
     }
 
     fn next(&mut self) -> (String, Value) {
@@ -94,7 +99,12 @@ impl Fields {
     }
 
     fn err(&self, column: String, got: &Value, expected: &str) -> StoreError {
-        StoreError::TypeMismatch { table: self.table.into(), column, expected: expected.into(), got: got.kind().into() }
+        StoreError::TypeMismatch {
+            table: self.table.into(),
+            column,
+            expected: expected.into(),
+            got: got.kind().into(),
+        }
     }
 
     fn text(&mut self) -> StoreResult<String> {
@@ -143,7 +153,13 @@ impl Fields {
 }
 
 fn schema(name: &str, columns: Vec<ColumnDef>, key: &str) -> TableSchema {
-    TableSchema { name: name.into(), columns, primary_key: vec![key.into()], indexes: vec![], ttl: None }
+    TableSchema {
+        name: name.into(),
+        columns,
+        primary_key: vec![key.into()],
+        indexes: vec![],
+        ttl: None,
+    }
 }
 
 /// The `jobs` table: indexes `(status, created_at)`, `(namespace, table_name)`, unique
@@ -210,13 +226,18 @@ pub fn jobs_definition() -> StoreResult<TableDefinition<String, Job>> {
     ))?
     .with_index(IndexDefinition::new(
         "jobs_namespace_table",
-        &[("namespace", SortOrder::Asc), ("table_name", SortOrder::Asc)],
+        &[
+            ("namespace", SortOrder::Asc),
+            ("table_name", SortOrder::Asc),
+        ],
         |j: &Job| vec![text(&j.namespace), text(&j.table_name)],
     ))?
     .with_index(
-        IndexDefinition::new("jobs_idempotency_key", &[("idempotency_key", SortOrder::Asc)], |j: &Job| {
-            vec![opt(j.idempotency_key.clone(), Value::Text)]
-        })
+        IndexDefinition::new(
+            "jobs_idempotency_key",
+            &[("idempotency_key", SortOrder::Asc)],
+            |j: &Job| vec![opt(j.idempotency_key.clone(), Value::Text)],
+        )
         .unique(),
     )
 }
@@ -238,14 +259,37 @@ pub fn users_definition() -> StoreResult<TableDefinition<String, User>> {
     TableDefinition::new(
         s,
         |u: &User| u.user_id.clone(),
-        |u: &User| vec![text(&u.user_id), text(&u.username), text(&u.role), Value::Timestamp(u.created_at)],
+        |u: &User| {
+            vec![
+                text(&u.user_id),
+                text(&u.username),
+                text(&u.role),
+                Value::Timestamp(u.created_at),
+            ]
+        },
         move |row| {
             let mut f = Fields::new("users", &from_schema, row)?;
-            Ok(User { user_id: f.text()?, username: f.text()?, role: f.text()?, created_at: f.int()? })
+            Ok(User {
+                user_id: f.text()?,
+                username: f.text()?,
+                role: f.text()?,
+                created_at: f.int()?,
+            })
         },
     )?
-    .with_index(IndexDefinition::new("users_username", &[("username", SortOrder::Asc)], |u: &User| vec![text(&u.username)]).unique())?
-    .with_index(IndexDefinition::new("users_role", &[("role", SortOrder::Asc)], |u: &User| vec![text(&u.role)]))
+    .with_index(
+        IndexDefinition::new(
+            "users_username",
+            &[("username", SortOrder::Asc)],
+            |u: &User| vec![text(&u.username)],
+        )
+        .unique(),
+    )?
+    .with_index(IndexDefinition::new(
+        "users_role",
+        &[("role", SortOrder::Asc)],
+        |u: &User| vec![text(&u.role)],
+    ))
 }
 
 /// The `lists` table: saved queries, keyed by id, indexed by datasource.
@@ -289,7 +333,9 @@ pub fn lists_definition() -> StoreResult<TableDefinition<String, ListConfig>> {
             })
         },
     )?
-    .with_index(IndexDefinition::new("lists_datasource", &[("datasource", SortOrder::Asc)], |l: &ListConfig| {
-        vec![text(&l.datasource)]
-    }))
+    .with_index(IndexDefinition::new(
+        "lists_datasource",
+        &[("datasource", SortOrder::Asc)],
+        |l: &ListConfig| vec![text(&l.datasource)],
+    ))
 }

@@ -24,7 +24,10 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let end = encode_instant(now.saturating_add(1)).to_vec();
         let range = KeyRange::new(Bound::Unbounded, Bound::Excluded(end.clone()));
         let mut expired = Vec::new();
-        for item in self.backend.scan(&parts.expiry, &range, Direction::Forward)? {
+        for item in self
+            .backend
+            .scan(&parts.expiry, &range, Direction::Forward)?
+        {
             let (key, _) = item?;
             decode_instant(&key)?;
             expired.push(key[8..].to_vec());
@@ -32,11 +35,17 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         if expired.is_empty() {
             return Ok(0);
         }
-        let stripes: BTreeSet<usize> = expired.iter().map(|pk| self.locks.stripe(&parts.records, pk)).collect();
+        let stripes: BTreeSet<usize> = expired
+            .iter()
+            .map(|pk| self.locks.stripe(&parts.records, pk))
+            .collect();
         let _guards = self.locks.lock_all(&stripes);
         let mut batch = WriteBatch::new();
         let mut purged = 0;
-        for (pk, raw) in expired.iter().zip(self.backend.multi_get(&parts.records, &expired)?) {
+        for (pk, raw) in expired
+            .iter()
+            .zip(self.backend.multi_get(&parts.records, &expired)?)
+        {
             let Some(raw) = raw else { continue };
             let (v, expiry) = decode_record::<V>(&raw, &parts.records)?;
             if expiry.is_some_and(|e| e <= now) {

@@ -64,7 +64,10 @@ impl Value {
             (Value::Timestamp(t), ColumnType::Timestamp) => Value::Timestamp(t),
             (Value::Int(t), ColumnType::Timestamp) => Value::Timestamp(t),
             (Value::List(items), ColumnType::List(inner)) => Value::List(
-                items.into_iter().map(|v| v.coerce_to(inner)).collect::<Option<Vec<_>>>()?,
+                items
+                    .into_iter()
+                    .map(|v| v.coerce_to(inner))
+                    .collect::<Option<Vec<_>>>()?,
             ),
             _ => return None,
         })

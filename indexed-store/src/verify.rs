@@ -59,13 +59,24 @@ pub enum Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::MissingEntry { index, pk } => write!(f, "index '{index}' has no entry for row {pk}"),
-            Problem::DanglingEntry { index, key } => write!(f, "index '{index}' entry {key} has no matching row"),
-            Problem::StalePayload { index, key } => write!(f, "index '{index}' entry {key} carries stale values"),
-            Problem::DuplicateUnique { index, key, pk } => {
-                write!(f, "unique index '{index}' value {key} is also held by row {pk}")
+            Problem::MissingEntry { index, pk } => {
+                write!(f, "index '{index}' has no entry for row {pk}")
             }
-            Problem::Undecodable { partition, reason } => write!(f, "partition '{partition}': {reason}"),
+            Problem::DanglingEntry { index, key } => {
+                write!(f, "index '{index}' entry {key} has no matching row")
+            }
+            Problem::StalePayload { index, key } => {
+                write!(f, "index '{index}' entry {key} carries stale values")
+            }
+            Problem::DuplicateUnique { index, key, pk } => {
+                write!(
+                    f,
+                    "unique index '{index}' value {key} is also held by row {pk}"
+                )
+            }
+            Problem::Undecodable { partition, reason } => {
+                write!(f, "partition '{partition}': {reason}")
+            }
         }
     }
 }
@@ -102,7 +113,10 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let def = self.definition();
         let parts = Partitions::of(&def);
         let view = self.backend.snapshot();
-        let mut report = VerifyReport { table: def.schema.name.clone(), ..Default::default() };
+        let mut report = VerifyReport {
+            table: def.schema.name.clone(),
+            ..Default::default()
+        };
 
         // Records → entries, a chunk at a time.
         let mut chunk = Vec::with_capacity(CHUNK);
@@ -111,10 +125,18 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             report.records += 1;
             match decode_record::<V>(&raw, &parts.records) {
                 Ok((v, expiry)) => chunk.push((pk, v, expiry)),
-                Err(e) => report.problems.push(Problem::Undecodable { partition: parts.records.clone(), reason: e.to_string() }),
+                Err(e) => report.problems.push(Problem::Undecodable {
+                    partition: parts.records.clone(),
+                    reason: e.to_string(),
+                }),
             }
             if chunk.len() == CHUNK {
-                self.check_records(view.as_ref(), &parts, &std::mem::take(&mut chunk), &mut report)?;
+                self.check_records(
+                    view.as_ref(),
+                    &parts,
+                    &std::mem::take(&mut chunk),
+                    &mut report,
+                )?;
             }
         }
         self.check_records(view.as_ref(), &parts, &chunk, &mut report)?;
@@ -127,7 +149,13 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 report.entries += 1;
                 batch.push((key, value));
                 if batch.len() == CHUNK {
-                    self.check_entries(view.as_ref(), &parts, i, &std::mem::take(&mut batch), &mut report)?;
+                    self.check_entries(
+                        view.as_ref(),
+                        &parts,
+                        i,
+                        &std::mem::take(&mut batch),
+                        &mut report,
+                    )?;
                 }
             }
             self.check_entries(view.as_ref(), &parts, i, &batch, &mut report)?;
@@ -148,17 +176,32 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 let partition = &parts.indexes[e.index];
                 let name = def.indexes[e.index].spec.name.clone();
                 match view.get(partition, &e.key)? {
-                    None => report.problems.push(Problem::MissingEntry { index: name, pk: hex(pk) }),
+                    None => report.problems.push(Problem::MissingEntry {
+                        index: name,
+                        pk: hex(pk),
+                    }),
                     Some(stored) if e.claims => {
-                        let holder = EntryPayload::decode(&stored, partition).ok().and_then(|p| p.pk);
+                        let holder = EntryPayload::decode(&stored, partition)
+                            .ok()
+                            .and_then(|p| p.pk);
                         if holder.as_deref() != Some(pk.as_slice()) {
-                            report.problems.push(Problem::DuplicateUnique { index: name, key: hex(&e.key), pk: hex(pk) });
+                            report.problems.push(Problem::DuplicateUnique {
+                                index: name,
+                                key: hex(&e.key),
+                                pk: hex(pk),
+                            });
                         } else if stored != e.value {
-                            report.problems.push(Problem::StalePayload { index: name, key: hex(&e.key) });
+                            report.problems.push(Problem::StalePayload {
+                                index: name,
+                                key: hex(&e.key),
+                            });
                         }
                     }
                     Some(stored) if stored != e.value => {
-                        report.problems.push(Problem::StalePayload { index: name, key: hex(&e.key) })
+                        report.problems.push(Problem::StalePayload {
+                            index: name,
+                            key: hex(&e.key),
+                        })
                     }
                     Some(_) => {}
                 }
@@ -185,7 +228,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 Ok(EntryPayload { pk: Some(pk), .. }) => Some(pk),
                 Ok(_) => {
                     let mut r = KeyReader::new(key);
-                    orders.iter().try_for_each(|o| r.skip(*o).map(|_| ())).ok().map(|_| r.rest().to_vec())
+                    orders
+                        .iter()
+                        .try_for_each(|o| r.skip(*o).map(|_| ()))
+                        .ok()
+                        .map(|_| r.rest().to_vec())
                 }
                 Err(_) => None,
             };
@@ -193,14 +240,20 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
         let records = view.multi_get(&parts.records, &pks)?;
         for (((key, _), pk), raw) in entries.iter().zip(&pks).zip(records) {
-            let produced: HashSet<Vec<u8>> = match raw.map(|r| decode_record::<V>(&r, &parts.records)) {
-                Some(Ok((v, expiry))) => {
-                    entries_of(&def, &v, pk, expiry).into_iter().filter(|e| e.index == index).map(|e| e.key).collect()
-                }
-                _ => HashSet::new(),
-            };
+            let produced: HashSet<Vec<u8>> =
+                match raw.map(|r| decode_record::<V>(&r, &parts.records)) {
+                    Some(Ok((v, expiry))) => entries_of(&def, &v, pk, expiry)
+                        .into_iter()
+                        .filter(|e| e.index == index)
+                        .map(|e| e.key)
+                        .collect(),
+                    _ => HashSet::new(),
+                };
             if !produced.contains(key) {
-                report.problems.push(Problem::DanglingEntry { index: name.clone(), key: hex(key) });
+                report.problems.push(Problem::DanglingEntry {
+                    index: name.clone(),
+                    key: hex(key),
+                });
             }
         }
         Ok(())

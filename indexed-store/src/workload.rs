@@ -6,8 +6,18 @@ use crate::schema::{ColumnDef, IndexColumn, IndexSpec, Row, TableSchema};
 use crate::value::{ColumnType, Value};
 
 /// The ten tags rows draw from.
-pub const TAGS: [&str; 10] =
-    ["renewal_due", "vip", "churn_risk", "new", "enterprise", "smb", "trial", "partner", "overdue", "upsell"];
+pub const TAGS: [&str; 10] = [
+    "renewal_due",
+    "vip",
+    "churn_risk",
+    "new",
+    "enterprise",
+    "smb",
+    "trial",
+    "partner",
+    "overdue",
+    "upsell",
+];
 
 /// A small, fast, deterministic generator (xorshift64*).
 #[derive(Debug, Clone)]
@@ -38,7 +48,13 @@ pub fn accounts_schema() -> TableSchema {
     use ColumnType::*;
     let idx = |name: &str, cols: &[&str]| IndexSpec {
         name: name.into(),
-        columns: cols.iter().map(|c| IndexColumn { name: (*c).into(), order: SortOrder::Asc }).collect(),
+        columns: cols
+            .iter()
+            .map(|c| IndexColumn {
+                name: (*c).into(),
+                order: SortOrder::Asc,
+            })
+            .collect(),
         unique: false,
         include: vec![],
         partial: false,

@@ -1,7 +1,9 @@
 //! The key codec: byte order is value order, prefixes encode to prefixes, and the exact
 //! bytes below are the format (changing them breaks every existing database).
 
-use indexed_store::codec::{compare, decode_key, encode_key, encode_value, text_prefix, KeyReader, SortOrder};
+use indexed_store::codec::{
+    compare, decode_key, encode_key, encode_value, text_prefix, KeyReader, SortOrder,
+};
 use indexed_store::Value;
 use proptest::prelude::*;
 
@@ -46,8 +48,12 @@ fn integers_and_floats_of_one_value_encode_alike() {
     // Beyond 2^53 neighbours stay distinct and ordered.
     let big = 1i64 << 60;
     assert!(encode_key(&[Value::Int(big)], &[]) < encode_key(&[Value::Int(big + 1)], &[]));
-    assert!(encode_key(&[Value::Int(i64::MAX - 1)], &[]) < encode_key(&[Value::Int(i64::MAX)], &[]));
-    assert!(encode_key(&[Value::Int(i64::MIN)], &[]) < encode_key(&[Value::Int(i64::MIN + 1)], &[]));
+    assert!(
+        encode_key(&[Value::Int(i64::MAX - 1)], &[]) < encode_key(&[Value::Int(i64::MAX)], &[])
+    );
+    assert!(
+        encode_key(&[Value::Int(i64::MIN)], &[]) < encode_key(&[Value::Int(i64::MIN + 1)], &[])
+    );
 }
 
 #[test]
@@ -83,17 +89,37 @@ fn keys_decode_back_in_either_order() {
 
 #[test]
 fn malformed_keys_are_errors_not_panics() {
-    for bad in [vec![0x20, 1, 2], vec![0x40, b'a'], vec![0x07], vec![0x40, 0, 7], vec![0x60, 0x10]] {
+    for bad in [
+        vec![0x20, 1, 2],
+        vec![0x40, b'a'],
+        vec![0x07],
+        vec![0x40, 0, 7],
+        vec![0x60, 0x10],
+    ] {
         assert!(decode_key(&bad, &[SortOrder::Asc]).is_err(), "{bad:?}");
     }
-    assert!(decode_key(&[0x40, 0xC3, 0x28, 0, 0], &[SortOrder::Asc]).is_err(), "invalid UTF-8");
+    assert!(
+        decode_key(&[0x40, 0xC3, 0x28, 0, 0], &[SortOrder::Asc]).is_err(),
+        "invalid UTF-8"
+    );
 }
 
 #[test]
 fn text_prefix_bounds_exactly_the_strings_with_that_prefix() {
     let p = text_prefix("ab", SortOrder::Asc);
-    for (s, inside) in [("ab", true), ("abc", true), ("ab\0", true), ("a", false), ("b", false), ("aa", false)] {
-        assert_eq!(encode_key(&[Value::Text(s.into())], &[]).starts_with(&p), inside, "{s}");
+    for (s, inside) in [
+        ("ab", true),
+        ("abc", true),
+        ("ab\0", true),
+        ("a", false),
+        ("b", false),
+        ("aa", false),
+    ] {
+        assert_eq!(
+            encode_key(&[Value::Text(s.into())], &[]).starts_with(&p),
+            inside,
+            "{s}"
+        );
     }
     let pd = text_prefix("ab", SortOrder::Desc);
     assert!(encode_key(&[Value::Text("abz".into())], &[SortOrder::Desc]).starts_with(&pd));
@@ -104,8 +130,14 @@ fn scalar() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::Int),
-        prop_oneof![any::<f64>(), Just(f64::NAN), Just(-0.0), Just(f64::INFINITY), Just(f64::NEG_INFINITY)]
-            .prop_map(Value::Float),
+        prop_oneof![
+            any::<f64>(),
+            Just(f64::NAN),
+            Just(-0.0),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY)
+        ]
+        .prop_map(Value::Float),
         any::<i64>().prop_map(Value::Timestamp),
         ".{0,8}".prop_map(Value::Text),
         proptest::collection::vec(any::<u8>(), 0..8).prop_map(Value::Bytes),

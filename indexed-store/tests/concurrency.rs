@@ -28,7 +28,9 @@ fn racing_inserts_of_one_unique_value_have_one_winner() {
         let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         let wins = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(wins, 1, "round {round}: {results:?}");
-        assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::UniqueViolation { .. }))));
+        assert!(results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(StoreError::UniqueViolation { .. }))));
     }
     let report = t.store.verify().unwrap();
     assert!(report.is_ok(), "{:?}", report.problems);
@@ -38,7 +40,13 @@ fn racing_inserts_of_one_unique_value_have_one_winner() {
 #[test]
 fn concurrent_updates_of_the_same_rows_keep_indexes_exact() {
     let t = temp_store();
-    t.store.insert_many((0..10).map(|i| account(&format!("k{i}"), "active", 0)).collect()).unwrap();
+    t.store
+        .insert_many(
+            (0..10)
+                .map(|i| account(&format!("k{i}"), "active", 0))
+                .collect(),
+        )
+        .unwrap();
     let statuses = ["active", "pending", "rejected"];
     let handles: Vec<_> = (0..4)
         .map(|w| {

@@ -48,7 +48,11 @@ fn covered_values_follow_updates() {
     t.store.insert(account("a1", "active", 10)).unwrap();
     t.store.upsert(account("a1", "active", 99)).unwrap();
     let r = t.store.reader();
-    let entries: Vec<_> = r.entries(&AccessPath::index("by_owner").eq(vec![Value::Text("o1".into())])).unwrap().map(|e| e.unwrap()).collect();
+    let entries: Vec<_> = r
+        .entries(&AccessPath::index("by_owner").eq(vec![Value::Text("o1".into())]))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .collect();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].payload.covered, Some(vec![Value::Int(99)]));
     assert!(t.store.verify().unwrap().is_ok());
@@ -72,7 +76,10 @@ fn list_columns_get_one_entry_per_distinct_element() {
         .unwrap()
         .map(|e| r.decode_entry(Some("by_tag"), &e.unwrap()).unwrap().0)
         .collect();
-    assert_eq!(tags, vec![vec![Value::Text("y".into())], vec![Value::Text("z".into())]]);
+    assert_eq!(
+        tags,
+        vec![vec![Value::Text("y".into())], vec![Value::Text("z".into())]]
+    );
     assert!(t.store.verify().unwrap().is_ok());
 }
 
@@ -90,7 +97,10 @@ fn a_batch_is_applied_in_order_as_one_write() {
             Upsert(account("c", "active", 4)),
         ])
         .unwrap();
-    assert_eq!((outcome.inserted, outcome.updated, outcome.deleted), (3, 1, 1));
+    assert_eq!(
+        (outcome.inserted, outcome.updated, outcome.deleted),
+        (3, 1, 1)
+    );
     assert_eq!(by_status(&t, "pending"), vec!["a"]);
     assert_eq!(by_status(&t, "active"), vec!["c"]);
     assert!(t.store.verify().unwrap().is_ok());
@@ -103,8 +113,12 @@ fn data_survives_reopening() {
     let dir = t.dir;
     drop(t.store);
     drop(t.backend);
-    let backend: std::sync::Arc<dyn kv_store::StorageBackend> = std::sync::Arc::new(kv_store::RocksBackend::open(dir.path()).unwrap());
+    let backend: std::sync::Arc<dyn kv_store::StorageBackend> =
+        std::sync::Arc::new(kv_store::RocksBackend::open(dir.path()).unwrap());
     let store = indexed_store::IndexedEntityStore::open(backend, definition()).unwrap();
-    assert_eq!(store.get(&"a1".to_string()).unwrap(), Some(account("a1", "active", 10)));
+    assert_eq!(
+        store.get(&"a1".to_string()).unwrap(),
+        Some(account("a1", "active", 10))
+    );
     assert!(store.verify().unwrap().is_ok());
 }

@@ -10,13 +10,24 @@ use kv_store::Direction;
 
 fn load(t: &TempStore) {
     let statuses = ["active", "pending", "rejected"];
-    let rows: Vec<_> = (0..300).map(|i| account(&format!("acc-{i:04}"), statuses[i % 3], (i as i64 * 7) % 100)).collect();
+    let rows: Vec<_> = (0..300)
+        .map(|i| {
+            account(
+                &format!("acc-{i:04}"),
+                statuses[i % 3],
+                (i as i64 * 7) % 100,
+            )
+        })
+        .collect();
     t.store.insert_many(rows).unwrap();
 }
 
 fn contacts(t: &TempStore, path: &AccessPath) -> Vec<i64> {
     let r = t.store.reader();
-    r.records(path).unwrap().map(|x| x.unwrap().1.contacts_count).collect()
+    r.records(path)
+        .unwrap()
+        .map(|x| x.unwrap().1.contacts_count)
+        .collect()
 }
 
 #[test]
@@ -24,7 +35,10 @@ fn prefix_and_range_in_both_directions() {
     let t = temp_store();
     load(&t);
     let active = AccessPath::index("by_status_contacts").eq(vec![Value::Text("active".into())]);
-    let ranged = active.clone().range(Bound::Included(Value::Int(10)), Bound::Excluded(Value::Int(20)));
+    let ranged = active.clone().range(
+        Bound::Included(Value::Int(10)),
+        Bound::Excluded(Value::Int(20)),
+    );
     let up = contacts(&t, &ranged);
     assert!(!up.is_empty());
     assert!(up.iter().all(|c| (10..20).contains(c)));
@@ -34,7 +48,13 @@ fn prefix_and_range_in_both_directions() {
     assert_eq!(up, down);
 
     // A float bound on an integer column.
-    let above = contacts(&t, &active.clone().range(Bound::Excluded(Value::Float(98.5)), Bound::Excluded(Value::Null)));
+    let above = contacts(
+        &t,
+        &active.clone().range(
+            Bound::Excluded(Value::Float(98.5)),
+            Bound::Excluded(Value::Null),
+        ),
+    );
     assert!(above.iter().all(|c| *c == 99) && !above.is_empty());
 }
 
@@ -42,8 +62,17 @@ fn prefix_and_range_in_both_directions() {
 fn a_limit_stops_early_and_takes_the_top() {
     let t = temp_store();
     load(&t);
-    let top = contacts(&t, &AccessPath::index("by_status_contacts").eq(vec![Value::Text("active".into())]).reverse().limit(3));
-    let mut all = contacts(&t, &AccessPath::index("by_status_contacts").eq(vec![Value::Text("active".into())]));
+    let top = contacts(
+        &t,
+        &AccessPath::index("by_status_contacts")
+            .eq(vec![Value::Text("active".into())])
+            .reverse()
+            .limit(3),
+    );
+    let mut all = contacts(
+        &t,
+        &AccessPath::index("by_status_contacts").eq(vec![Value::Text("active".into())]),
+    );
     all.sort_unstable_by(|a, b| b.cmp(a));
     assert_eq!(top, all[..3].to_vec());
 }
@@ -53,7 +82,10 @@ fn in_lists_merge_in_order_of_the_next_column() {
     let t = temp_store();
     load(&t);
     let path = AccessPath::index("by_status_contacts")
-        .eq_any(vec![vec![Value::Text("rejected".into())], vec![Value::Text("active".into())]])
+        .eq_any(vec![
+            vec![Value::Text("rejected".into())],
+            vec![Value::Text("active".into())],
+        ])
         .limit(50);
     let got = contacts(&t, &path);
     assert_eq!(got.len(), 50);
@@ -65,9 +97,17 @@ fn counts_come_from_the_index() {
     let t = temp_store();
     load(&t);
     let r = t.store.reader();
-    assert_eq!(r.count(&AccessPath::index("by_status_contacts").eq(vec![Value::Text("pending".into())])).unwrap(), 100);
+    assert_eq!(
+        r.count(&AccessPath::index("by_status_contacts").eq(vec![Value::Text("pending".into())]))
+            .unwrap(),
+        100
+    );
     assert_eq!(r.count(&AccessPath::primary()).unwrap(), 300);
-    assert_eq!(r.count(&AccessPath::primary().starts_with("acc-00")).unwrap(), 100);
+    assert_eq!(
+        r.count(&AccessPath::primary().starts_with("acc-00"))
+            .unwrap(),
+        100
+    );
 }
 
 #[test]
@@ -75,9 +115,20 @@ fn distinct_skips_through_the_index() {
     let t = temp_store();
     load(&t);
     let r = t.store.reader();
-    let d = r.distinct(Some("by_status_contacts"), 1, Direction::Forward, None).unwrap();
-    assert_eq!(d, vec![vec![Value::Text("active".into())], vec![Value::Text("pending".into())], vec![Value::Text("rejected".into())]]);
-    let d = r.distinct(Some("by_status_contacts"), 1, Direction::Reverse, Some(1)).unwrap();
+    let d = r
+        .distinct(Some("by_status_contacts"), 1, Direction::Forward, None)
+        .unwrap();
+    assert_eq!(
+        d,
+        vec![
+            vec![Value::Text("active".into())],
+            vec![Value::Text("pending".into())],
+            vec![Value::Text("rejected".into())]
+        ]
+    );
+    let d = r
+        .distinct(Some("by_status_contacts"), 1, Direction::Reverse, Some(1))
+        .unwrap();
     assert_eq!(d, vec![vec![Value::Text("rejected".into())]]);
 }
 

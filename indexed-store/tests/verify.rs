@@ -3,8 +3,8 @@
 
 mod common;
 use common::*;
-use kv_store::{Direction, KeyRange, WriteBatch};
 use indexed_store::Problem;
+use kv_store::{Direction, KeyRange, WriteBatch};
 
 #[test]
 fn a_healthy_store_verifies_clean() {
@@ -20,7 +20,13 @@ fn a_healthy_store_verifies_clean() {
 fn a_deleted_entry_is_reported_missing_and_a_stray_one_dangling() {
     let t = temp_store();
     t.store.insert(account("a", "active", 1)).unwrap();
-    let entry = t.backend.scan("i/accounts/by_owner", &KeyRange::all(), Direction::Forward).unwrap().next().unwrap().unwrap();
+    let entry = t
+        .backend
+        .scan("i/accounts/by_owner", &KeyRange::all(), Direction::Forward)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     let mut batch = WriteBatch::new();
     batch.delete("i/accounts/by_owner", entry.0.clone());
     let mut stray = entry.0.clone();
@@ -43,7 +49,13 @@ fn a_unique_value_held_by_two_rows_is_reported() {
     // Write a second row with the same email straight into the record partition.
     let mut b = a.clone();
     b.id = "b".into();
-    let (pk_a, rec_a) = t.backend.scan("t/accounts", &KeyRange::all(), Direction::Forward).unwrap().next().unwrap().unwrap();
+    let (pk_a, rec_a) = t
+        .backend
+        .scan("t/accounts", &KeyRange::all(), Direction::Forward)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     let mut pk_b = pk_a.clone();
     *pk_b.iter_mut().rev().nth(2).unwrap() = b'b';
     let mut raw = rec_a.clone();
@@ -53,5 +65,10 @@ fn a_unique_value_held_by_two_rows_is_reported() {
     batch.put("t/accounts", pk_b, raw);
     t.backend.write(batch).unwrap();
     let problems = t.store.verify().unwrap().problems;
-    assert!(problems.iter().any(|p| matches!(p, Problem::DuplicateUnique { index, .. } if index == "by_email")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| matches!(p, Problem::DuplicateUnique { index, .. } if index == "by_email")),
+        "{problems:?}"
+    );
 }

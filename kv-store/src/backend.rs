@@ -33,11 +33,19 @@ impl Direction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BatchOp {
     /// Set `key` to `value` in `partition`.
-    Put { partition: String, key: Vec<u8>, value: Vec<u8> },
+    Put {
+        partition: String,
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
     /// Remove `key` from `partition` (no error when absent).
     Delete { partition: String, key: Vec<u8> },
     /// Remove every key in `[start, end)` from `partition`.
-    DeleteRange { partition: String, start: Vec<u8>, end: Vec<u8> },
+    DeleteRange {
+        partition: String,
+        start: Vec<u8>,
+        end: Vec<u8>,
+    },
 }
 
 impl BatchOp {
@@ -65,17 +73,28 @@ impl WriteBatch {
 
     /// Adds a put.
     pub fn put(&mut self, partition: &str, key: Vec<u8>, value: Vec<u8>) {
-        self.ops.push(BatchOp::Put { partition: partition.to_owned(), key, value });
+        self.ops.push(BatchOp::Put {
+            partition: partition.to_owned(),
+            key,
+            value,
+        });
     }
 
     /// Adds a delete.
     pub fn delete(&mut self, partition: &str, key: Vec<u8>) {
-        self.ops.push(BatchOp::Delete { partition: partition.to_owned(), key });
+        self.ops.push(BatchOp::Delete {
+            partition: partition.to_owned(),
+            key,
+        });
     }
 
     /// Adds a range delete of `[start, end)`.
     pub fn delete_range(&mut self, partition: &str, start: Vec<u8>, end: Vec<u8>) {
-        self.ops.push(BatchOp::DeleteRange { partition: partition.to_owned(), start, end });
+        self.ops.push(BatchOp::DeleteRange {
+            partition: partition.to_owned(),
+            start,
+            end,
+        });
     }
 
     /// Appends every change of `other`.
@@ -111,7 +130,8 @@ pub trait ReadView: Send + Sync {
     fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>>;
 
     /// The pairs whose key lies in `range`, in `direction` order.
-    fn scan(&self, partition: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>>;
+    fn scan(&self, partition: &str, range: &KeyRange, direction: Direction)
+        -> KvResult<KvIter<'_>>;
 }
 
 /// An ordered key-value store with named partitions.

@@ -34,7 +34,9 @@ struct MemorySnapshot {
 }
 
 fn partition<'a>(parts: &'a Partitions, name: &str) -> KvResult<&'a Partition> {
-    parts.get(name).ok_or_else(|| KvError::UnknownPartition(name.to_owned()))
+    parts
+        .get(name)
+        .ok_or_else(|| KvError::UnknownPartition(name.to_owned()))
 }
 
 fn scan_partition(map: Partition, range: &KeyRange, direction: Direction) -> KvIter<'static> {
@@ -44,7 +46,14 @@ fn scan_partition(map: Partition, range: &KeyRange, direction: Direction) -> KvI
             return Box::new(std::iter::empty());
         }
     }
-    Box::new(Cursor { map, start, end, direction, last: None, done: false })
+    Box::new(Cursor {
+        map,
+        start,
+        end,
+        direction,
+        last: None,
+        done: false,
+    })
 }
 
 /// Walks an owned map version one key at a time, re-seeking after the last key returned.
@@ -117,7 +126,11 @@ impl ReadView for MemorySnapshot {
     }
 
     fn scan(&self, p: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>> {
-        Ok(scan_partition(partition(&self.partitions, p)?.clone(), range, direction))
+        Ok(scan_partition(
+            partition(&self.partitions, p)?.clone(),
+            range,
+            direction,
+        ))
     }
 }
 
@@ -190,7 +203,9 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        Box::new(MemorySnapshot { partitions: self.partitions.read().clone() })
+        Box::new(MemorySnapshot {
+            partitions: self.partitions.read().clone(),
+        })
     }
 
     fn flush(&self) -> KvResult<()> {

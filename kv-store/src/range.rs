@@ -14,7 +14,10 @@ pub struct KeyRange {
 impl KeyRange {
     /// Every key of the partition.
     pub fn all() -> Self {
-        KeyRange { lower: Bound::Unbounded, upper: Bound::Unbounded }
+        KeyRange {
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
+        }
     }
 
     /// Every key that starts with `prefix`.
@@ -23,7 +26,10 @@ impl KeyRange {
             Some(s) => Bound::Excluded(s),
             None => Bound::Unbounded,
         };
-        KeyRange { lower: Bound::Included(prefix.to_vec()), upper }
+        KeyRange {
+            lower: Bound::Included(prefix.to_vec()),
+            upper,
+        }
     }
 
     /// A range from explicit bounds.
@@ -99,8 +105,14 @@ mod tests {
 
     #[test]
     fn half_open_turns_bounds_into_start_and_end() {
-        let r = KeyRange::new(Bound::Excluded(b"a".to_vec()), Bound::Included(b"c".to_vec()));
-        assert_eq!(r.half_open(), (Some(b"a\0".to_vec()), Some(b"c\0".to_vec())));
+        let r = KeyRange::new(
+            Bound::Excluded(b"a".to_vec()),
+            Bound::Included(b"c".to_vec()),
+        );
+        assert_eq!(
+            r.half_open(),
+            (Some(b"a\0".to_vec()), Some(b"c\0".to_vec()))
+        );
         assert!(!r.contains(b"a"));
         assert!(r.contains(b"a\0"));
         assert!(r.contains(b"c"));
@@ -158,8 +170,13 @@ mod midpoint_tests {
     #[test]
     fn midpoint_lies_strictly_between() {
         let m = midpoint(b"acc-00000000", b"acc-00999999").unwrap();
-        assert!(m.as_slice() > b"acc-00000000".as_slice() && m.as_slice() < b"acc-00999999".as_slice());
-        assert!(m.as_slice() > b"acc-004".as_slice() && m.as_slice() < b"acc-006".as_slice(), "{m:?}");
+        assert!(
+            m.as_slice() > b"acc-00000000".as_slice() && m.as_slice() < b"acc-00999999".as_slice()
+        );
+        assert!(
+            m.as_slice() > b"acc-004".as_slice() && m.as_slice() < b"acc-006".as_slice(),
+            "{m:?}"
+        );
         assert_eq!(midpoint(b"a", b"a"), None);
     }
 }

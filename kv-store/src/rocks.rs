@@ -39,7 +39,10 @@ pub struct RocksOptions {
 
 impl Default for RocksOptions {
     fn default() -> Self {
-        RocksOptions { durability: Durability::default(), block_cache_bytes: 256 << 20 }
+        RocksOptions {
+            durability: Durability::default(),
+            block_cache_bytes: 256 << 20,
+        }
     }
 }
 
@@ -54,10 +57,16 @@ pub struct RocksBackend {
 /// Rejects names RocksDB or Quiver reserve.
 pub(crate) fn check_partition_name(name: &str) -> KvResult<()> {
     if name.is_empty() {
-        return Err(KvError::InvalidPartitionName(name.to_owned(), "the name is empty"));
+        return Err(KvError::InvalidPartitionName(
+            name.to_owned(),
+            "the name is empty",
+        ));
     }
     if name == DEFAULT_CF {
-        return Err(KvError::InvalidPartitionName(name.to_owned(), "'default' is reserved"));
+        return Err(KvError::InvalidPartitionName(
+            name.to_owned(),
+            "'default' is reserved",
+        ));
     }
     Ok(())
 }
@@ -72,8 +81,10 @@ impl RocksBackend {
     /// Opens (or creates) the database in `path`.
     pub fn open_with(path: impl AsRef<Path>, options: RocksOptions) -> KvResult<Self> {
         let path = path.as_ref().to_path_buf();
-        std::fs::create_dir_all(&path)
-            .map_err(|source| KvError::Open { path: path.display().to_string(), source })?;
+        std::fs::create_dir_all(&path).map_err(|source| KvError::Open {
+            path: path.display().to_string(),
+            source,
+        })?;
 
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let mut table = BlockBasedOptions::default();
@@ -110,7 +121,12 @@ impl RocksBackend {
 
         let mut write_options = WriteOptions::default();
         write_options.set_sync(options.durability == Durability::PowerLossSafe);
-        Ok(RocksBackend { db, path, cf_options, write_options })
+        Ok(RocksBackend {
+            db,
+            path,
+            cf_options,
+            write_options,
+        })
     }
 
     /// The database directory.
@@ -122,7 +138,9 @@ impl RocksBackend {
         if partition == DEFAULT_CF {
             return Err(KvError::UnknownPartition(partition.to_owned()));
         }
-        self.db.cf_handle(partition).ok_or_else(|| KvError::UnknownPartition(partition.to_owned()))
+        self.db
+            .cf_handle(partition)
+            .ok_or_else(|| KvError::UnknownPartition(partition.to_owned()))
     }
 
     fn read_options(snapshot: Option<&SnapshotWithThreadMode<'_, Db>>) -> ReadOptions {
@@ -141,7 +159,10 @@ impl RocksBackend {
     ) -> KvResult<Option<Vec<u8>>> {
         let cf = self.cf(partition)?;
         let opts = Self::read_options(snapshot);
-        let value = self.db.get_pinned_cf_opt(&cf, key, &opts).map_err(KvError::rocks("get"))?;
+        let value = self
+            .db
+            .get_pinned_cf_opt(&cf, key, &opts)
+            .map_err(KvError::rocks("get"))?;
         Ok(value.map(|v| v.to_vec()))
     }
 
@@ -156,7 +177,10 @@ impl RocksBackend {
         self.db
             .batched_multi_get_cf_opt(&cf, keys.iter(), false, &opts)
             .into_iter()
-            .map(|r| r.map(|v| v.map(|v| v.to_vec())).map_err(KvError::rocks("multi_get")))
+            .map(|r| {
+                r.map(|v| v.map(|v| v.to_vec()))
+                    .map_err(KvError::rocks("multi_get"))
+            })
             .collect()
     }
 
@@ -186,7 +210,12 @@ impl RocksBackend {
             Direction::Forward => raw.seek_to_first(),
             Direction::Reverse => raw.seek_to_last(),
         }
-        Ok(Box::new(RocksIter { raw, direction, _cf: cf, done: false }))
+        Ok(Box::new(RocksIter {
+            raw,
+            direction,
+            _cf: cf,
+            done: false,
+        }))
     }
 }
 
@@ -212,7 +241,10 @@ impl Iterator for RocksIter<'_> {
                 self.done = true;
                 return match self.raw.status() {
                     Ok(()) => None,
-                    Err(e) => Some(Err(KvError::Rocks { operation: "iterate", source: e })),
+                    Err(e) => Some(Err(KvError::Rocks {
+                        operation: "iterate",
+                        source: e,
+                    })),
                 };
             }
         };
@@ -236,11 +268,18 @@ impl ReadView for RocksSnapshot<'_> {
     }
 
     fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
-        self.backend.multi_get_at(Some(&self.snapshot), partition, keys)
+        self.backend
+            .multi_get_at(Some(&self.snapshot), partition, keys)
     }
 
-    fn scan(&self, partition: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>> {
-        self.backend.scan_at(Some(&self.snapshot), partition, range, direction)
+    fn scan(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+    ) -> KvResult<KvIter<'_>> {
+        self.backend
+            .scan_at(Some(&self.snapshot), partition, range, direction)
     }
 }
 
@@ -253,7 +292,12 @@ impl ReadView for RocksBackend {
         self.multi_get_at(None, partition, keys)
     }
 
-    fn scan(&self, partition: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>> {
+    fn scan(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+    ) -> KvResult<KvIter<'_>> {
         self.scan_at(None, partition, range, direction)
     }
 }
@@ -264,12 +308,16 @@ impl StorageBackend for RocksBackend {
         if self.db.cf_handle(name).is_some() {
             return Ok(());
         }
-        self.db.create_cf(name, &self.cf_options).map_err(KvError::rocks("create partition"))
+        self.db
+            .create_cf(name, &self.cf_options)
+            .map_err(KvError::rocks("create partition"))
     }
 
     fn drop_partition(&self, name: &str) -> KvResult<()> {
         self.cf(name)?;
-        self.db.drop_cf(name).map_err(KvError::rocks("drop partition"))
+        self.db
+            .drop_cf(name)
+            .map_err(KvError::rocks("drop partition"))
     }
 
     fn partitions(&self) -> KvResult<Vec<String>> {
@@ -311,11 +359,16 @@ impl StorageBackend for RocksBackend {
                 }
             }
         }
-        self.db.write_opt(wb, &self.write_options).map_err(KvError::rocks("write"))
+        self.db
+            .write_opt(wb, &self.write_options)
+            .map_err(KvError::rocks("write"))
     }
 
     fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        Box::new(RocksSnapshot { backend: self, snapshot: self.db.snapshot() })
+        Box::new(RocksSnapshot {
+            backend: self,
+            snapshot: self.db.snapshot(),
+        })
     }
 
     fn flush(&self) -> KvResult<()> {

@@ -3,7 +3,9 @@
 
 use std::ops::Bound;
 
-use kv_store::{Direction, KeyRange, KvError, MemoryBackend, ReadView, RocksBackend, StorageBackend, WriteBatch};
+use kv_store::{
+    Direction, KeyRange, KvError, MemoryBackend, ReadView, RocksBackend, StorageBackend, WriteBatch,
+};
 
 fn keys(it: kv_store::KvIter<'_>) -> Vec<Vec<u8>> {
     it.map(|r| r.unwrap().0).collect()
@@ -23,18 +25,28 @@ fn partitions_are_created_on_demand_and_dropped(b: &dyn StorageBackend) {
     b.create_partition("t/x").unwrap();
     b.create_partition("t/x").unwrap(); // idempotent
     b.create_partition("i/x/y").unwrap();
-    assert_eq!(b.partitions().unwrap(), vec!["i/x/y".to_string(), "t/x".to_string()]);
+    assert_eq!(
+        b.partitions().unwrap(),
+        vec!["i/x/y".to_string(), "t/x".to_string()]
+    );
     b.drop_partition("t/x").unwrap();
     assert!(!b.has_partition("t/x"));
     assert!(matches!(b.drop_partition("t/x"), Err(KvError::UnknownPartition(p)) if p == "t/x"));
-    assert!(matches!(b.create_partition(""), Err(KvError::InvalidPartitionName(..))));
+    assert!(matches!(
+        b.create_partition(""),
+        Err(KvError::InvalidPartitionName(..))
+    ));
 }
 
 fn unknown_partition_is_an_error_for_every_operation(b: &dyn StorageBackend) {
-    let unknown = |r: Result<(), KvError>| matches!(r, Err(KvError::UnknownPartition(p)) if p == "nope");
+    let unknown =
+        |r: Result<(), KvError>| matches!(r, Err(KvError::UnknownPartition(p)) if p == "nope");
     assert!(unknown(b.get("nope", b"k").map(|_| ())));
     assert!(unknown(b.multi_get("nope", &[b"k".to_vec()]).map(|_| ())));
-    assert!(unknown(b.scan("nope", &KeyRange::all(), Direction::Forward).map(|_| ())));
+    assert!(unknown(
+        b.scan("nope", &KeyRange::all(), Direction::Forward)
+            .map(|_| ())
+    ));
     let mut batch = WriteBatch::new();
     batch.put("nope", b"k".to_vec(), vec![]);
     assert!(unknown(b.write(batch)));
@@ -71,32 +83,73 @@ fn batches_put_and_delete_across_partitions(b: &dyn StorageBackend) {
 
 fn multi_get_answers_in_key_order_given(b: &dyn StorageBackend) {
     filled(b);
-    let got = b.multi_get("p", &[b"c".to_vec(), b"zz".to_vec(), b"a".to_vec()]).unwrap();
+    let got = b
+        .multi_get("p", &[b"c".to_vec(), b"zz".to_vec(), b"a".to_vec()])
+        .unwrap();
     assert_eq!(got, vec![Some(b"c".to_vec()), None, Some(b"a".to_vec())]);
 }
 
 fn scans_honour_bounds_in_both_directions(b: &dyn StorageBackend) {
     filled(b);
     let all = keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap());
-    assert_eq!(all, vec![b"a".to_vec(), b"b".to_vec(), b"b\0".to_vec(), b"c".to_vec(), b"d\xff".to_vec(), b"e".to_vec()]);
+    assert_eq!(
+        all,
+        vec![
+            b"a".to_vec(),
+            b"b".to_vec(),
+            b"b\0".to_vec(),
+            b"c".to_vec(),
+            b"d\xff".to_vec(),
+            b"e".to_vec()
+        ]
+    );
     let rev = keys(b.scan("p", &KeyRange::all(), Direction::Reverse).unwrap());
     assert_eq!(rev, all.iter().rev().cloned().collect::<Vec<_>>());
 
-    let r = KeyRange::new(Bound::Excluded(b"b".to_vec()), Bound::Included(b"d\xff".to_vec()));
-    assert_eq!(keys(b.scan("p", &r, Direction::Forward).unwrap()), vec![b"b\0".to_vec(), b"c".to_vec(), b"d\xff".to_vec()]);
-    assert_eq!(keys(b.scan("p", &r, Direction::Reverse).unwrap()), vec![b"d\xff".to_vec(), b"c".to_vec(), b"b\0".to_vec()]);
+    let r = KeyRange::new(
+        Bound::Excluded(b"b".to_vec()),
+        Bound::Included(b"d\xff".to_vec()),
+    );
+    assert_eq!(
+        keys(b.scan("p", &r, Direction::Forward).unwrap()),
+        vec![b"b\0".to_vec(), b"c".to_vec(), b"d\xff".to_vec()]
+    );
+    assert_eq!(
+        keys(b.scan("p", &r, Direction::Reverse).unwrap()),
+        vec![b"d\xff".to_vec(), b"c".to_vec(), b"b\0".to_vec()]
+    );
 
-    let r = KeyRange::new(Bound::Included(b"b".to_vec()), Bound::Excluded(b"c".to_vec()));
-    assert_eq!(keys(b.scan("p", &r, Direction::Reverse).unwrap()), vec![b"b\0".to_vec(), b"b".to_vec()]);
+    let r = KeyRange::new(
+        Bound::Included(b"b".to_vec()),
+        Bound::Excluded(b"c".to_vec()),
+    );
+    assert_eq!(
+        keys(b.scan("p", &r, Direction::Reverse).unwrap()),
+        vec![b"b\0".to_vec(), b"b".to_vec()]
+    );
 
-    let empty = KeyRange::new(Bound::Included(b"d".to_vec()), Bound::Excluded(b"c".to_vec()));
+    let empty = KeyRange::new(
+        Bound::Included(b"d".to_vec()),
+        Bound::Excluded(b"c".to_vec()),
+    );
     assert!(keys(b.scan("p", &empty, Direction::Forward).unwrap()).is_empty());
-    assert_eq!(keys(b.scan("p", &KeyRange::prefix(b"b"), Direction::Forward).unwrap()), vec![b"b".to_vec(), b"b\0".to_vec()]);
+    assert_eq!(
+        keys(
+            b.scan("p", &KeyRange::prefix(b"b"), Direction::Forward)
+                .unwrap()
+        ),
+        vec![b"b".to_vec(), b"b\0".to_vec()]
+    );
 }
 
 fn a_scan_stops_when_the_caller_stops(b: &dyn StorageBackend) {
     filled(b);
-    let first_two: Vec<_> = b.scan("p", &KeyRange::all(), Direction::Reverse).unwrap().take(2).map(|r| r.unwrap().0).collect();
+    let first_two: Vec<_> = b
+        .scan("p", &KeyRange::all(), Direction::Reverse)
+        .unwrap()
+        .take(2)
+        .map(|r| r.unwrap().0)
+        .collect();
     assert_eq!(first_two, vec![b"e".to_vec(), b"d\xff".to_vec()]);
 }
 
@@ -105,7 +158,10 @@ fn delete_range_removes_a_half_open_range(b: &dyn StorageBackend) {
     let mut batch = WriteBatch::new();
     batch.delete_range("p", b"b".to_vec(), b"d".to_vec());
     b.write(batch).unwrap();
-    assert_eq!(keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap()), vec![b"a".to_vec(), b"d\xff".to_vec(), b"e".to_vec()]);
+    assert_eq!(
+        keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap()),
+        vec![b"a".to_vec(), b"d\xff".to_vec(), b"e".to_vec()]
+    );
 }
 
 fn snapshots_do_not_see_later_writes(b: &dyn StorageBackend) {
@@ -118,8 +174,18 @@ fn snapshots_do_not_see_later_writes(b: &dyn StorageBackend) {
     b.write(batch).unwrap();
     assert_eq!(snap.get("p", b"a").unwrap(), Some(b"a".to_vec()));
     assert_eq!(snap.get("p", b"f").unwrap(), None);
-    assert_eq!(snap.multi_get("p", &[b"c".to_vec()]).unwrap(), vec![Some(b"c".to_vec())]);
-    assert_eq!(keys(snap.scan("p", &KeyRange::all(), Direction::Forward).unwrap()).len(), 6);
+    assert_eq!(
+        snap.multi_get("p", &[b"c".to_vec()]).unwrap(),
+        vec![Some(b"c".to_vec())]
+    );
+    assert_eq!(
+        keys(
+            snap.scan("p", &KeyRange::all(), Direction::Forward)
+                .unwrap()
+        )
+        .len(),
+        6
+    );
     assert_eq!(b.get("p", b"c").unwrap(), Some(b"changed".to_vec()));
 }
 
@@ -130,7 +196,10 @@ fn empty_keys_and_values_round_trip(b: &dyn StorageBackend) {
     batch.put("p", vec![0], vec![0; 3]);
     b.write(batch).unwrap();
     assert_eq!(b.get("p", &[]).unwrap(), Some(vec![]));
-    assert_eq!(keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap()), vec![vec![], vec![0]]);
+    assert_eq!(
+        keys(b.scan("p", &KeyRange::all(), Direction::Forward).unwrap()),
+        vec![vec![], vec![0]]
+    );
 }
 
 macro_rules! conformance {
@@ -172,7 +241,10 @@ fn rocksdb_finds_its_partitions_again_after_reopen() {
         b.write(batch).unwrap();
     }
     let b = RocksBackend::open(dir.path()).unwrap();
-    assert_eq!(b.partitions().unwrap(), vec!["i/accounts/by_status".to_string(), "t/accounts".to_string()]);
+    assert_eq!(
+        b.partitions().unwrap(),
+        vec!["i/accounts/by_status".to_string(), "t/accounts".to_string()]
+    );
     assert_eq!(b.get("t/accounts", b"k").unwrap(), Some(b"v".to_vec()));
 }
 

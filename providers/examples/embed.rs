@@ -12,8 +12,14 @@ use indexed_store::{workload, Database, User};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let db = Arc::new(Database::open(dir.path())?);
-    db.create_table(workload::accounts_schema())?.insert_many(workload::accounts(1, 1000).collect())?;
-    db.users().insert(User { user_id: "u1".into(), username: "ann".into(), role: "admin".into(), created_at: 0 })?;
+    db.create_table(workload::accounts_schema())?
+        .insert_many(workload::accounts(1, 1000).collect())?;
+    db.users().insert(User {
+        user_id: "u1".into(),
+        username: "ann".into(),
+        role: "admin".into(),
+        created_at: 0,
+    })?;
 
     let ctx = SessionContext::new();
     providers::register(&ctx, db.clone());

@@ -43,7 +43,10 @@ impl QuiverCatalog {
 
     /// Only one namespace visible.
     pub fn restricted_to(db: Arc<Database>, namespace: &str) -> Self {
-        QuiverCatalog { db, only: Some(namespace.to_owned()) }
+        QuiverCatalog {
+            db,
+            only: Some(namespace.to_owned()),
+        }
     }
 }
 
@@ -69,7 +72,12 @@ impl CatalogProvider for QuiverCatalog {
         if let Some(ns) = &self.only {
             return vec![ns.clone()];
         }
-        let mut names: Vec<String> = self.db.table_names().iter().map(|t| split_name(t).0.to_owned()).collect();
+        let mut names: Vec<String> = self
+            .db
+            .table_names()
+            .iter()
+            .map(|t| split_name(t).0.to_owned())
+            .collect();
         names.push(DEFAULT_SCHEMA.to_owned());
         names.push(SYS_SCHEMA.to_owned());
         names.sort();
@@ -82,9 +90,14 @@ impl CatalogProvider for QuiverCatalog {
             return None;
         }
         if name == SYS_SCHEMA && self.only.is_none() {
-            return Some(Arc::new(SysSchema { db: self.db.clone() }));
+            return Some(Arc::new(SysSchema {
+                db: self.db.clone(),
+            }));
         }
-        Some(Arc::new(QuiverSchema { db: self.db.clone(), namespace: name.to_owned() }))
+        Some(Arc::new(QuiverSchema {
+            db: self.db.clone(),
+            namespace: name.to_owned(),
+        }))
     }
 }
 
@@ -112,14 +125,21 @@ impl SchemaProvider for QuiverSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self.db.table(&stored_name(&self.namespace, name)).map(|t| Arc::new(QuiverTable::new(t)) as Arc<dyn TableProvider>))
+        Ok(self
+            .db
+            .table(&stored_name(&self.namespace, name))
+            .map(|t| Arc::new(QuiverTable::new(t)) as Arc<dyn TableProvider>))
     }
 
     fn table_exist(&self, name: &str) -> bool {
         self.db.table(&stored_name(&self.namespace, name)).is_some()
     }
 
-    fn register_table(&self, name: String, _table: Arc<dyn TableProvider>) -> Result<Option<Arc<dyn TableProvider>>> {
+    fn register_table(
+        &self,
+        name: String,
+        _table: Arc<dyn TableProvider>,
+    ) -> Result<Option<Arc<dyn TableProvider>>> {
         Err(DataFusionError::Plan(format!(
             "cannot register '{name}' in a Quiver schema: create Quiver tables with CREATE TABLE through Quiver::sql"
         )))
@@ -142,7 +162,9 @@ impl SysSchema {
         let (mut table, mut index, mut columns, mut unique, mut include, mut kind) =
             (vec![], vec![], vec![], vec![], vec![], vec![]);
         for t in self.db.table_names() {
-            let Some(access) = self.db.table(&t) else { continue };
+            let Some(access) = self.db.table(&t) else {
+                continue;
+            };
             let s = access.schema();
             table.push(t.clone());
             index.push("PRIMARY".to_owned());
@@ -156,13 +178,22 @@ impl SysSchema {
                 columns.push(
                     i.columns
                         .iter()
-                        .map(|c| if c.order.is_desc() { format!("{} DESC", c.name) } else { c.name.clone() })
+                        .map(|c| {
+                            if c.order.is_desc() {
+                                format!("{} DESC", c.name)
+                            } else {
+                                c.name.clone()
+                            }
+                        })
                         .collect::<Vec<_>>()
                         .join(", "),
                 );
                 unique.push(i.unique);
                 include.push(i.include.join(", "));
-                let list = i.columns.iter().any(|c| s.column_index(&c.name).is_some_and(|p| s.columns[p].ty.is_list()));
+                let list = i.columns.iter().any(|c| {
+                    s.column_index(&c.name)
+                        .is_some_and(|p| s.columns[p].ty.is_list())
+                });
                 kind.push(if list { "multi-key" } else { "secondary" }.to_owned());
             }
         }

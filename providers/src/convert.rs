@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -21,7 +21,9 @@ pub fn arrow_type(ty: &ColumnType) -> DataType {
         ColumnType::Text => DataType::Utf8,
         ColumnType::Bytes => DataType::Binary,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
-        ColumnType::List(inner) => DataType::List(Arc::new(Field::new_list_field(arrow_type(inner), true))),
+        ColumnType::List(inner) => {
+            DataType::List(Arc::new(Field::new_list_field(arrow_type(inner), true)))
+        }
     }
 }
 
@@ -35,7 +37,9 @@ pub fn column_type(dt: &DataType) -> Option<ColumnType> {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::Text,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ColumnType::Bytes,
         DataType::Timestamp(_, _) => ColumnType::Timestamp,
-        DataType::List(f) | DataType::LargeList(f) => ColumnType::List(Box::new(column_type(f.data_type())?)),
+        DataType::List(f) | DataType::LargeList(f) => {
+            ColumnType::List(Box::new(column_type(f.data_type())?))
+        }
         _ => return None,
     })
 }
@@ -73,12 +77,12 @@ pub fn scalar_to_value(s: &ScalarValue) -> Option<Value> {
         },
         ScalarValue::Float32(Some(f)) => Value::Float(*f as f64),
         ScalarValue::Float64(Some(f)) => Value::Float(*f),
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Value::Text(s.clone())
-        }
-        ScalarValue::Binary(Some(b)) | ScalarValue::LargeBinary(Some(b)) | ScalarValue::BinaryView(Some(b)) => {
-            Value::Bytes(b.clone())
-        }
+        ScalarValue::Utf8(Some(s))
+        | ScalarValue::LargeUtf8(Some(s))
+        | ScalarValue::Utf8View(Some(s)) => Value::Text(s.clone()),
+        ScalarValue::Binary(Some(b))
+        | ScalarValue::LargeBinary(Some(b))
+        | ScalarValue::BinaryView(Some(b)) => Value::Bytes(b.clone()),
         ScalarValue::TimestampSecond(Some(t), _) => Value::Timestamp(t.checked_mul(1_000_000)?),
         ScalarValue::TimestampMillisecond(Some(t), _) => Value::Timestamp(t.checked_mul(1_000)?),
         ScalarValue::TimestampMicrosecond(Some(t), _) => Value::Timestamp(*t),
@@ -87,7 +91,11 @@ pub fn scalar_to_value(s: &ScalarValue) -> Option<Value> {
             let values = arr.value(0);
             Value::List(
                 (0..values.len())
-                    .map(|i| ScalarValue::try_from_array(&values, i).ok().and_then(|s| scalar_to_value(&s)))
+                    .map(|i| {
+                        ScalarValue::try_from_array(&values, i)
+                            .ok()
+                            .and_then(|s| scalar_to_value(&s))
+                    })
                     .collect::<Option<Vec<_>>>()?,
             )
         }
@@ -103,7 +111,10 @@ enum ColumnBuilder {
     Text(StringBuilder),
     Bytes(BinaryBuilder),
     Timestamp(TimestampMicrosecondBuilder),
-    List(ListBuilder<Box<dyn datafusion::arrow::array::ArrayBuilder>>, Box<ColumnType>),
+    List(
+        ListBuilder<Box<dyn datafusion::arrow::array::ArrayBuilder>>,
+        Box<ColumnType>,
+    ),
 }
 
 fn type_error(ty: &ColumnType, v: &Value) -> DataFusionError {
@@ -116,13 +127,20 @@ impl ColumnBuilder {
             ColumnType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(capacity)),
             ColumnType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
             ColumnType::Float64 => ColumnBuilder::Float64(Float64Builder::with_capacity(capacity)),
-            ColumnType::Text => ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 16)),
-            ColumnType::Bytes => ColumnBuilder::Bytes(BinaryBuilder::with_capacity(capacity, capacity * 16)),
-            ColumnType::Timestamp => ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity)),
+            ColumnType::Text => {
+                ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 16))
+            }
+            ColumnType::Bytes => {
+                ColumnBuilder::Bytes(BinaryBuilder::with_capacity(capacity, capacity * 16))
+            }
+            ColumnType::Timestamp => {
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity))
+            }
             ColumnType::List(inner) => {
                 let values = datafusion::arrow::array::make_builder(&arrow_type(inner), capacity);
                 ColumnBuilder::List(
-                    ListBuilder::new(values).with_field(Arc::new(Field::new_list_field(arrow_type(inner), true))),
+                    ListBuilder::new(values)
+                        .with_field(Arc::new(Field::new_list_field(arrow_type(inner), true))),
                     inner.clone(),
                 )
             }
@@ -175,11 +193,17 @@ impl ColumnBuilder {
     }
 }
 
-fn append_dyn(b: &mut Box<dyn datafusion::arrow::array::ArrayBuilder>, ty: &ColumnType, v: &Value) -> Result<()> {
+fn append_dyn(
+    b: &mut Box<dyn datafusion::arrow::array::ArrayBuilder>,
+    ty: &ColumnType,
+    v: &Value,
+) -> Result<()> {
     let any = b.as_any_mut();
     macro_rules! put {
         ($builder:ty, $some:expr) => {{
-            let b = any.downcast_mut::<$builder>().ok_or_else(|| type_error(ty, v))?;
+            let b = any
+                .downcast_mut::<$builder>()
+                .ok_or_else(|| type_error(ty, v))?;
             match v {
                 Value::Null => b.append_null(),
                 _ => b.append_value($some.ok_or_else(|| type_error(ty, v))?),
@@ -187,20 +211,73 @@ fn append_dyn(b: &mut Box<dyn datafusion::arrow::array::ArrayBuilder>, ty: &Colu
         }};
     }
     match ty {
-        ColumnType::Boolean => put!(BooleanBuilder, if let Value::Bool(x) = v { Some(*x) } else { None }),
-        ColumnType::Int64 => put!(Int64Builder, v.clone().coerce_to(ty).and_then(|v| if let Value::Int(x) = v { Some(x) } else { None })),
-        ColumnType::Float64 => put!(Float64Builder, v.clone().coerce_to(ty).and_then(|v| if let Value::Float(x) = v { Some(x) } else { None })),
-        ColumnType::Text => put!(StringBuilder, if let Value::Text(x) = v { Some(x.as_str()) } else { None }),
-        ColumnType::Bytes => put!(BinaryBuilder, if let Value::Bytes(x) = v { Some(x.as_slice()) } else { None }),
-        ColumnType::Timestamp => put!(TimestampMicrosecondBuilder, if let Value::Timestamp(x) = v { Some(*x) } else { None }),
-        ColumnType::List(_) => return Err(DataFusionError::NotImplemented("lists of lists are not supported".into())),
+        ColumnType::Boolean => put!(
+            BooleanBuilder,
+            if let Value::Bool(x) = v {
+                Some(*x)
+            } else {
+                None
+            }
+        ),
+        ColumnType::Int64 => put!(
+            Int64Builder,
+            v.clone()
+                .coerce_to(ty)
+                .and_then(|v| if let Value::Int(x) = v { Some(x) } else { None })
+        ),
+        ColumnType::Float64 => put!(
+            Float64Builder,
+            v.clone()
+                .coerce_to(ty)
+                .and_then(|v| if let Value::Float(x) = v {
+                    Some(x)
+                } else {
+                    None
+                })
+        ),
+        ColumnType::Text => put!(
+            StringBuilder,
+            if let Value::Text(x) = v {
+                Some(x.as_str())
+            } else {
+                None
+            }
+        ),
+        ColumnType::Bytes => put!(
+            BinaryBuilder,
+            if let Value::Bytes(x) = v {
+                Some(x.as_slice())
+            } else {
+                None
+            }
+        ),
+        ColumnType::Timestamp => put!(
+            TimestampMicrosecondBuilder,
+            if let Value::Timestamp(x) = v {
+                Some(*x)
+            } else {
+                None
+            }
+        ),
+        ColumnType::List(_) => {
+            return Err(DataFusionError::NotImplemented(
+                "lists of lists are not supported".into(),
+            ))
+        }
     }
     Ok(())
 }
 
 /// A record batch of `rows` (each holding the values of `columns`, in order) with `schema`.
-pub fn rows_to_batch(schema: &SchemaRef, types: &[ColumnType], rows: &[Vec<Value>]) -> Result<RecordBatch> {
-    let mut builders: Vec<ColumnBuilder> = types.iter().map(|t| ColumnBuilder::new(t, rows.len())).collect();
+pub fn rows_to_batch(
+    schema: &SchemaRef,
+    types: &[ColumnType],
+    rows: &[Vec<Value>],
+) -> Result<RecordBatch> {
+    let mut builders: Vec<ColumnBuilder> = types
+        .iter()
+        .map(|t| ColumnBuilder::new(t, rows.len()))
+        .collect();
     for row in rows {
         for ((b, ty), v) in builders.iter_mut().zip(types).zip(row) {
             b.append(ty, v)?;
@@ -208,18 +285,28 @@ pub fn rows_to_batch(schema: &SchemaRef, types: &[ColumnType], rows: &[Vec<Value
     }
     let columns: Vec<ArrayRef> = builders.into_iter().map(ColumnBuilder::finish).collect();
     let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
-    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
 }
 
 /// The rows of a record batch, as values (columns in batch order).
 pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Row>> {
-    let mut rows: Vec<Row> = (0..batch.num_rows()).map(|_| Vec::with_capacity(batch.num_columns())).collect();
+    let mut rows: Vec<Row> = (0..batch.num_rows())
+        .map(|_| Vec::with_capacity(batch.num_columns()))
+        .collect();
     for (c, column) in batch.columns().iter().enumerate() {
         let field = batch.schema().field(c).clone();
         for (i, row) in rows.iter_mut().enumerate() {
             let scalar = ScalarValue::try_from_array(column, i)?;
             let value = scalar_to_value(&scalar).ok_or_else(|| {
-                DataFusionError::Plan(format!("column '{}' has type {} which Quiver cannot store", field.name(), field.data_type()))
+                DataFusionError::Plan(format!(
+                    "column '{}' has type {} which Quiver cannot store",
+                    field.name(),
+                    field.data_type()
+                ))
             })?;
             row.push(value);
         }

@@ -10,13 +10,16 @@
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateIndex, CreateTable, CreateTableOptions, Expr as SqlExpr, Ident, ObjectName, ObjectNamePart,
-    ObjectType, SqlOption, Statement, TableConstraint, Value as SqlValue,
+    ColumnOption, CreateIndex, CreateTable, CreateTableOptions, Expr as SqlExpr, Ident, ObjectName,
+    ObjectNamePart, ObjectType, SqlOption, Statement, TableConstraint, Value as SqlValue,
 };
-use indexed_store::{ColumnDef, ColumnType, Database, IndexColumn, IndexSpec, SortOrder, StoreError, TableSchema, TtlSpec};
+use indexed_store::{
+    ColumnDef, ColumnType, Database, IndexColumn, IndexSpec, SortOrder, StoreError, TableSchema,
+    TtlSpec,
+};
 
-use crate::store_err;
 use crate::catalog::{stored_name, CATALOG_NAME, DEFAULT_SCHEMA};
+use crate::store_err;
 
 /// What a DDL statement did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +39,6 @@ pub enum DdlOutcome {
 fn plan_err(msg: impl Into<String>) -> DataFusionError {
     DataFusionError::Plan(msg.into())
 }
-
 
 /// An identifier as DataFusion normalises it: unquoted ones lower-cased.
 fn ident(i: &Ident) -> String {
@@ -91,13 +93,21 @@ pub fn parse_duration(text: &str) -> Result<u64> {
     let t = text.trim().to_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| plan_err(format!("invalid TTL '{text}': expected e.g. 3600, '90s', '15m', '1h', '7d'")))?;
+    let n: u64 = num.parse().map_err(|_| {
+        plan_err(format!(
+            "invalid TTL '{text}': expected e.g. 3600, '90s', '15m', '1h', '7d'"
+        ))
+    })?;
     let mult = match unit.trim() {
         "" | "s" | "sec" | "second" | "seconds" => 1,
         "m" | "min" | "minute" | "minutes" => 60,
         "h" | "hour" | "hours" => 3600,
         "d" | "day" | "days" => 86_400,
-        other => return Err(plan_err(format!("invalid TTL unit '{other}' in '{text}': use s, m, h or d"))),
+        other => {
+            return Err(plan_err(format!(
+                "invalid TTL unit '{other}' in '{text}': use s, m, h or d"
+            )))
+        }
     };
     Ok(n * mult)
 }
@@ -120,7 +130,11 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
         return Err(plan_err("CREATE TABLE ... AS SELECT is not supported: create the table, then INSERT INTO ... SELECT"));
     }
     if db.table(&name).is_some() {
-        return if ct.if_not_exists { Ok(DdlOutcome::Nothing) } else { Err(store_err(StoreError::TableExists(name))) };
+        return if ct.if_not_exists {
+            Ok(DdlOutcome::Nothing)
+        } else {
+            Err(store_err(StoreError::TableExists(name)))
+        };
     }
     let mut columns = Vec::new();
     let mut primary_key: Vec<String> = Vec::new();
@@ -135,7 +149,11 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
                     col.nullable = false;
                     primary_key.push(cname.clone());
                 }
-                other => return Err(plan_err(format!("unsupported option '{other}' on column '{cname}'"))),
+                other => {
+                    return Err(plan_err(format!(
+                        "unsupported option '{other}' on column '{cname}'"
+                    )))
+                }
             }
         }
         columns.push(col);
@@ -144,16 +162,26 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
         match constraint {
             TableConstraint::PrimaryKey(pk) => {
                 if !primary_key.is_empty() {
-                    return Err(plan_err(format!("table '{name}' declares its PRIMARY KEY twice")));
+                    return Err(plan_err(format!(
+                        "table '{name}' declares its PRIMARY KEY twice"
+                    )));
                 }
                 for c in &pk.columns {
                     match &c.column.expr {
                         SqlExpr::Identifier(i) => primary_key.push(ident(i)),
-                        other => return Err(plan_err(format!("PRIMARY KEY column must be a name, got {other}"))),
+                        other => {
+                            return Err(plan_err(format!(
+                                "PRIMARY KEY column must be a name, got {other}"
+                            )))
+                        }
                     }
                 }
             }
-            other => return Err(plan_err(format!("unsupported table constraint '{other}': create indexes with CREATE INDEX"))),
+            other => {
+                return Err(plan_err(format!(
+                    "unsupported table constraint '{other}': create indexes with CREATE INDEX"
+                )))
+            }
         }
     }
     if primary_key.is_empty() {
@@ -167,18 +195,31 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
     let mut ttl: Option<TtlSpec> = None;
     let mut ttl_column: Option<String> = None;
     let options: &[SqlOption] = match &ct.table_options {
-        CreateTableOptions::With(o) | CreateTableOptions::Options(o) | CreateTableOptions::Plain(o) => o,
+        CreateTableOptions::With(o)
+        | CreateTableOptions::Options(o)
+        | CreateTableOptions::Plain(o) => o,
         CreateTableOptions::TableProperties(o) => o,
         CreateTableOptions::None => &[],
     };
     for o in options {
         let SqlOption::KeyValue { key, value } = o else {
-            return Err(plan_err(format!("unsupported table option {o}: use WITH (ttl = '1h', ttl_column = 'col')")));
+            return Err(plan_err(format!(
+                "unsupported table option {o}: use WITH (ttl = '1h', ttl_column = 'col')"
+            )));
         };
         match ident(key).as_str() {
-            "ttl" => ttl = Some(TtlSpec { column: None, seconds: parse_duration(&option_text(value)?)? }),
+            "ttl" => {
+                ttl = Some(TtlSpec {
+                    column: None,
+                    seconds: parse_duration(&option_text(value)?)?,
+                })
+            }
             "ttl_column" => ttl_column = Some(option_text(value)?.to_lowercase()),
-            other => return Err(plan_err(format!("unknown table option '{other}': Quiver knows ttl and ttl_column"))),
+            other => {
+                return Err(plan_err(format!(
+                    "unknown table option '{other}': Quiver knows ttl and ttl_column"
+                )))
+            }
         }
     }
     match (&mut ttl, ttl_column) {
@@ -186,7 +227,13 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
         (None, Some(_)) => return Err(plan_err("ttl_column given without ttl")),
         (None, None) => {}
     }
-    let schema = TableSchema { name: name.clone(), columns, primary_key, indexes: vec![], ttl };
+    let schema = TableSchema {
+        name: name.clone(),
+        columns,
+        primary_key,
+        indexes: vec![],
+        ttl,
+    };
     db.create_table(schema).map_err(store_err)?;
     Ok(DdlOutcome::CreatedTable(name))
 }
@@ -202,7 +249,9 @@ fn create_index(db: &Database, ci: &CreateIndex, namespace: &str) -> Result<DdlO
     }
     .ok_or_else(|| plan_err("CREATE INDEX needs a name: CREATE INDEX name ON table (columns)"))?;
     if ci.predicate.is_some() {
-        return Err(plan_err(format!("partial index '{name}': CREATE INDEX ... WHERE is not supported")));
+        return Err(plan_err(format!(
+            "partial index '{name}': CREATE INDEX ... WHERE is not supported"
+        )));
     }
     if db.index_owner(&name).is_some() {
         return if ci.if_not_exists {
@@ -214,13 +263,23 @@ fn create_index(db: &Database, ci: &CreateIndex, namespace: &str) -> Result<DdlO
     let mut columns = Vec::new();
     for c in &ci.columns {
         let SqlExpr::Identifier(i) = &c.column.expr else {
-            return Err(plan_err(format!("index '{name}': only plain columns can be indexed, got {}", c.column.expr)));
+            return Err(plan_err(format!(
+                "index '{name}': only plain columns can be indexed, got {}",
+                c.column.expr
+            )));
         };
         if c.column.options.nulls_first.is_some() {
             return Err(plan_err(format!("index '{name}': NULLS FIRST/LAST is fixed (NULLs sort last ascending, first descending)")));
         }
-        let order = if c.column.options.asc == Some(false) { SortOrder::Desc } else { SortOrder::Asc };
-        columns.push(IndexColumn { name: ident(i), order });
+        let order = if c.column.options.asc == Some(false) {
+            SortOrder::Desc
+        } else {
+            SortOrder::Asc
+        };
+        columns.push(IndexColumn {
+            name: ident(i),
+            order,
+        });
     }
     let spec = IndexSpec {
         name: name.clone(),
@@ -242,16 +301,19 @@ pub fn is_ddl(statement: &Statement) -> bool {
         statement,
         Statement::CreateTable(_)
             | Statement::CreateIndex(_)
-            | Statement::Drop { object_type: ObjectType::Table | ObjectType::Index, .. }
+            | Statement::Drop {
+                object_type: ObjectType::Table | ObjectType::Index,
+                ..
+            }
     )
 }
 
 /// Refuses a table outside the only namespace a restricted session may touch.
 fn check_namespace(table: &str, only: Option<&str>) -> Result<()> {
     match only {
-        Some(ns) if crate::catalog::split_name(table).0 != ns => {
-            Err(plan_err(format!("table '{table}' is outside namespace '{ns}', the only one this session may change")))
-        }
+        Some(ns) if crate::catalog::split_name(table).0 != ns => Err(plan_err(format!(
+            "table '{table}' is outside namespace '{ns}', the only one this session may change"
+        ))),
         _ => Ok(()),
     }
 }
@@ -261,12 +323,27 @@ fn touched_tables(db: &Database, statement: &Statement, namespace: &str) -> Resu
     Ok(match statement {
         Statement::CreateTable(ct) => vec![table_name(&ct.name, namespace)?],
         Statement::CreateIndex(ci) => vec![table_name(&ci.table_name, namespace)?],
-        Statement::Drop { object_type: ObjectType::Table, names, .. } => {
-            names.iter().map(|n| table_name(n, namespace)).collect::<Result<_>>()?
-        }
-        Statement::Drop { object_type: ObjectType::Index, names, .. } => names
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            names,
+            ..
+        } => names
             .iter()
-            .filter_map(|n| db.index_owner(&n.0.last().map(|p| p.to_string().to_lowercase()).unwrap_or_default()))
+            .map(|n| table_name(n, namespace))
+            .collect::<Result<_>>()?,
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            names,
+            ..
+        } => names
+            .iter()
+            .filter_map(|n| {
+                db.index_owner(
+                    &n.0.last()
+                        .map(|p| p.to_string().to_lowercase())
+                        .unwrap_or_default(),
+                )
+            })
             .collect(),
         _ => vec![],
     })
@@ -274,8 +351,17 @@ fn touched_tables(db: &Database, statement: &Statement, namespace: &str) -> Resu
 
 /// Runs the statement when it is Quiver DDL; None for everything else. A session restricted
 /// to one namespace (`only`) may change only that namespace's tables.
-pub fn plan_ddl(db: &Database, statement: &Statement, namespace: String, only: Option<&str>) -> Result<Option<DdlOutcome>> {
-    let namespace = if namespace.is_empty() { DEFAULT_SCHEMA.to_owned() } else { namespace };
+pub fn plan_ddl(
+    db: &Database,
+    statement: &Statement,
+    namespace: String,
+    only: Option<&str>,
+) -> Result<Option<DdlOutcome>> {
+    let namespace = if namespace.is_empty() {
+        DEFAULT_SCHEMA.to_owned()
+    } else {
+        namespace
+    };
     if is_ddl(statement) {
         for table in touched_tables(db, statement, &namespace)? {
             check_namespace(&table, only)?;
@@ -284,7 +370,12 @@ pub fn plan_ddl(db: &Database, statement: &Statement, namespace: String, only: O
     Ok(Some(match statement {
         Statement::CreateTable(ct) => create_table(db, ct, &namespace)?,
         Statement::CreateIndex(ci) => create_index(db, ci, &namespace)?,
-        Statement::Drop { object_type: ObjectType::Table, if_exists, names, .. } => {
+        Statement::Drop {
+            object_type: ObjectType::Table,
+            if_exists,
+            names,
+            ..
+        } => {
             let mut last = DdlOutcome::Nothing;
             for n in names {
                 let name = table_name(n, &namespace)?;
@@ -296,10 +387,18 @@ pub fn plan_ddl(db: &Database, statement: &Statement, namespace: String, only: O
             }
             last
         }
-        Statement::Drop { object_type: ObjectType::Index, if_exists, names, .. } => {
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            if_exists,
+            names,
+            ..
+        } => {
             let mut last = DdlOutcome::Nothing;
             for n in names {
-                let name = n.0.last().map(|p| p.to_string().to_lowercase()).unwrap_or_default();
+                let name =
+                    n.0.last()
+                        .map(|p| p.to_string().to_lowercase())
+                        .unwrap_or_default();
                 if db.index_owner(&name).is_none() && *if_exists {
                     continue;
                 }

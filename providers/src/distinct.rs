@@ -19,17 +19,34 @@ use crate::scan::IndexScanExec;
 pub struct DistinctScan;
 
 impl PhysicalOptimizerRule for DistinctScan {
-    fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_down(|node| {
-            let Some(agg) = node.downcast_ref::<AggregateExec>() else { return Ok(Transformed::no(node)) };
-            let first_stage = matches!(agg.mode(), AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned);
+            let Some(agg) = node.downcast_ref::<AggregateExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let first_stage = matches!(
+                agg.mode(),
+                AggregateMode::Partial | AggregateMode::Single | AggregateMode::SinglePartitioned
+            );
             if !first_stage || !agg.aggr_expr().is_empty() || !agg.group_expr().is_single() {
                 return Ok(Transformed::no(node));
             }
-            let Some(scan) = agg.input().downcast_ref::<IndexScanExec>() else { return Ok(Transformed::no(node)) };
-            let grouped: Option<Vec<String>> =
-                agg.group_expr().expr().iter().map(|(e, _)| e.downcast_ref::<Column>().map(|c| c.name().to_owned())).collect();
-            let Some(mut grouped) = grouped else { return Ok(Transformed::no(node)) };
+            let Some(scan) = agg.input().downcast_ref::<IndexScanExec>() else {
+                return Ok(Transformed::no(node));
+            };
+            let grouped: Option<Vec<String>> = agg
+                .group_expr()
+                .expr()
+                .iter()
+                .map(|(e, _)| e.downcast_ref::<Column>().map(|c| c.name().to_owned()))
+                .collect();
+            let Some(mut grouped) = grouped else {
+                return Ok(Transformed::no(node));
+            };
             let mut outputs = scan.output_columns();
             grouped.sort();
             outputs.sort();

@@ -13,13 +13,14 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    collect, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+    collect, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
 };
 use indexed_store::{Mutation, Row, RowAccess, Value};
 
-use crate::store_err;
 use crate::convert::batch_to_rows;
 use crate::scan::IndexScanExec;
+use crate::store_err;
 
 /// What a DML statement does.
 #[derive(Clone)]
@@ -59,7 +60,11 @@ impl fmt::Debug for DmlExec {
 }
 
 fn count_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("count", DataType::UInt64, false)]))
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
 }
 
 impl DmlExec {
@@ -71,7 +76,11 @@ impl DmlExec {
             EmissionType::Final,
             Boundedness::Bounded,
         );
-        DmlExec { access, kind, properties: Arc::new(properties) }
+        DmlExec {
+            access,
+            kind,
+            properties: Arc::new(properties),
+        }
     }
 }
 
@@ -80,7 +89,9 @@ impl DisplayAs for DmlExec {
         let table = self.access.schema().name;
         match &self.kind {
             DmlKind::Insert { upsert: false, .. } => write!(f, "DmlExec: INSERT INTO {table}"),
-            DmlKind::Insert { upsert: true, .. } => write!(f, "DmlExec: INSERT OR REPLACE INTO {table}"),
+            DmlKind::Insert { upsert: true, .. } => {
+                write!(f, "DmlExec: INSERT OR REPLACE INTO {table}")
+            }
             DmlKind::Delete { matcher } => {
                 write!(f, "DmlExec: DELETE FROM {table} matching ")?;
                 matcher.fmt_as(DisplayFormatType::Default, f)
@@ -93,13 +104,20 @@ impl DisplayAs for DmlExec {
     }
 }
 
-
-async fn matched_batches(matcher: &Arc<IndexScanExec>, ctx: Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
+async fn matched_batches(
+    matcher: &Arc<IndexScanExec>,
+    ctx: Arc<TaskContext>,
+) -> Result<Vec<RecordBatch>> {
     collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await
 }
 
 fn primary_key(access: &Arc<dyn RowAccess>, row: &Row) -> Vec<Value> {
-    access.schema().primary_key_indices().iter().map(|&i| row[i].clone()).collect()
+    access
+        .schema()
+        .primary_key_indices()
+        .iter()
+        .map(|&i| row[i].clone())
+        .collect()
 }
 
 async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -> Result<u64> {
@@ -111,7 +129,11 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
             let mut m = Vec::new();
             for b in &batches {
                 for row in batch_to_rows(b)? {
-                    m.push(if upsert { Mutation::Upsert(row) } else { Mutation::Insert(row) });
+                    m.push(if upsert {
+                        Mutation::Upsert(row)
+                    } else {
+                        Mutation::Insert(row)
+                    });
                 }
             }
             m
@@ -125,7 +147,10 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
             }
             m
         }
-        DmlKind::Update { matcher, assignments } => {
+        DmlKind::Update {
+            matcher,
+            assignments,
+        } => {
             let mut m = Vec::new();
             for b in matched_batches(&matcher, ctx).await? {
                 let new_columns: Vec<(usize, ArrayRef)> = assignments
@@ -140,11 +165,13 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
                 let updated = RecordBatch::try_new_with_options(
                     b.schema(),
                     columns,
-                    &datafusion::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                    &datafusion::arrow::record_batch::RecordBatchOptions::new()
+                        .with_row_count(Some(b.num_rows())),
                 )?;
                 *updated_rows.get_or_insert(0) += b.num_rows() as u64;
                 for (old, new) in batch_to_rows(&b)?.into_iter().zip(batch_to_rows(&updated)?) {
-                    let (old_key, new_key) = (primary_key(&access, &old), primary_key(&access, &new));
+                    let (old_key, new_key) =
+                        (primary_key(&access, &old), primary_key(&access, &new));
                     if old_key == new_key {
                         m.push(Mutation::Update(new));
                     } else {
@@ -185,23 +212,37 @@ impl ExecutionPlan for DmlExec {
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
         match &self.kind {
-            DmlKind::Update { assignments, .. } => crate::scan::visit_expressions(assignments.iter().map(|(_, e)| e), f),
+            DmlKind::Update { assignments, .. } => {
+                crate::scan::visit_expressions(assignments.iter().map(|(_, e)| e), f)
+            }
             _ => Ok(TreeNodeRecursion::Continue),
         }
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let kind = match (&self.kind, children.into_iter().next()) {
-            (DmlKind::Insert { upsert, .. }, Some(input)) => DmlKind::Insert { input, upsert: *upsert },
+            (DmlKind::Insert { upsert, .. }, Some(input)) => DmlKind::Insert {
+                input,
+                upsert: *upsert,
+            },
             (k, _) => k.clone(),
         };
         Ok(Arc::new(DmlExec::new(self.access.clone(), kind)))
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
-            return Err(DataFusionError::Internal(format!("DmlExec has one partition, asked for {partition}")));
+            return Err(DataFusionError::Internal(format!(
+                "DmlExec has one partition, asked for {partition}"
+            )));
         }
         let (access, kind) = (self.access.clone(), self.kind.clone());
         let fut = async move {
@@ -209,6 +250,9 @@ impl ExecutionPlan for DmlExec {
             let array: ArrayRef = Arc::new(UInt64Array::from(vec![n]));
             Ok(RecordBatch::try_new(count_schema(), vec![array])?)
         };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(count_schema(), futures::stream::once(fut))))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            count_schema(),
+            futures::stream::once(fut),
+        )))
     }
 }

@@ -3,8 +3,8 @@
 
 use std::ops::Bound;
 
-use datafusion::logical_expr::{expr::InList, Between, BinaryExpr, Expr, Like, Operator};
 use datafusion::common::tree_node::TreeNode;
+use datafusion::logical_expr::{expr::InList, Between, BinaryExpr, Expr, Like, Operator};
 use indexed_store::{ColumnPredicate, ColumnType, Predicate, TableSchema, Value};
 
 use crate::convert::scalar_to_value;
@@ -40,7 +40,9 @@ fn literal(e: &Expr) -> Option<Value> {
 
 /// A value whose type fits the column (an exact comparison in the key codec).
 fn fits(schema: &TableSchema, column: &str, v: &Value) -> bool {
-    let Some(i) = schema.column_index(column) else { return false };
+    let Some(i) = schema.column_index(column) else {
+        return false;
+    };
     match (&schema.columns[i].ty, v) {
         (_, Value::Null) => true,
         (ColumnType::Int64 | ColumnType::Float64, Value::Int(_) | Value::Float(_)) => true,
@@ -53,7 +55,10 @@ fn fits_type(ty: &ColumnType, v: &Value) -> bool {
     matches!(
         (ty, v),
         (ColumnType::Boolean, Value::Bool(_))
-            | (ColumnType::Int64 | ColumnType::Float64, Value::Int(_) | Value::Float(_))
+            | (
+                ColumnType::Int64 | ColumnType::Float64,
+                Value::Int(_) | Value::Float(_)
+            )
             | (ColumnType::Text, Value::Text(_))
             | (ColumnType::Bytes, Value::Bytes(_))
             | (ColumnType::Timestamp, Value::Timestamp(_))
@@ -77,13 +82,28 @@ fn comparison(column: &str, op: Operator, v: Value) -> Option<ColumnPredicate> {
     }
     let predicate = match op {
         Operator::Eq => Predicate::Eq(v),
-        Operator::Lt => Predicate::Range { lower: Bound::Unbounded, upper: Bound::Excluded(v) },
-        Operator::LtEq => Predicate::Range { lower: Bound::Unbounded, upper: Bound::Included(v) },
-        Operator::Gt => Predicate::Range { lower: Bound::Excluded(v), upper: Bound::Unbounded },
-        Operator::GtEq => Predicate::Range { lower: Bound::Included(v), upper: Bound::Unbounded },
+        Operator::Lt => Predicate::Range {
+            lower: Bound::Unbounded,
+            upper: Bound::Excluded(v),
+        },
+        Operator::LtEq => Predicate::Range {
+            lower: Bound::Unbounded,
+            upper: Bound::Included(v),
+        },
+        Operator::Gt => Predicate::Range {
+            lower: Bound::Excluded(v),
+            upper: Bound::Unbounded,
+        },
+        Operator::GtEq => Predicate::Range {
+            lower: Bound::Included(v),
+            upper: Bound::Unbounded,
+        },
         _ => return None,
     };
-    Some(ColumnPredicate { column: column.to_owned(), predicate })
+    Some(ColumnPredicate {
+        column: column.to_owned(),
+        predicate,
+    })
 }
 
 /// `'abc%'` → `abc` when the pattern is a plain prefix (no other wildcard or escape).
@@ -99,7 +119,12 @@ fn disjunction_as_in(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> 
     let mut values = Vec::new();
     let mut stack = vec![e];
     while let Some(node) = stack.pop() {
-        if let Expr::BinaryExpr(BinaryExpr { left, op: Operator::Or, right }) = node {
+        if let Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) = node
+        {
             stack.push(left);
             stack.push(right);
             continue;
@@ -115,13 +140,18 @@ fn disjunction_as_in(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> 
             _ => return None,
         }
     }
-    Some(ColumnPredicate { column: column?, predicate: Predicate::In(values) })
+    Some(ColumnPredicate {
+        column: column?,
+        predicate: Predicate::In(values),
+    })
 }
 
 /// The column predicate a conjunct means, when an index could answer it exactly.
 pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
     let p = match e {
-        Expr::BinaryExpr(BinaryExpr { op: Operator::Or, .. }) => return disjunction_as_in(e, schema),
+        Expr::BinaryExpr(BinaryExpr {
+            op: Operator::Or, ..
+        }) => return disjunction_as_in(e, schema),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             if let (Some(c), Some(v)) = (column_of(left, schema), literal(right)) {
                 comparison(c, *op, v)?
@@ -131,32 +161,71 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
                 return None;
             }
         }
-        Expr::InList(InList { expr, list, negated: false }) => {
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) => {
             let c = column_of(expr, schema)?;
             let values = list.iter().map(literal).collect::<Option<Vec<_>>>()?;
-            ColumnPredicate { column: c.to_owned(), predicate: Predicate::In(values) }
+            ColumnPredicate {
+                column: c.to_owned(),
+                predicate: Predicate::In(values),
+            }
         }
-        Expr::Between(Between { expr, negated: false, low, high }) => {
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) => {
             let c = column_of(expr, schema)?;
             let (lo, hi) = (literal(low)?, literal(high)?);
             if lo.is_null() || hi.is_null() {
                 return None;
             }
-            ColumnPredicate { column: c.to_owned(), predicate: Predicate::Range { lower: Bound::Included(lo), upper: Bound::Included(hi) } }
+            ColumnPredicate {
+                column: c.to_owned(),
+                predicate: Predicate::Range {
+                    lower: Bound::Included(lo),
+                    upper: Bound::Included(hi),
+                },
+            }
         }
-        Expr::IsNull(inner) => ColumnPredicate { column: column_of(inner, schema)?.to_owned(), predicate: Predicate::IsNull },
-        Expr::IsNotNull(inner) => ColumnPredicate { column: column_of(inner, schema)?.to_owned(), predicate: Predicate::IsNotNull },
-        Expr::Like(Like { negated: false, expr, pattern, escape_char: None, case_insensitive: false }) => {
+        Expr::IsNull(inner) => ColumnPredicate {
+            column: column_of(inner, schema)?.to_owned(),
+            predicate: Predicate::IsNull,
+        },
+        Expr::IsNotNull(inner) => ColumnPredicate {
+            column: column_of(inner, schema)?.to_owned(),
+            predicate: Predicate::IsNotNull,
+        },
+        Expr::Like(Like {
+            negated: false,
+            expr,
+            pattern,
+            escape_char: None,
+            case_insensitive: false,
+        }) => {
             let c = column_of(expr, schema)?;
             let ty = &schema.columns[schema.column_index(c)?].ty;
-            let Some(Value::Text(p)) = literal(pattern) else { return None };
+            let Some(Value::Text(p)) = literal(pattern) else {
+                return None;
+            };
             if *ty != ColumnType::Text {
                 return None;
             }
-            ColumnPredicate { column: c.to_owned(), predicate: Predicate::StartsWith(like_prefix(&p)?) }
+            ColumnPredicate {
+                column: c.to_owned(),
+                predicate: Predicate::StartsWith(like_prefix(&p)?),
+            }
         }
-        Expr::ScalarFunction(f) if matches!(f.name(), "array_has" | "list_has" | "array_contains") => {
-            let [arr, needle] = f.args.as_slice() else { return None };
+        Expr::ScalarFunction(f)
+            if matches!(f.name(), "array_has" | "list_has" | "array_contains") =>
+        {
+            let [arr, needle] = f.args.as_slice() else {
+                return None;
+            };
             let Expr::Column(c) = arr else { return None };
             let i = schema.column_index(&c.name)?;
             if !schema.columns[i].ty.is_list() {
@@ -166,7 +235,10 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
             if v.is_null() {
                 return None;
             }
-            ColumnPredicate { column: c.name.clone(), predicate: Predicate::Contains(v) }
+            ColumnPredicate {
+                column: c.name.clone(),
+                predicate: Predicate::Contains(v),
+            }
         }
         _ => return None,
     };
@@ -189,7 +261,11 @@ pub fn evaluable_in_scan(e: &Expr) -> bool {
     let _ = e.apply(|node| {
         if matches!(
             node,
-            Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_) | Expr::OuterReferenceColumn(..) | Expr::Placeholder(_)
+            Expr::ScalarSubquery(_)
+                | Expr::Exists(_)
+                | Expr::InSubquery(_)
+                | Expr::OuterReferenceColumn(..)
+                | Expr::Placeholder(_)
         ) || node.is_volatile_node()
         {
             ok = false;

@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::compute::{and, filter_record_batch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -16,21 +17,22 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::{ConstExpr, EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
-use datafusion::physical_plan::metrics::{BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
-    SortOrderPushdownResult,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream, SortOrderPushdownResult,
 };
-use datafusion::arrow::compute::SortOptions;
 use indexed_store::{
-    choose_access_path, AccessPath, AccessPlan, ColumnPredicate, ColumnRange, OrderKey, Predicate, RowAccess, RowReader,
-    TableSchema, Value,
+    choose_access_path, AccessPath, AccessPlan, ColumnPredicate, ColumnRange, OrderKey, Predicate,
+    RowAccess, RowReader, TableSchema, Value,
 };
 use kv_store::{Direction, KeyRange};
 
-use crate::store_err;
 use crate::convert::rows_to_batch;
+use crate::store_err;
 
 /// How the scan produces rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,12 +71,18 @@ pub(crate) struct ScanSpec {
 impl ScanSpec {
     /// Filters the access path does not answer, by position.
     fn residual(&self) -> Vec<usize> {
-        (0..self.physical_filters.len()).filter(|i| !self.plan.answered.contains(i)).collect()
+        (0..self.physical_filters.len())
+            .filter(|i| !self.plan.answered.contains(i))
+            .collect()
     }
 
     /// The store predicates with their filter positions.
     fn store_predicates(&self) -> (Vec<ColumnPredicate>, Vec<usize>) {
-        self.predicates.iter().enumerate().filter_map(|(i, p)| p.clone().map(|p| (p, i))).unzip()
+        self.predicates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.clone().map(|p| (p, i)))
+            .unzip()
     }
 
     /// Chooses the access path (and mode) for an ordering.
@@ -83,13 +91,21 @@ impl ScanSpec {
         let mut plan = choose_access_path(&self.schema, &preds, order);
         plan.answered = plan.answered.iter().map(|i| positions[*i]).collect();
         self.plan = plan;
-        self.mode = if self.covers() { ScanMode::Covered } else { ScanMode::Records };
+        self.mode = if self.covers() {
+            ScanMode::Covered
+        } else {
+            ScanMode::Records
+        };
     }
 
     /// True when the chosen secondary index holds every column read.
     fn covers(&self) -> bool {
-        let Some(index) = &self.plan.path.index else { return self.read_columns.is_empty() };
-        let Some(spec) = self.schema.index(index) else { return false };
+        let Some(index) = &self.plan.path.index else {
+            return self.read_columns.is_empty();
+        };
+        let Some(spec) = self.schema.index(index) else {
+            return false;
+        };
         self.read_columns.iter().all(|&c| {
             let col = &self.schema.columns[c];
             (!col.ty.is_list() && spec.columns.iter().any(|k| k.name == col.name))
@@ -99,7 +115,10 @@ impl ScanSpec {
     }
 
     fn types(&self) -> Vec<indexed_store::ColumnType> {
-        self.read_columns.iter().map(|&c| self.schema.columns[c].ty.clone()).collect()
+        self.read_columns
+            .iter()
+            .map(|&c| self.schema.columns[c].ty.clone())
+            .collect()
     }
 
     /// The path to walk for a partition, with the fetch as its limit when nothing is left to
@@ -119,31 +138,54 @@ impl ScanSpec {
             .iter()
             .flatten()
             .filter(|p| matches!(p.predicate, Predicate::Eq(_) | Predicate::IsNull))
-            .filter(|p| !self.schema.columns[self.schema.column_index(&p.column).unwrap_or(0)].ty.is_list())
+            .filter(|p| {
+                !self.schema.columns[self.schema.column_index(&p.column).unwrap_or(0)]
+                    .ty
+                    .is_list()
+            })
             .map(|p| p.column.clone())
             .collect();
-        if self.ranges.len() > 1 || matches!(self.mode, ScanMode::Distinct(_)) && self.plan.path.index.is_none() {
+        if self.ranges.len() > 1
+            || matches!(self.mode, ScanMode::Distinct(_)) && self.plan.path.index.is_none()
+        {
             return (vec![], constants);
         }
         let orders: Vec<(String, bool)> = match &self.plan.path.index {
-            None => self.schema.primary_key.iter().map(|c| (c.clone(), false)).collect(),
+            None => self
+                .schema
+                .primary_key
+                .iter()
+                .map(|c| (c.clone(), false))
+                .collect(),
             Some(name) => match self.schema.index(name) {
-                Some(spec) => spec.columns.iter().map(|c| (c.name.clone(), c.order.is_desc())).collect(),
+                Some(spec) => spec
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.order.is_desc()))
+                    .collect(),
                 None => vec![],
             },
         };
         let reverse = self.plan.path.direction == Direction::Reverse;
         let mut sort = Vec::new();
         for (name, desc) in orders.into_iter().skip(self.plan.equality_columns) {
-            let list = self.schema.column_index(&name).is_some_and(|i| self.schema.columns[i].ty.is_list());
-            let Ok(pos) = self.output_schema.index_of(&name) else { break };
+            let list = self
+                .schema
+                .column_index(&name)
+                .is_some_and(|i| self.schema.columns[i].ty.is_list());
+            let Ok(pos) = self.output_schema.index_of(&name) else {
+                break;
+            };
             if list {
                 break;
             }
             let descending = desc != reverse;
             sort.push(PhysicalSortExpr::new(
                 Arc::new(PhysicalColumn::new(&name, pos)),
-                SortOptions { descending, nulls_first: descending },
+                SortOptions {
+                    descending,
+                    nulls_first: descending,
+                },
             ));
         }
         (sort, constants)
@@ -186,7 +228,9 @@ impl IndexScanExec {
         let consts: Vec<ConstExpr> = constants
             .iter()
             .filter_map(|c| spec.output_schema.index_of(c).ok().map(|i| (c, i)))
-            .map(|(c, i)| ConstExpr::from(Arc::new(PhysicalColumn::new(c, i)) as Arc<dyn PhysicalExpr>))
+            .map(|(c, i)| {
+                ConstExpr::from(Arc::new(PhysicalColumn::new(c, i)) as Arc<dyn PhysicalExpr>)
+            })
             .collect();
         let _ = eq.add_constants(consts);
         let properties = PlanProperties::new(
@@ -195,7 +239,11 @@ impl IndexScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
-        IndexScanExec { spec, properties: Arc::new(properties), metrics: ExecutionPlanMetricsSet::new() }
+        IndexScanExec {
+            spec,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
     }
 
     /// The access path chosen.
@@ -220,7 +268,12 @@ impl IndexScanExec {
 
     /// Output columns (table column names).
     pub fn output_columns(&self) -> Vec<String> {
-        self.spec.output_schema.fields().iter().map(|f| f.name().clone()).collect()
+        self.spec
+            .output_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
     }
 
     /// The same scan returning one row per distinct value of the first `n` key columns of
@@ -231,17 +284,29 @@ impl IndexScanExec {
             return None;
         }
         let mut best: Option<(Option<String>, Vec<String>)> = None;
-        let wanted: Vec<String> = spec.read_columns.iter().map(|&c| spec.schema.columns[c].name.clone()).collect();
-        let mut candidates: Vec<(Option<String>, Vec<String>)> = vec![(None, spec.schema.primary_key.clone())];
+        let wanted: Vec<String> = spec
+            .read_columns
+            .iter()
+            .map(|&c| spec.schema.columns[c].name.clone())
+            .collect();
+        let mut candidates: Vec<(Option<String>, Vec<String>)> =
+            vec![(None, spec.schema.primary_key.clone())];
         for idx in spec.schema.indexes.iter().filter(|i| !i.partial) {
-            candidates.push((Some(idx.name.clone()), idx.columns.iter().map(|c| c.name.clone()).collect()));
+            candidates.push((
+                Some(idx.name.clone()),
+                idx.columns.iter().map(|c| c.name.clone()).collect(),
+            ));
         }
         for (index, cols) in candidates {
             if cols.len() < n || wanted.len() != n {
                 continue;
             }
             let lead = &cols[..n];
-            let any_list = lead.iter().any(|c| spec.schema.column_index(c).is_some_and(|i| spec.schema.columns[i].ty.is_list()));
+            let any_list = lead.iter().any(|c| {
+                spec.schema
+                    .column_index(c)
+                    .is_some_and(|i| spec.schema.columns[i].ty.is_list())
+            });
             if !any_list && wanted.iter().all(|w| lead.contains(w)) {
                 best = Some((index, lead.to_vec()));
                 break;
@@ -249,7 +314,10 @@ impl IndexScanExec {
         }
         let (index, _) = best?;
         let mut spec = spec.clone();
-        spec.plan.path = AccessPath { index, ..AccessPath::primary() };
+        spec.plan.path = AccessPath {
+            index,
+            ..AccessPath::primary()
+        };
         spec.plan.equality_columns = 0;
         spec.plan.answered.clear();
         spec.mode = ScanMode::Distinct(n);
@@ -265,9 +333,17 @@ impl IndexScanExec {
         let eq_cols = &s.plan.key_columns[..s.plan.equality_columns.min(s.plan.key_columns.len())];
         if !eq_cols.is_empty() {
             let values: Vec<String> = if p.prefixes.len() == 1 {
-                eq_cols.iter().zip(&p.prefixes[0]).map(|(c, v)| format!("{c}={v}")).collect()
+                eq_cols
+                    .iter()
+                    .zip(&p.prefixes[0])
+                    .map(|(c, v)| format!("{c}={v}"))
+                    .collect()
             } else {
-                vec![format!("({}) IN {} prefixes", eq_cols.join(", "), p.prefixes.len())]
+                vec![format!(
+                    "({}) IN {} prefixes",
+                    eq_cols.join(", "),
+                    p.prefixes.len()
+                )]
             };
             parts.push(format!("eq=[{}]", values.join(", ")));
         }
@@ -291,7 +367,14 @@ impl IndexScanExec {
                 }
             }
         }
-        parts.push(format!("direction={}", if p.direction == Direction::Reverse { "reverse" } else { "forward" }));
+        parts.push(format!(
+            "direction={}",
+            if p.direction == Direction::Reverse {
+                "reverse"
+            } else {
+                "forward"
+            }
+        ));
         if let Some(f) = s.fetch {
             parts.push(format!("limit={f}"));
         }
@@ -300,7 +383,11 @@ impl IndexScanExec {
             ScanMode::Covered => parts.push("covered=true".into()),
             ScanMode::Distinct(n) => parts.push(format!("distinct={n}")),
         }
-        let residual: Vec<String> = s.residual().iter().map(|&i| s.filter_text[i].clone()).collect();
+        let residual: Vec<String> = s
+            .residual()
+            .iter()
+            .map(|&i| s.filter_text[i].clone())
+            .collect();
         if !residual.is_empty() {
             parts.push(format!("residual=[{}]", residual.join(" AND ")));
         }
@@ -315,7 +402,9 @@ impl IndexScanExec {
 impl DisplayAs for IndexScanExec {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         match t {
-            DisplayFormatType::Default | DisplayFormatType::Verbose => write!(f, "IndexScanExec: {}", self.describe()),
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "IndexScanExec: {}", self.describe())
+            }
             DisplayFormatType::TreeRender => write!(f, "{}", self.describe().replace(", ", "\n")),
         }
     }
@@ -342,7 +431,10 @@ impl ExecutionPlan for IndexScanExec {
     }
 
     #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, _children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         Ok(self)
     }
 
@@ -367,7 +459,10 @@ impl ExecutionPlan for IndexScanExec {
         self.spec.fetch
     }
 
-    fn try_pushdown_sort(&self, order: &[PhysicalSortExpr]) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+    ) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
         if matches!(self.spec.mode, ScanMode::Distinct(_)) {
             return Ok(SortOrderPushdownResult::Unsupported);
         }
@@ -391,16 +486,20 @@ impl ExecutionPlan for IndexScanExec {
             return Ok(SortOrderPushdownResult::Unsupported);
         }
         spec.ranges = vec![KeyRange::all()];
-        Ok(SortOrderPushdownResult::Exact { inner: Arc::new(IndexScanExec::new(spec)) })
+        Ok(SortOrderPushdownResult::Exact {
+            inner: Arc::new(IndexScanExec::new(spec)),
+        })
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let spec = self.spec.clone();
-        let range = spec
-            .ranges
-            .get(partition)
-            .cloned()
-            .ok_or_else(|| DataFusionError::Internal(format!("IndexScanExec has no partition {partition}")))?;
+        let range = spec.ranges.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!("IndexScanExec has no partition {partition}"))
+        })?;
         let rows_read = MetricBuilder::new(&self.metrics).counter("rows_read", partition);
         let baseline = BaselineMetrics::new(&self.metrics, partition);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
@@ -411,7 +510,8 @@ impl ExecutionPlan for IndexScanExec {
                 let _ = err_tx.blocking_send(Err(e));
             }
         });
-        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }
@@ -449,7 +549,9 @@ impl Emitter<'_> {
         if !self.residual.is_empty() {
             let mut mask: Option<BooleanArray> = None;
             for &i in &self.residual {
-                let value = self.spec.physical_filters[i].evaluate(&batch)?.into_array(batch.num_rows())?;
+                let value = self.spec.physical_filters[i]
+                    .evaluate(&batch)?
+                    .into_array(batch.num_rows())?;
                 let b = value
                     .as_any()
                     .downcast_ref::<BooleanArray>()
@@ -462,7 +564,11 @@ impl Emitter<'_> {
             }
             if let Some(m) = mask {
                 // NULL counts as false, as in WHERE.
-                let m = if m.null_count() > 0 { datafusion::arrow::compute::prep_null_mask_filter(&m) } else { m };
+                let m = if m.null_count() > 0 {
+                    datafusion::arrow::compute::prep_null_mask_filter(&m)
+                } else {
+                    m
+                };
                 batch = filter_record_batch(&batch, &m)?;
             }
         }
@@ -494,8 +600,16 @@ fn run_scan(
         Some(f) if residual.is_empty() => f.clamp(1, 8192),
         _ => 256,
     };
-    let mut emitter =
-        Emitter { spec, residual, types: spec.types(), tx, produced: 0, batch_size, buffer: Vec::new(), baseline };
+    let mut emitter = Emitter {
+        spec,
+        residual,
+        types: spec.types(),
+        tx,
+        produced: 0,
+        batch_size,
+        buffer: Vec::new(),
+        baseline,
+    };
     let mut outcome: Result<()> = Ok(());
     let store_result = spec.table.read(&mut |reader: &dyn RowReader| {
         outcome = scan_with(spec, reader, &range, &mut emitter, rows_read);
@@ -505,10 +619,17 @@ fn run_scan(
     outcome
 }
 
-
-fn scan_with(spec: &ScanSpec, reader: &dyn RowReader, range: &KeyRange, out: &mut Emitter<'_>, rows_read: &Count) -> Result<()> {
+fn scan_with(
+    spec: &ScanSpec,
+    reader: &dyn RowReader,
+    range: &KeyRange,
+    out: &mut Emitter<'_>,
+    rows_read: &Count,
+) -> Result<()> {
     let path = spec.path();
-    let pick = |row: &[Value]| -> Vec<Value> { spec.read_columns.iter().map(|&c| row[c].clone()).collect() };
+    let pick = |row: &[Value]| -> Vec<Value> {
+        spec.read_columns.iter().map(|&c| row[c].clone()).collect()
+    };
     match &spec.mode {
         ScanMode::Records => {
             let rows: Box<dyn Iterator<Item = indexed_store::StoreResult<Vec<Value>>>> =
@@ -569,7 +690,9 @@ fn scan_with(spec: &ScanSpec, reader: &dyn RowReader, range: &KeyRange, out: &mu
                 let row: Vec<Value> = if sources.is_empty() {
                     vec![]
                 } else {
-                    let (keys, pks) = reader.decode_entry(index.as_deref(), &entry).map_err(store_err)?;
+                    let (keys, pks) = reader
+                        .decode_entry(index.as_deref(), &entry)
+                        .map_err(store_err)?;
                     let covered = entry.payload.covered.unwrap_or_default();
                     sources
                         .iter()
@@ -588,16 +711,26 @@ fn scan_with(spec: &ScanSpec, reader: &dyn RowReader, range: &KeyRange, out: &mu
         ScanMode::Distinct(n) => {
             let lead: Vec<String> = match &path.index {
                 None => spec.schema.primary_key.clone(),
-                Some(i) => spec.schema.index(i).map(|s| s.columns.iter().map(|c| c.name.clone()).collect()).unwrap_or_default(),
+                Some(i) => spec
+                    .schema
+                    .index(i)
+                    .map(|s| s.columns.iter().map(|c| c.name.clone()).collect())
+                    .unwrap_or_default(),
             };
-            for values in reader.distinct(path.index.as_deref(), *n, path.direction, None).map_err(store_err)? {
+            for values in reader
+                .distinct(path.index.as_deref(), *n, path.direction, None)
+                .map_err(store_err)?
+            {
                 rows_read.add(1);
                 let row: Vec<Value> = spec
                     .read_columns
                     .iter()
                     .map(|&c| {
                         let name = &spec.schema.columns[c].name;
-                        lead.iter().position(|l| l == name).and_then(|p| values.get(p).cloned()).unwrap_or(Value::Null)
+                        lead.iter()
+                            .position(|l| l == name)
+                            .and_then(|p| values.get(p).cloned())
+                            .unwrap_or(Value::Null)
                     })
                     .collect();
                 if !out.push(row)? {
@@ -609,4 +742,3 @@ fn scan_with(spec: &ScanSpec, reader: &dyn RowReader, range: &KeyRange, out: &mu
     out.flush()?;
     Ok(())
 }
-

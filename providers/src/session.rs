@@ -28,7 +28,9 @@ pub fn register(ctx: &SessionContext, db: Arc<Database>) {
 
 /// A session config with `quiver.public` as the default schema and information_schema on.
 pub fn default_config() -> SessionConfig {
-    SessionConfig::new().with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA).with_information_schema(true)
+    SessionConfig::new()
+        .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
+        .with_information_schema(true)
 }
 
 /// A DataFusion session whose default catalog is the database, with Quiver's optimizer rule
@@ -67,14 +69,24 @@ impl Quiver {
     /// A session over an open database.
     pub fn new(db: Arc<Database>) -> Self {
         let ctx = session_context(db.clone(), default_config());
-        Quiver { db, ctx, only: None }
+        Quiver {
+            db,
+            ctx,
+            only: None,
+        }
     }
 
     /// A session over an open database, seeing only one namespace (per-tenant access).
     pub fn restricted(db: Arc<Database>, namespace: &str) -> Self {
-        let config = SessionConfig::new().with_default_catalog_and_schema(CATALOG_NAME, namespace).with_information_schema(true);
+        let config = SessionConfig::new()
+            .with_default_catalog_and_schema(CATALOG_NAME, namespace)
+            .with_information_schema(true);
         let ctx = context_with(config, QuiverCatalog::restricted_to(db.clone(), namespace));
-        Quiver { db, ctx, only: Some(namespace.to_owned()) }
+        Quiver {
+            db,
+            ctx,
+            only: Some(namespace.to_owned()),
+        }
     }
 
     /// The database.
@@ -127,12 +139,17 @@ impl Quiver {
     pub async fn prepare(&self, sql: &str) -> Result<LogicalPlan> {
         let mut statements = parse(sql)?;
         if statements.len() != 1 {
-            return Err(DataFusionError::Plan(format!("a prepared statement is one statement, found {}", statements.len())));
+            return Err(DataFusionError::Plan(format!(
+                "a prepared statement is one statement, found {}",
+                statements.len()
+            )));
         }
         let statement = statements.remove(0);
         if let DFStatement::Statement(s) = &statement {
             if crate::ddl::is_ddl(s) {
-                return Err(DataFusionError::Plan("DDL cannot be prepared; run it as a statement".into()));
+                return Err(DataFusionError::Plan(
+                    "DDL cannot be prepared; run it as a statement".into(),
+                ));
             }
         }
         let plan = self.ctx.state().statement_to_plan(statement).await?;
@@ -145,7 +162,8 @@ impl Quiver {
     pub fn is_ddl(sql: &str) -> bool {
         match parse(sql) {
             Ok(statements) => {
-                statements.len() == 1 && matches!(&statements[0], DFStatement::Statement(s) if crate::ddl::is_ddl(s))
+                statements.len() == 1
+                    && matches!(&statements[0], DFStatement::Statement(s) if crate::ddl::is_ddl(s))
             }
             Err(_) => false,
         }
@@ -157,12 +175,19 @@ impl Quiver {
     }
 
     fn namespace(&self) -> String {
-        self.ctx.state().config().options().catalog.default_schema.clone()
+        self.ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_schema
+            .clone()
     }
 
     async fn ddl_frame(&self, outcome: DdlOutcome) -> Result<DataFrame> {
         let _ = outcome;
-        self.ctx.read_batch(RecordBatch::new_empty(Arc::new(Schema::empty())))
+        self.ctx
+            .read_batch(RecordBatch::new_empty(Arc::new(Schema::empty())))
     }
 }
 
@@ -176,7 +201,11 @@ fn reject_list_ordering(plan: &datafusion::logical_expr::LogicalPlan) -> Result<
             let schema = sort.input.schema();
             for s in &sort.expr {
                 if let Ok(field) = s.expr.to_field(schema) {
-                    if matches!(field.1.data_type(), datafusion::arrow::datatypes::DataType::List(_) | datafusion::arrow::datatypes::DataType::LargeList(_)) {
+                    if matches!(
+                        field.1.data_type(),
+                        datafusion::arrow::datatypes::DataType::List(_)
+                            | datafusion::arrow::datatypes::DataType::LargeList(_)
+                    ) {
                         found = Some(s.expr.to_string());
                         return Ok(TreeNodeRecursion::Stop);
                     }
@@ -193,5 +222,7 @@ fn reject_list_ordering(plan: &datafusion::logical_expr::LogicalPlan) -> Result<
 
 /// Parses SQL into statements with DataFusion's parser.
 pub fn parse(sql: &str) -> Result<Vec<DFStatement>> {
-    Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?.into_iter().collect())
+    Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?
+        .into_iter()
+        .collect())
 }

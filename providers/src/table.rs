@@ -8,13 +8,13 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema};
+use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::datasource::TableProvider;
 use indexed_store::{RowAccess, TableSchema};
 use kv_store::range::midpoint;
 use kv_store::KeyRange;
@@ -48,16 +48,25 @@ impl QuiverTable {
 /// The expression with every column unqualified (the scan evaluates it over its own batch).
 pub(crate) fn unqualified(e: Expr) -> Result<Expr> {
     e.transform(|node| match node {
-        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+            c.name,
+        )))),
         other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)
 }
 
 /// Compiles logical expressions over `schema`.
-pub(crate) fn compile(state: &dyn Session, exprs: &[Expr], schema: &SchemaRef) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+pub(crate) fn compile(
+    state: &dyn Session,
+    exprs: &[Expr],
+    schema: &SchemaRef,
+) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-    exprs.iter().map(|e| state.create_physical_expr(unqualified(e.clone())?, &df_schema)).collect()
+    exprs
+        .iter()
+        .map(|e| state.create_physical_expr(unqualified(e.clone())?, &df_schema))
+        .collect()
 }
 
 /// Builds the scan of `access` for a projection, filters and limit.
@@ -70,7 +79,9 @@ pub(crate) fn build_scan(
 ) -> Result<IndexScanExec> {
     let schema: TableSchema = access.schema();
     let arrow = arrow_schema(&schema);
-    let proj: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..schema.columns.len()).collect());
+    let proj: Vec<usize> = projection
+        .cloned()
+        .unwrap_or_else(|| (0..schema.columns.len()).collect());
     let mut read: BTreeSet<usize> = proj.iter().copied().collect();
     for f in filters {
         for c in f.column_refs() {
@@ -81,12 +92,22 @@ pub(crate) fn build_scan(
     }
     let read_columns: Vec<usize> = read.into_iter().collect();
     let read_schema = Arc::new(arrow.project(&read_columns)?);
-    let projection: Vec<usize> =
-        proj.iter().map(|c| read_columns.iter().position(|r| r == c).expect("projected columns are read")).collect();
+    let projection: Vec<usize> = proj
+        .iter()
+        .map(|c| {
+            read_columns
+                .iter()
+                .position(|r| r == c)
+                .expect("projected columns are read")
+        })
+        .collect();
     let output_schema = Arc::new(arrow.project(&proj)?);
     let physical_filters = compile(state, filters, &read_schema)?;
     let predicates = filters.iter().map(|f| to_predicate(f, &schema)).collect();
-    let filter_text = filters.iter().map(|f| unqualified(f.clone()).map(|e| e.to_string())).collect::<Result<_>>()?;
+    let filter_text = filters
+        .iter()
+        .map(|f| unqualified(f.clone()).map(|e| e.to_string()))
+        .collect::<Result<_>>()?;
     let mut spec = ScanSpec {
         table: access.clone(),
         schema,
@@ -97,14 +118,25 @@ pub(crate) fn build_scan(
         read_schema,
         projection,
         output_schema,
-        plan: indexed_store::choose_access_path(&TableSchema { indexes: vec![], ..access.schema() }, &[], &[]),
+        plan: indexed_store::choose_access_path(
+            &TableSchema {
+                indexes: vec![],
+                ..access.schema()
+            },
+            &[],
+            &[],
+        ),
         mode: ScanMode::Records,
         fetch: limit,
         ranges: vec![KeyRange::all()],
     };
     spec.plan_for(&[]);
     // A full walk of the primary key with no limit is split in two so both cores work.
-    if limit.is_none() && spec.plan.path.index.is_none() && !spec.plan.is_selective() && spec.mode == ScanMode::Records {
+    if limit.is_none()
+        && spec.plan.path.index.is_none()
+        && !spec.plan.is_selective()
+        && spec.mode == ScanMode::Records
+    {
         let mut bounds = None;
         access
             .read(&mut |r| {
@@ -134,7 +166,10 @@ impl TableProvider for QuiverTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
         // Every filter the scan can evaluate is Exact: the index answers what it can and the
         // scan node checks the rest itself, so no FilterExec blocks sort or limit pushdown.
         Ok(filters
@@ -156,36 +191,78 @@ impl TableProvider for QuiverTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(build_scan(state, self.access.clone(), projection, filters, limit)?))
+        Ok(Arc::new(build_scan(
+            state,
+            self.access.clone(),
+            projection,
+            filters,
+            limit,
+        )?))
     }
 
-    async fn insert_into(&self, _state: &dyn Session, input: Arc<dyn ExecutionPlan>, op: InsertOp) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn insert_into(
+        &self,
+        _state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let kind = match op {
-            InsertOp::Append => DmlKind::Insert { input, upsert: false },
-            InsertOp::Replace => DmlKind::Insert { input, upsert: true },
+            InsertOp::Append => DmlKind::Insert {
+                input,
+                upsert: false,
+            },
+            InsertOp::Replace => DmlKind::Insert {
+                input,
+                upsert: true,
+            },
             InsertOp::Overwrite => {
-                return Err(DataFusionError::NotImplemented("INSERT OVERWRITE is not supported; use DELETE then INSERT".into()))
+                return Err(DataFusionError::NotImplemented(
+                    "INSERT OVERWRITE is not supported; use DELETE then INSERT".into(),
+                ))
             }
         };
         Ok(Arc::new(DmlExec::new(self.access.clone(), kind)))
     }
 
-    async fn delete_from(&self, state: &dyn Session, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
-        Ok(Arc::new(DmlExec::new(self.access.clone(), DmlKind::Delete { matcher: Arc::new(matcher) })))
+        Ok(Arc::new(DmlExec::new(
+            self.access.clone(),
+            DmlKind::Delete {
+                matcher: Arc::new(matcher),
+            },
+        )))
     }
 
-    async fn update(&self, state: &dyn Session, assignments: Vec<(String, Expr)>, filters: Vec<Expr>) -> Result<Arc<dyn ExecutionPlan>> {
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
         let schema = self.access.schema();
         let mut compiled = Vec::new();
         for (column, expr) in assignments {
             let i = schema.column_index(&column).ok_or_else(|| {
-                DataFusionError::Plan(format!("unknown column '{column}' in table '{}'", schema.name))
+                DataFusionError::Plan(format!(
+                    "unknown column '{column}' in table '{}'",
+                    schema.name
+                ))
             })?;
             let e = compile(state, &[expr], &self.schema)?.remove(0);
             compiled.push((i, e));
         }
         let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
-        Ok(Arc::new(DmlExec::new(self.access.clone(), DmlKind::Update { matcher: Arc::new(matcher), assignments: compiled })))
+        Ok(Arc::new(DmlExec::new(
+            self.access.clone(),
+            DmlKind::Update {
+                matcher: Arc::new(matcher),
+                assignments: compiled,
+            },
+        )))
     }
 }

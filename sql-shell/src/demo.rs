@@ -12,17 +12,27 @@ pub fn load(db: &Database, rows: u64, progress: bool) -> Result<String, String> 
     if db.table("accounts").is_some() {
         return Ok("accounts exists already; demo data not reloaded".into());
     }
-    let store = db.create_table(accounts_schema()).map_err(|e| e.to_string())?;
-    let bar = if progress { ProgressBar::new(rows) } else { ProgressBar::hidden() };
+    let store = db
+        .create_table(accounts_schema())
+        .map_err(|e| e.to_string())?;
+    let bar = if progress {
+        ProgressBar::new(rows)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("loading accounts {bar:40} {pos}/{len} rows ({per_sec}, eta {eta})")
-            .map_err(|e| e.to_string())?,
+        ProgressStyle::with_template(
+            "loading accounts {bar:40} {pos}/{len} rows ({per_sec}, eta {eta})",
+        )
+        .map_err(|e| e.to_string())?,
     );
     let mut batch = Vec::with_capacity(BATCH as usize);
     for row in accounts(42, rows) {
         batch.push(Mutation::Insert(row));
         if batch.len() as u64 == BATCH {
-            store.apply(std::mem::take(&mut batch)).map_err(|e| e.to_string())?;
+            store
+                .apply(std::mem::take(&mut batch))
+                .map_err(|e| e.to_string())?;
             bar.inc(BATCH);
         }
     }
@@ -83,5 +93,7 @@ pub fn load(db: &Database, rows: u64, progress: bool) -> Result<String, String> 
     db.lists().apply(lists).map_err(|e| e.to_string())?;
     db.flush().map_err(|e| e.to_string())?;
     db.compact().map_err(|e| e.to_string())?;
-    Ok(format!("loaded {rows} accounts with 4 indexes, 50 jobs, 20 users and 3 lists"))
+    Ok(format!(
+        "loaded {rows} accounts with 4 indexes, 50 jobs, 20 users and 3 lists"
+    ))
 }

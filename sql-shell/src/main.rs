@@ -21,7 +21,12 @@ use crate::shell::Shell;
 const DEFAULT_DB: &str = "quiver-data";
 
 #[derive(Parser)]
-#[command(name = "quiver", version, about = "SQL shell for Quiver, an embedded indexed store", args_conflicts_with_subcommands = true)]
+#[command(
+    name = "quiver",
+    version,
+    about = "SQL shell for Quiver, an embedded indexed store",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -96,10 +101,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             let shell = Shell::new(open(&db_dir)?, Format::Table);
             return shell.verify();
         }
-        Some(Command::Serve { db_dir, listen, token_file }) => {
-            let tokens = match (token_file, std::env::var("QUIVER_TOKEN").ok().filter(|t| !t.is_empty())) {
+        Some(Command::Serve {
+            db_dir,
+            listen,
+            token_file,
+        }) => {
+            let tokens = match (
+                token_file,
+                std::env::var("QUIVER_TOKEN").ok().filter(|t| !t.is_empty()),
+            ) {
                 (Some(path), _) => {
-                    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read token file '{}': {e}", path.display()))?;
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| format!("cannot read token file '{}': {e}", path.display()))?;
                     serve::Tokens::parse(&text)?
                 }
                 (None, Some(token)) => serve::Tokens::single(&token),
@@ -108,7 +121,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let quiver = open(&db_dir)?;
             return serve::serve(quiver.database().clone(), listen, tokens).await;
         }
-        Some(Command::Demo { db_dir, rows, format }) => {
+        Some(Command::Demo {
+            db_dir,
+            rows,
+            format,
+        }) => {
             args.db_dir = db_dir;
             args.rows = rows;
             args.format = format;
@@ -117,9 +134,14 @@ async fn run(cli: Cli) -> Result<(), String> {
         None => {}
     }
     let quiver = open(&args.db_dir)?;
-    let interactive = args.commands.is_empty() && args.file.is_none() && std::io::stdin().is_terminal();
+    let interactive =
+        args.commands.is_empty() && args.file.is_none() && std::io::stdin().is_terminal();
     if args.demo {
-        let done = demo::load(quiver.database(), args.rows, std::io::stderr().is_terminal())?;
+        let done = demo::load(
+            quiver.database(),
+            args.rows,
+            std::io::stderr().is_terminal(),
+        )?;
         eprintln!("{done}");
     }
     let mut shell = Shell::new(quiver, args.format);
@@ -132,14 +154,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
         }
         if let Some(path) = &args.file {
-            let sql = std::fs::read_to_string(path).map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
+            let sql = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read '{}': {e}", path.display()))?;
             shell.run_sql(&sql).await?;
         }
         return Ok(());
     }
     if !interactive {
         let mut sql = String::new();
-        std::io::stdin().read_to_string(&mut sql).map_err(|e| format!("cannot read standard input: {e}"))?;
+        std::io::stdin()
+            .read_to_string(&mut sql)
+            .map_err(|e| format!("cannot read standard input: {e}"))?;
         shell.timing = false;
         return shell.run_sql(&sql).await;
     }

@@ -25,7 +25,8 @@ pub enum Format {
 impl std::str::FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        <Format as clap::ValueEnum>::from_str(s, true).map_err(|_| format!("unknown format '{s}': use table, csv, tsv, json or ndjson"))
+        <Format as clap::ValueEnum>::from_str(s, true)
+            .map_err(|_| format!("unknown format '{s}': use table, csv, tsv, json or ndjson"))
     }
 }
 
@@ -42,7 +43,13 @@ fn cells(batch: &RecordBatch) -> Result<Vec<Vec<Option<String>>>, String> {
                 .columns()
                 .iter()
                 .zip(&formatters)
-                .map(|(c, f)| if c.is_null(i) { None } else { Some(f.value(i).to_string()) })
+                .map(|(c, f)| {
+                    if c.is_null(i) {
+                        None
+                    } else {
+                        Some(f.value(i).to_string())
+                    }
+                })
                 .collect()
         })
         .collect())
@@ -87,13 +94,17 @@ fn json_value(dt: &DataType, cell: &Option<String>) -> String {
 
 /// Renders batches in a format.
 pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, String> {
-    let Some(first) = batches.first() else { return Ok(String::new()) };
+    let Some(first) = batches.first() else {
+        return Ok(String::new());
+    };
     let schema = first.schema();
     let names: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
     let mut out = String::new();
     match format {
         Format::Table => {
-            out = pretty_format_batches(batches).map_err(|e| e.to_string())?.to_string();
+            out = pretty_format_batches(batches)
+                .map_err(|e| e.to_string())?
+                .to_string();
             out.push('\n');
         }
         Format::Csv | Format::Tsv => {
@@ -103,7 +114,10 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, String>
             out.push('\n');
             for b in batches {
                 for row in cells(b)? {
-                    let fields: Vec<String> = row.iter().map(|c| c.as_deref().map_or(String::new(), |s| csv_field(s, sep))).collect();
+                    let fields: Vec<String> = row
+                        .iter()
+                        .map(|c| c.as_deref().map_or(String::new(), |s| csv_field(s, sep)))
+                        .collect();
                     out.push_str(&fields.join(&sep.to_string()));
                     out.push('\n');
                 }
@@ -116,7 +130,9 @@ pub fn render(batches: &[RecordBatch], format: Format) -> Result<String, String>
                     let fields: Vec<String> = row
                         .iter()
                         .zip(schema.fields())
-                        .map(|(c, f)| format!("{}:{}", json_string(f.name()), json_value(f.data_type(), c)))
+                        .map(|(c, f)| {
+                            format!("{}:{}", json_string(f.name()), json_value(f.data_type(), c))
+                        })
                         .collect();
                     objects.push(format!("{{{}}}", fields.join(",")));
                 }

@@ -46,9 +46,18 @@ mod tests {
 
     #[test]
     fn only_bare_question_marks_are_numbered() {
-        assert_eq!(number_placeholders("SELECT * FROM t WHERE a = ? AND b > ?"), "SELECT * FROM t WHERE a = $1 AND b > $2");
-        assert_eq!(number_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ?"), "SELECT '?', \"a?\" FROM t WHERE x = $1");
-        assert_eq!(number_placeholders("SELECT 'it''s ?' -- why?\n, ?"), "SELECT 'it''s ?' -- why?\n, $1");
+        assert_eq!(
+            number_placeholders("SELECT * FROM t WHERE a = ? AND b > ?"),
+            "SELECT * FROM t WHERE a = $1 AND b > $2"
+        );
+        assert_eq!(
+            number_placeholders("SELECT '?', \"a?\" FROM t WHERE x = ?"),
+            "SELECT '?', \"a?\" FROM t WHERE x = $1"
+        );
+        assert_eq!(
+            number_placeholders("SELECT 'it''s ?' -- why?\n, ?"),
+            "SELECT 'it''s ?' -- why?\n, $1"
+        );
         assert_eq!(number_placeholders("SELECT $1"), "SELECT $1");
     }
 }

@@ -17,10 +17,17 @@ pub async fn run(shell: &mut Shell) -> Result<(), String> {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("Quiver {} — type \\? for help, \\q to quit.", env!("CARGO_PKG_VERSION"));
+    println!(
+        "Quiver {} — type \\? for help, \\q to quit.",
+        env!("CARGO_PKG_VERSION")
+    );
     let mut buffer = String::new();
     loop {
-        let prompt = if buffer.is_empty() { "quiver> " } else { "   ...> " };
+        let prompt = if buffer.is_empty() {
+            "quiver> "
+        } else {
+            "   ...> "
+        };
         match editor.readline(prompt) {
             Ok(line) => {
                 if buffer.is_empty() && line.trim_start().starts_with('\\') {

@@ -19,14 +19,15 @@ use arrow_flight::flight_service_server::FlightServiceServer;
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
-    Any, CommandGetCatalogs, CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
-    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
     DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc,
-    Ticket,
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
 };
 use base64::Engine;
 use datafusion::arrow::array::{Array, RecordBatch, UInt64Array};
@@ -73,7 +74,10 @@ impl Tokens {
             let token = parts.next().unwrap_or_default().to_owned();
             let namespace = parts.next().map(str::to_owned);
             if parts.next().is_some() {
-                return Err(format!("token file line {}: expected 'TOKEN [NAMESPACE]'", i + 1));
+                return Err(format!(
+                    "token file line {}: expected 'TOKEN [NAMESPACE]'",
+                    i + 1
+                ));
             }
             tokens.insert(token, Grant { namespace });
         }
@@ -85,7 +89,10 @@ impl Tokens {
 
     /// One token with access to everything.
     pub fn single(token: &str) -> Self {
-        Tokens(HashMap::from([(token.to_owned(), Grant { namespace: None })]))
+        Tokens(HashMap::from([(
+            token.to_owned(),
+            Grant { namespace: None },
+        )]))
     }
 
     fn enabled(&self) -> bool {
@@ -112,11 +119,17 @@ pub struct QuiverFlightSql {
     next_handle: Arc<AtomicU64>,
 }
 
-type DoGetStream = Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
+type DoGetStream =
+    Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
 
 fn status(e: impl std::fmt::Display) -> Status {
     let text = e.to_string();
-    if text.contains("not found") || text.contains("No field named") || text.contains("unknown ") || text.contains("Error during planning") || text.contains("SQL error") {
+    if text.contains("not found")
+        || text.contains("No field named")
+        || text.contains("unknown ")
+        || text.contains("Error during planning")
+        || text.contains("SQL error")
+    {
         Status::invalid_argument(text)
     } else if text.contains("duplicate primary key") || text.contains("unique index") {
         Status::already_exists(text)
@@ -138,11 +151,17 @@ fn sql_info() -> SqlInfoData {
 }
 
 fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
-    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default()).try_into().map_err(status)?;
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(status)?;
     Ok(bytes)
 }
 
-fn info_for(schema: &Schema, ticket: Vec<u8>, descriptor: FlightDescriptor) -> Result<Response<FlightInfo>, Status> {
+fn info_for(
+    schema: &Schema,
+    ticket: Vec<u8>,
+    descriptor: FlightDescriptor,
+) -> Result<Response<FlightInfo>, Status> {
     let info = FlightInfo::new()
         .try_with_schema(schema)
         .map_err(status)?
@@ -151,18 +170,32 @@ fn info_for(schema: &Schema, ticket: Vec<u8>, descriptor: FlightDescriptor) -> R
     Ok(Response::new(info))
 }
 
-fn stream_batches(schema: SchemaRef, batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static) -> DoGetStream {
-    Box::pin(FlightDataEncoderBuilder::new().with_schema(schema).build(batches).map_err(Status::from))
+fn stream_batches(
+    schema: SchemaRef,
+    batches: impl Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+) -> DoGetStream {
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches)
+            .map_err(Status::from),
+    )
 }
 
 /// A reply of one batch.
 fn one_batch(schema: SchemaRef, batch: RecordBatch) -> Result<Response<DoGetStream>, Status> {
-    Ok(Response::new(stream_batches(schema, futures::stream::iter(vec![Ok(batch)]))))
+    Ok(Response::new(stream_batches(
+        schema,
+        futures::stream::iter(vec![Ok(batch)]),
+    )))
 }
 
 /// A reply with no columns and no rows (DDL that already ran).
 fn no_rows() -> Response<DoGetStream> {
-    Response::new(stream_batches(Arc::new(Schema::empty()), futures::stream::empty()))
+    Response::new(stream_batches(
+        Arc::new(Schema::empty()),
+        futures::stream::empty(),
+    ))
 }
 
 /// The rows of a result's `count` column, summed (DML), or 0.
@@ -170,7 +203,12 @@ fn count_of(batches: &[RecordBatch]) -> i64 {
     batches
         .iter()
         .filter(|b| b.num_columns() == 1 && b.schema().field(0).name() == "count")
-        .filter_map(|b| b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| a.iter().flatten().sum::<u64>()))
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|a| a.iter().flatten().sum::<u64>())
+        })
         .sum::<u64>() as i64
 }
 
@@ -194,11 +232,21 @@ impl QuiverFlightSql {
         let header = request
             .metadata()
             .get("authorization")
-            .ok_or_else(|| Status::unauthenticated("missing authorization: send 'Bearer <token>' or use Handshake"))?
+            .ok_or_else(|| {
+                Status::unauthenticated(
+                    "missing authorization: send 'Bearer <token>' or use Handshake",
+                )
+            })?
             .to_str()
             .map_err(|_| Status::unauthenticated("authorization header is not text"))?;
-        let token = header.strip_prefix("Bearer ").ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
-        self.tokens.0.get(token.trim()).cloned().ok_or_else(|| Status::unauthenticated("invalid token"))
+        let token = header
+            .strip_prefix("Bearer ")
+            .ok_or_else(|| Status::unauthenticated("authorization must be 'Bearer <token>'"))?;
+        self.tokens
+            .0
+            .get(token.trim())
+            .cloned()
+            .ok_or_else(|| Status::unauthenticated("invalid token"))
     }
 
     fn session(&self, grant: &Grant) -> Quiver {
@@ -219,7 +267,13 @@ impl QuiverFlightSql {
 
     async fn run_sql(&self, grant: &Grant, sql: &str) -> Result<Vec<RecordBatch>, Status> {
         let session = self.session(grant);
-        session.sql(sql).await.map_err(status)?.collect().await.map_err(status)
+        session
+            .sql(sql)
+            .await
+            .map_err(status)?
+            .collect()
+            .await
+            .map_err(status)
     }
 
     fn new_handle(&self) -> String {
@@ -247,7 +301,9 @@ impl QuiverFlightSql {
     async fn run_prepared_ddl(&self, handle: &str) -> Result<bool, Status> {
         let (sql, grant) = {
             let prepared = self.prepared.lock();
-            let p = prepared.get(handle).ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
+            let p = prepared
+                .get(handle)
+                .ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
             if p.plan.is_some() {
                 return Ok(false);
             }
@@ -260,8 +316,13 @@ impl QuiverFlightSql {
     async fn execute_prepared(&self, handle: &str) -> Result<(Quiver, Vec<LogicalPlan>), Status> {
         let (plan, grant, parameters) = {
             let prepared = self.prepared.lock();
-            let p = prepared.get(handle).ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
-            let plan = p.plan.clone().ok_or_else(|| Status::internal("DDL has no plan"))?;
+            let p = prepared
+                .get(handle)
+                .ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
+            let plan = p
+                .plan
+                .clone()
+                .ok_or_else(|| Status::internal("DDL has no plan"))?;
             (plan, p.grant.clone(), p.parameters.clone())
         };
         let session = self.session(&grant);
@@ -271,13 +332,18 @@ impl QuiverFlightSql {
             return Ok((session, vec![plan]));
         }
         if sets.is_empty() {
-            return Err(Status::invalid_argument(format!("the statement has {wanted} parameter(s) and none were bound")));
+            return Err(Status::invalid_argument(format!(
+                "the statement has {wanted} parameter(s) and none were bound"
+            )));
         }
         let plans = sets
             .into_iter()
             .map(|values| {
                 if values.len() != wanted {
-                    return Err(Status::invalid_argument(format!("the statement has {wanted} parameter(s), a set has {}", values.len())));
+                    return Err(Status::invalid_argument(format!(
+                        "the statement has {wanted} parameter(s), a set has {}",
+                        values.len()
+                    )));
                 }
                 plan.clone().with_param_values(values).map_err(status)
             })
@@ -289,7 +355,8 @@ impl QuiverFlightSql {
 async fn collect_parameters(stream: PeekableFlightDataStream) -> Result<Vec<RecordBatch>, Status> {
     // A DoPut may carry only the command (an empty message): no parameters then.
     let messages = stream.try_filter(|m| futures::future::ready(!m.data_header.is_empty()));
-    let decoded = FlightRecordBatchStream::new_from_flight_data(messages.map_err(FlightError::from));
+    let decoded =
+        FlightRecordBatchStream::new_from_flight_data(messages.map_err(FlightError::from));
     decoded.try_collect().await.map_err(status)
 }
 
@@ -300,19 +367,31 @@ impl FlightSqlService for QuiverFlightSql {
     async fn do_handshake(
         &self,
         request: Request<Streaming<HandshakeRequest>>,
-    ) -> Result<Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>, Status> {
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
         let token = if self.tokens.enabled() {
             let header = request
                 .metadata()
                 .get("authorization")
                 .and_then(|h| h.to_str().ok())
-                .ok_or_else(|| Status::unauthenticated("handshake needs basic credentials (any user, a token as password)"))?;
-            let encoded = header.strip_prefix("Basic ").ok_or_else(|| Status::unauthenticated("handshake needs 'Basic' credentials"))?;
+                .ok_or_else(|| {
+                    Status::unauthenticated(
+                        "handshake needs basic credentials (any user, a token as password)",
+                    )
+                })?;
+            let encoded = header
+                .strip_prefix("Basic ")
+                .ok_or_else(|| Status::unauthenticated("handshake needs 'Basic' credentials"))?;
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(encoded.trim())
                 .map_err(|_| Status::unauthenticated("credentials are not base64"))?;
-            let text = String::from_utf8(decoded).map_err(|_| Status::unauthenticated("credentials are not text"))?;
-            let (_, password) = text.split_once(':').ok_or_else(|| Status::unauthenticated("credentials must be user:password"))?;
+            let text = String::from_utf8(decoded)
+                .map_err(|_| Status::unauthenticated("credentials are not text"))?;
+            let (_, password) = text
+                .split_once(':')
+                .ok_or_else(|| Status::unauthenticated("credentials must be user:password"))?;
             if !self.tokens.0.contains_key(password) {
                 return Err(Status::unauthenticated("invalid token"));
             }
@@ -320,9 +399,13 @@ impl FlightSqlService for QuiverFlightSql {
         } else {
             String::new()
         };
-        let reply = HandshakeResponse { protocol_version: 0, payload: token.clone().into() };
-        let mut response: Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>> =
-            Response::new(Box::pin(futures::stream::iter(vec![Ok(reply)])));
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        };
+        let mut response: Response<
+            Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>,
+        > = Response::new(Box::pin(futures::stream::iter(vec![Ok(reply)])));
         if !token.is_empty() {
             let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(status)?;
             response.metadata_mut().insert("authorization", value);
@@ -339,18 +422,39 @@ impl FlightSqlService for QuiverFlightSql {
         if Quiver::is_ddl(&query.query) {
             // DDL runs now; the ticket then reads nothing.
             self.run_sql(&grant, &query.query).await?;
-            let ticket = TicketStatementQuery { statement_handle: Vec::new().into() };
-            return info_for(&Schema::empty(), ticket.as_any().encode_to_vec(), request.into_inner());
+            let ticket = TicketStatementQuery {
+                statement_handle: Vec::new().into(),
+            };
+            return info_for(
+                &Schema::empty(),
+                ticket.as_any().encode_to_vec(),
+                request.into_inner(),
+            );
         }
-        let plan = self.session(&grant).prepare(&query.query).await.map_err(status)?;
+        let plan = self
+            .session(&grant)
+            .prepare(&query.query)
+            .await
+            .map_err(status)?;
         let schema = plan.schema().as_arrow().clone();
-        let ticket = TicketStatementQuery { statement_handle: query.query.into_bytes().into() };
-        info_for(&schema, ticket.as_any().encode_to_vec(), request.into_inner())
+        let ticket = TicketStatementQuery {
+            statement_handle: query.query.into_bytes().into(),
+        };
+        info_for(
+            &schema,
+            ticket.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
     }
 
-    async fn do_get_statement(&self, ticket: TicketStatementQuery, request: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
         let grant = self.grant(&request)?;
-        let sql = String::from_utf8(ticket.statement_handle.to_vec()).map_err(|_| Status::invalid_argument("ticket is not SQL"))?;
+        let sql = String::from_utf8(ticket.statement_handle.to_vec())
+            .map_err(|_| Status::invalid_argument("ticket is not SQL"))?;
         if sql.is_empty() {
             return Ok(no_rows());
         }
@@ -359,7 +463,10 @@ impl FlightSqlService for QuiverFlightSql {
         let df = session.execute_plan(plan).await.map_err(status)?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let stream = df.execute_stream().await.map_err(status)?;
-        Ok(Response::new(stream_batches(schema, stream.map_err(|e| FlightError::ExternalError(Box::new(e))))))
+        Ok(Response::new(stream_batches(
+            schema,
+            stream.map_err(|e| FlightError::ExternalError(Box::new(e))),
+        )))
     }
 
     async fn get_flight_info_prepared_statement(
@@ -370,12 +477,21 @@ impl FlightSqlService for QuiverFlightSql {
         self.grant(&request)?;
         let handle = String::from_utf8_lossy(&cmd.prepared_statement_handle).into_owned();
         if self.run_prepared_ddl(&handle).await? {
-            return info_for(&Schema::empty(), cmd.as_any().encode_to_vec(), request.into_inner());
+            return info_for(
+                &Schema::empty(),
+                cmd.as_any().encode_to_vec(),
+                request.into_inner(),
+            );
         }
         let schema = {
             let prepared = self.prepared.lock();
-            let p = prepared.get(&handle).ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
-            p.plan.as_ref().map(|plan| plan.schema().as_arrow().clone()).unwrap_or_else(Schema::empty)
+            let p = prepared
+                .get(&handle)
+                .ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
+            p.plan
+                .as_ref()
+                .map(|plan| plan.schema().as_arrow().clone())
+                .unwrap_or_else(Schema::empty)
         };
         info_for(&schema, cmd.as_any().encode_to_vec(), request.into_inner())
     }
@@ -387,7 +503,12 @@ impl FlightSqlService for QuiverFlightSql {
     ) -> Result<Response<DoGetStream>, Status> {
         self.grant(&request)?;
         let handle = String::from_utf8_lossy(&cmd.prepared_statement_handle).into_owned();
-        if self.prepared.lock().get(&handle).is_some_and(|p| p.plan.is_none()) {
+        if self
+            .prepared
+            .lock()
+            .get(&handle)
+            .is_some_and(|p| p.plan.is_none())
+        {
             // DDL ran when its FlightInfo was asked for.
             return Ok(no_rows());
         }
@@ -396,9 +517,20 @@ impl FlightSqlService for QuiverFlightSql {
         // Several parameter sets: the results one after another.
         let mut batches = Vec::new();
         for plan in plans {
-            batches.extend(session.execute_plan(plan).await.map_err(status)?.collect().await.map_err(status)?);
+            batches.extend(
+                session
+                    .execute_plan(plan)
+                    .await
+                    .map_err(status)?
+                    .collect()
+                    .await
+                    .map_err(status)?,
+            );
         }
-        Ok(Response::new(stream_batches(schema, futures::stream::iter(batches.into_iter().map(Ok)))))
+        Ok(Response::new(stream_batches(
+            schema,
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        )))
     }
 
     async fn do_put_prepared_statement_query(
@@ -410,9 +542,13 @@ impl FlightSqlService for QuiverFlightSql {
         let handle = String::from_utf8_lossy(&cmd.prepared_statement_handle).into_owned();
         let parameters = collect_parameters(request.into_inner()).await?;
         let mut prepared = self.prepared.lock();
-        let p = prepared.get_mut(&handle).ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
+        let p = prepared
+            .get_mut(&handle)
+            .ok_or_else(|| Status::not_found(format!("no prepared statement '{handle}'")))?;
         p.parameters = parameters;
-        Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(handle.into_bytes().into()) })
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle.into_bytes().into()),
+        })
     }
 
     async fn do_put_prepared_statement_update(
@@ -434,13 +570,23 @@ impl FlightSqlService for QuiverFlightSql {
         let (session, plans) = self.execute_prepared(&handle).await?;
         let mut total = 0;
         for plan in plans {
-            let batches = session.execute_plan(plan).await.map_err(status)?.collect().await.map_err(status)?;
+            let batches = session
+                .execute_plan(plan)
+                .await
+                .map_err(status)?
+                .collect()
+                .await
+                .map_err(status)?;
             total += count_of(&batches);
         }
         Ok(total)
     }
 
-    async fn do_put_statement_update(&self, cmd: CommandStatementUpdate, request: Request<PeekableFlightDataStream>) -> Result<i64, Status> {
+    async fn do_put_statement_update(
+        &self,
+        cmd: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
         let grant = self.grant(&request)?;
         let batches = self.run_sql(&grant, &cmd.query).await?;
         Ok(count_of(&batches))
@@ -456,7 +602,15 @@ impl FlightSqlService for QuiverFlightSql {
         if Quiver::is_ddl(&sql) {
             let handle = self.new_handle();
             let empty = schema_bytes(&Schema::empty())?;
-            self.prepared.lock().insert(handle.clone(), Prepared { plan: None, sql, grant, parameters: Vec::new() });
+            self.prepared.lock().insert(
+                handle.clone(),
+                Prepared {
+                    plan: None,
+                    sql,
+                    grant,
+                    parameters: Vec::new(),
+                },
+            );
             return Ok(ActionCreatePreparedStatementResult {
                 prepared_statement_handle: handle.into_bytes().into(),
                 dataset_schema: empty.clone(),
@@ -466,15 +620,33 @@ impl FlightSqlService for QuiverFlightSql {
         let plan = self.session(&grant).prepare(&sql).await.map_err(status)?;
         let types = plan.get_parameter_types().map_err(status)?;
         let mut names: Vec<&String> = types.keys().collect();
-        names.sort_by_key(|n| n.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
+        names.sort_by_key(|n| {
+            n.trim_start_matches('$')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
         let fields: Vec<Field> = names
             .iter()
-            .map(|n| Field::new(n.as_str(), types[*n].clone().unwrap_or(DataType::Utf8), true))
+            .map(|n| {
+                Field::new(
+                    n.as_str(),
+                    types[*n].clone().unwrap_or(DataType::Utf8),
+                    true,
+                )
+            })
             .collect();
         let dataset = schema_bytes(plan.schema().as_arrow())?;
         let parameters = schema_bytes(&Schema::new(fields))?;
         let handle = self.new_handle();
-        self.prepared.lock().insert(handle.clone(), Prepared { plan: Some(plan), sql, grant, parameters: Vec::new() });
+        self.prepared.lock().insert(
+            handle.clone(),
+            Prepared {
+                plan: Some(plan),
+                sql,
+                grant,
+                parameters: Vec::new(),
+            },
+        );
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: handle.into_bytes().into(),
             dataset_schema: dataset,
@@ -482,19 +654,35 @@ impl FlightSqlService for QuiverFlightSql {
         })
     }
 
-    async fn do_action_close_prepared_statement(&self, query: ActionClosePreparedStatementRequest, request: Request<Action>) -> Result<(), Status> {
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
         self.grant(&request)?;
         let handle = String::from_utf8_lossy(&query.prepared_statement_handle).into_owned();
         self.prepared.lock().remove(&handle);
         Ok(())
     }
 
-    async fn get_flight_info_catalogs(&self, query: CommandGetCatalogs, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
-        info_for(&query.clone().into_builder().schema(), query.as_any().encode_to_vec(), request.into_inner())
+        info_for(
+            &query.clone().into_builder().schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
     }
 
-    async fn do_get_catalogs(&self, query: CommandGetCatalogs, request: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
         self.grant(&request)?;
         let mut builder = query.into_builder();
         builder.append(CATALOG_NAME);
@@ -502,14 +690,31 @@ impl FlightSqlService for QuiverFlightSql {
         one_batch(schema, builder.build().map_err(status)?)
     }
 
-    async fn get_flight_info_schemas(&self, query: CommandGetDbSchemas, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
-        info_for(&query.clone().into_builder().schema(), query.as_any().encode_to_vec(), request.into_inner())
+        info_for(
+            &query.clone().into_builder().schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
     }
 
-    async fn do_get_schemas(&self, query: CommandGetDbSchemas, request: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
         let grant = self.grant(&request)?;
-        let mut namespaces: Vec<String> = self.db.table_names().iter().map(|t| split_name(t).0.to_owned()).collect();
+        let mut namespaces: Vec<String> = self
+            .db
+            .table_names()
+            .iter()
+            .map(|t| split_name(t).0.to_owned())
+            .collect();
         namespaces.push(DEFAULT_SCHEMA.to_owned());
         namespaces.sort();
         namespaces.dedup();
@@ -521,12 +726,24 @@ impl FlightSqlService for QuiverFlightSql {
         one_batch(schema, builder.build().map_err(status)?)
     }
 
-    async fn get_flight_info_tables(&self, query: CommandGetTables, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
-        info_for(&query.clone().into_builder().schema(), query.as_any().encode_to_vec(), request.into_inner())
+        info_for(
+            &query.clone().into_builder().schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
     }
 
-    async fn do_get_tables(&self, query: CommandGetTables, request: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
         let grant = self.grant(&request)?;
         let mut builder = query.into_builder();
         for stored in self.db.table_names() {
@@ -534,35 +751,72 @@ impl FlightSqlService for QuiverFlightSql {
             if !self.visible(&grant, ns) {
                 continue;
             }
-            let Some(access) = self.db.table(&stored) else { continue };
+            let Some(access) = self.db.table(&stored) else {
+                continue;
+            };
             let schema = arrow_schema(&access.schema());
-            builder.append(CATALOG_NAME, ns, table, "TABLE", &schema).map_err(status)?;
+            builder
+                .append(CATALOG_NAME, ns, table, "TABLE", &schema)
+                .map_err(status)?;
         }
         let schema = builder.schema();
         one_batch(schema, builder.build().map_err(status)?)
     }
 
-    async fn get_flight_info_table_types(&self, query: CommandGetTableTypes, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
         let schema = Schema::new(vec![Field::new("table_type", DataType::Utf8, false)]);
-        info_for(&schema, query.as_any().encode_to_vec(), request.into_inner())
+        info_for(
+            &schema,
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
     }
 
-    async fn do_get_table_types(&self, _query: CommandGetTableTypes, request: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_table_types(
+        &self,
+        _query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
         self.grant(&request)?;
-        let schema = Arc::new(Schema::new(vec![Field::new("table_type", DataType::Utf8, false)]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(datafusion::arrow::array::StringArray::from(vec!["TABLE"]))])
-            .map_err(status)?;
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            "table_type",
+            DataType::Utf8,
+            false,
+        )]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                "TABLE",
+            ]))],
+        )
+        .map_err(status)?;
         one_batch(schema, batch)
     }
 
-    async fn get_flight_info_sql_info(&self, query: CommandGetSqlInfo, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
         let info = sql_info();
-        info_for(query.clone().into_builder(&info).schema().as_ref(), query.as_any().encode_to_vec(), request.into_inner())
+        info_for(
+            query.clone().into_builder(&info).schema().as_ref(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
     }
 
-    async fn do_get_sql_info(&self, query: CommandGetSqlInfo, request: Request<Ticket>) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
         self.grant(&request)?;
         let info = sql_info();
         let builder = query.into_builder(&info);
@@ -570,9 +824,16 @@ impl FlightSqlService for QuiverFlightSql {
         one_batch(schema, builder.build().map_err(status)?)
     }
 
-    async fn do_get_fallback(&self, request: Request<Ticket>, message: Any) -> Result<Response<DoGetStream>, Status> {
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<DoGetStream>, Status> {
         self.grant(&request)?;
-        Err(Status::unimplemented(format!("Quiver does not serve {}", message.type_url)))
+        Err(Status::unimplemented(format!(
+            "Quiver does not serve {}",
+            message.type_url
+        )))
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
@@ -581,11 +842,14 @@ impl FlightSqlService for QuiverFlightSql {
 /// Serves until SIGINT or SIGTERM, then lets in-flight calls finish and flushes the database.
 pub async fn serve(db: Arc<Database>, listen: SocketAddr, tokens: Tokens) -> Result<(), String> {
     let service = QuiverFlightSql::new(db.clone(), tokens);
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("Quiver Flight SQL listening on {local}");
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
             _ = term.recv() => {},
@@ -594,7 +858,10 @@ pub async fn serve(db: Arc<Database>, listen: SocketAddr, tokens: Tokens) -> Res
     };
     Server::builder()
         .add_service(FlightServiceServer::new(service))
-        .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
         .await
         .map_err(|e| format!("server failed: {e}"))?;
     db.flush().map_err(|e| e.to_string())?;

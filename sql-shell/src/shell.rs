@@ -34,7 +34,11 @@ SQL statements end with ';' and may span lines. Ctrl-C cancels the statement bei
 impl Shell {
     /// A shell over a database.
     pub fn new(quiver: Quiver, format: Format) -> Self {
-        Shell { quiver, format, timing: true }
+        Shell {
+            quiver,
+            format,
+            timing: true,
+        }
     }
 
     fn print(&self, batches: &[RecordBatch]) -> Result<(), String> {
@@ -61,7 +65,11 @@ impl Shell {
                 self.print(&batches)?;
             }
             if self.timing && self.format == Format::Table {
-                let what = if has_columns { format!("{rows} row{}", if rows == 1 { "" } else { "s" }) } else { "OK".into() };
+                let what = if has_columns {
+                    format!("{rows} row{}", if rows == 1 { "" } else { "s" })
+                } else {
+                    "OK".into()
+                };
                 println!("{what} in {:.3} ms", start.elapsed().as_secs_f64() * 1000.0);
             }
         }
@@ -102,20 +110,60 @@ impl Shell {
 
     fn describe(&self, name: &str) -> Result<(), String> {
         let db: &Database = self.quiver.database();
-        let table = db.table(name).ok_or_else(|| format!("unknown table '{name}'"))?;
+        let table = db
+            .table(name)
+            .ok_or_else(|| format!("unknown table '{name}'"))?;
         let s = table.schema();
-        println!("Table \"{}\"{}", s.name, if Database::is_system(&s.name) { " (system)" } else { "" });
-        let width = s.columns.iter().map(|c| c.name.len()).max().unwrap_or(6).max(6);
+        println!(
+            "Table \"{}\"{}",
+            s.name,
+            if Database::is_system(&s.name) {
+                " (system)"
+            } else {
+                ""
+            }
+        );
+        let width = s
+            .columns
+            .iter()
+            .map(|c| c.name.len())
+            .max()
+            .unwrap_or(6)
+            .max(6);
         println!("  {:width$}  {:12}  nullable", "column", "type");
         for c in &s.columns {
             let nullable = c.nullable && !s.primary_key.contains(&c.name);
-            println!("  {:width$}  {:12}  {}", c.name, c.ty.to_string(), if nullable { "yes" } else { "no" });
+            println!(
+                "  {:width$}  {:12}  {}",
+                c.name,
+                c.ty.to_string(),
+                if nullable { "yes" } else { "no" }
+            );
         }
         println!("Primary key: ({})", s.primary_key.join(", "));
         for i in &s.indexes {
-            let cols: Vec<String> = i.columns.iter().map(|c| if c.order.is_desc() { format!("{} DESC", c.name) } else { c.name.clone() }).collect();
-            let include = if i.include.is_empty() { String::new() } else { format!(" INCLUDE ({})", i.include.join(", ")) };
-            println!("Index: {}{} ({}){include}", if i.unique { "UNIQUE " } else { "" }, i.name, cols.join(", "));
+            let cols: Vec<String> = i
+                .columns
+                .iter()
+                .map(|c| {
+                    if c.order.is_desc() {
+                        format!("{} DESC", c.name)
+                    } else {
+                        c.name.clone()
+                    }
+                })
+                .collect();
+            let include = if i.include.is_empty() {
+                String::new()
+            } else {
+                format!(" INCLUDE ({})", i.include.join(", "))
+            };
+            println!(
+                "Index: {}{} ({}){include}",
+                if i.unique { "UNIQUE " } else { "" },
+                i.name,
+                cols.join(", ")
+            );
         }
         if let Some(ttl) = &s.ttl {
             match &ttl.column {
@@ -132,7 +180,10 @@ impl Shell {
         let mut problems = 0;
         for r in &reports {
             if r.is_ok() {
-                println!("{}: ok ({} rows, {} index entries)", r.table, r.records, r.entries);
+                println!(
+                    "{}: ok ({} rows, {} index entries)",
+                    r.table, r.records, r.entries
+                );
             } else {
                 problems += r.problems.len();
                 println!("{}: {} problem(s)", r.table, r.problems.len());

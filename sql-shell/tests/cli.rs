@@ -34,17 +34,59 @@ fn commands_run_and_print_in_every_format() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
 
-    let out = quiver(&[db, "--format", "csv", "-c", "SELECT id, name FROM t ORDER BY id"], None);
+    let out = quiver(
+        &[
+            db,
+            "--format",
+            "csv",
+            "-c",
+            "SELECT id, name FROM t ORDER BY id",
+        ],
+        None,
+    );
     assert_eq!(text(&out.stdout), "id,name\n1,\"a,b\"\n2,\n");
-    let out = quiver(&[db, "--format", "json", "-c", "SELECT id, name FROM t ORDER BY id"], None);
-    assert_eq!(text(&out.stdout), "[{\"id\":1,\"name\":\"a,b\"},{\"id\":2,\"name\":null}]\n");
-    let out = quiver(&[db, "--format", "ndjson", "-c", "SELECT id FROM t ORDER BY id"], None);
+    let out = quiver(
+        &[
+            db,
+            "--format",
+            "json",
+            "-c",
+            "SELECT id, name FROM t ORDER BY id",
+        ],
+        None,
+    );
+    assert_eq!(
+        text(&out.stdout),
+        "[{\"id\":1,\"name\":\"a,b\"},{\"id\":2,\"name\":null}]\n"
+    );
+    let out = quiver(
+        &[
+            db,
+            "--format",
+            "ndjson",
+            "-c",
+            "SELECT id FROM t ORDER BY id",
+        ],
+        None,
+    );
     assert_eq!(text(&out.stdout), "{\"id\":1}\n{\"id\":2}\n");
-    let out = quiver(&[db, "--format", "tsv", "-c", "SELECT id, name FROM t WHERE id = 1"], None);
+    let out = quiver(
+        &[
+            db,
+            "--format",
+            "tsv",
+            "-c",
+            "SELECT id, name FROM t WHERE id = 1",
+        ],
+        None,
+    );
     assert_eq!(text(&out.stdout), "id\tname\n1\ta,b\n");
     let out = quiver(&[db, "-c", "SELECT name FROM t WHERE id = 1"], None);
     let table = text(&out.stdout);
-    assert!(table.contains("| a,b  |") && table.contains("1 row in"), "{table}");
+    assert!(
+        table.contains("| a,b  |") && table.contains("1 row in"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -56,10 +98,16 @@ fn the_first_error_stops_a_script_and_exits_non_zero() {
     let out = quiver(&[db, "-f", script.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("duplicate primary key 1 in table 't'"), "{err}");
+    assert!(
+        err.contains("duplicate primary key 1 in table 't'"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
     // The statement after the error did not run.
-    let out = quiver(&[db, "--format", "csv", "-c", "SELECT count(*) AS n FROM t"], None);
+    let out = quiver(
+        &[db, "--format", "csv", "-c", "SELECT count(*) AS n FROM t"],
+        None,
+    );
     assert_eq!(text(&out.stdout), "n\n1\n");
 }
 
@@ -69,23 +117,42 @@ fn sql_is_read_from_standard_input() {
     let db = dir.path().to_str().unwrap();
     let out = quiver(&[db, "--format", "csv"], Some("CREATE TABLE t (id BIGINT PRIMARY KEY);\nINSERT INTO t VALUES (7);\nSELECT id FROM t;\n"));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).ends_with("id\n7\n"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).ends_with("id\n7\n"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = quiver(&[db], Some("SELEC nonsense;"));
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).starts_with("Error: "), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("Error: "),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn demo_loads_and_verify_checks() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().to_str().unwrap();
-    let out = quiver(&["demo", db, "--rows", "2000", "--format", "csv"], Some("SELECT count(*) AS n FROM accounts;\n"));
+    let out = quiver(
+        &["demo", db, "--rows", "2000", "--format", "csv"],
+        Some("SELECT count(*) AS n FROM accounts;\n"),
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("loaded 2000 accounts"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("loaded 2000 accounts"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(text(&out.stdout), "n\n2000\n");
     let out = quiver(&["verify", db], None);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("accounts: ok (2000 rows"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("accounts: ok (2000 rows"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
@@ -94,5 +161,9 @@ fn an_unknown_meta_command_or_table_is_one_clear_error() {
     let db = dir.path().to_str().unwrap();
     let out = quiver(&[db, "-c", "SELECT * FROM nope"], None);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("table 'quiver.public.nope' not found"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("table 'quiver.public.nope' not found"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -35,16 +35,34 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux").args(["-L", &self.socket, "kill-server"]).output();
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
     }
 }
 
 #[test]
 fn the_prompt_survives_errors_and_handles_ctrl_c_and_ctrl_d() {
     let dir = tempfile::tempdir().unwrap();
-    let tmux = Tmux { socket: format!("quiver-test-{}", std::process::id()) };
-    let cmd = format!("{} {}", env!("CARGO_BIN_EXE_quiver"), dir.path().join("db").display());
-    tmux.run(&["new-session", "-d", "-s", "q", "-x", "160", "-y", "60", &cmd]);
+    let tmux = Tmux {
+        socket: format!("quiver-test-{}", std::process::id()),
+    };
+    let cmd = format!(
+        "{} {}",
+        env!("CARGO_BIN_EXE_quiver"),
+        dir.path().join("db").display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "q",
+        "-x",
+        "160",
+        "-y",
+        "60",
+        &cmd,
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
 
     tmux.type_line("SELEC oops;");
@@ -59,13 +77,22 @@ fn the_prompt_survives_errors_and_handles_ctrl_c_and_ctrl_d() {
     tmux.type_line("\\verify");
     let screen = tmux.screen();
     assert!(screen.contains("Error: SQL error: ParserError"), "{screen}");
-    assert!(screen.contains("duplicate primary key 1 in table 't'"), "{screen}");
-    assert!(screen.contains("rows_in_t") && screen.contains("| 1         |"), "{screen}");
+    assert!(
+        screen.contains("duplicate primary key 1 in table 't'"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("rows_in_t") && screen.contains("| 1         |"),
+        "{screen}"
+    );
     assert!(!screen.contains("| never run"), "{screen}");
     assert!(screen.contains("t: ok (1 rows"), "{screen}");
 
     tmux.run(&["send-keys", "-t", "q", "C-d"]);
     std::thread::sleep(Duration::from_millis(800));
     let sessions = tmux.run(&["list-sessions"]);
-    assert!(!sessions.contains("q:"), "Ctrl-D should end the shell: {sessions}");
+    assert!(
+        !sessions.contains("q:"),
+        "Ctrl-D should end the shell: {sessions}"
+    );
 }

@@ -29,8 +29,12 @@ impl TempDb {
     pub fn reopen(&mut self) {
         let path: PathBuf = self.dir.path().to_path_buf();
         // Drop every handle to the old database before RocksDB's lock is taken again.
-        let placeholder = std::sync::Arc::new(indexed_store::Database::in_memory().expect("memory database"));
-        drop(std::mem::replace(&mut self.quiver, Quiver::new(placeholder)));
+        let placeholder =
+            std::sync::Arc::new(indexed_store::Database::in_memory().expect("memory database"));
+        drop(std::mem::replace(
+            &mut self.quiver,
+            Quiver::new(placeholder),
+        ));
         self.quiver = Quiver::open(&path).expect("reopen database");
     }
 
@@ -47,7 +51,12 @@ impl TempDb {
     /// The physical plan lines of EXPLAIN for a query.
     pub async fn physical_plan(&self, sql: &str) -> Result<String, DataFusionError> {
         let rows = self.rows(&format!("EXPLAIN {sql}")).await?;
-        Ok(rows.into_iter().filter(|r| r[0] == "physical_plan").map(|r| r[1].clone()).collect::<Vec<_>>().join("\n"))
+        Ok(rows
+            .into_iter()
+            .filter(|r| r[0] == "physical_plan")
+            .map(|r| r[1].clone())
+            .collect::<Vec<_>>()
+            .join("\n"))
     }
 }
 
@@ -62,7 +71,11 @@ pub fn render(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for b in batches {
-        let formatters: Vec<_> = b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+        let formatters: Vec<_> = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap())
+            .collect();
         for i in 0..b.num_rows() {
             rows.push(
                 formatters
@@ -100,23 +113,41 @@ impl sqllogictest::AsyncDB for SltDb {
             self.db.reopen();
             return Ok(DBOutput::StatementComplete(0));
         }
-        let is_explain = trimmed.to_uppercase().starts_with("EXPLAIN ") && !trimmed.to_uppercase().starts_with("EXPLAIN ANALYZE");
+        let is_explain = trimmed.to_uppercase().starts_with("EXPLAIN ")
+            && !trimmed.to_uppercase().starts_with("EXPLAIN ANALYZE");
         let batches = self.db.query(trimmed).await?;
         let mut rows = render(&batches);
         if is_explain {
             rows = rows
                 .into_iter()
                 .filter(|r| r[0] == "physical_plan")
-                .flat_map(|r| r[1].lines().map(|l| vec![l.trim_end().to_owned()]).collect::<Vec<_>>())
+                .flat_map(|r| {
+                    r[1].lines()
+                        .map(|l| vec![l.trim_end().to_owned()])
+                        .collect::<Vec<_>>()
+                })
                 .collect();
         }
         let width = batches.first().map_or(0, |b| b.num_columns());
-        if width == 0 || (width == 1 && batches.first().is_some_and(|b| b.schema().field(0).name() == "count") && !trimmed.to_uppercase().starts_with("SELECT")) {
-            let n = rows.first().and_then(|r| r.first()).and_then(|c| c.parse().ok()).unwrap_or(0);
+        if width == 0
+            || (width == 1
+                && batches
+                    .first()
+                    .is_some_and(|b| b.schema().field(0).name() == "count")
+                && !trimmed.to_uppercase().starts_with("SELECT"))
+        {
+            let n = rows
+                .first()
+                .and_then(|r| r.first())
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0);
             return Ok(DBOutput::StatementComplete(n));
         }
         let width = rows.first().map_or(width, |r| r.len());
-        Ok(DBOutput::Rows { types: vec![DefaultColumnType::Any; width], rows })
+        Ok(DBOutput::Rows {
+            types: vec![DefaultColumnType::Any; width],
+            rows,
+        })
     }
 
     async fn shutdown(&mut self) {}

@@ -28,22 +28,27 @@ fn apply(state: &mut State, op: &str, key: &str, val: i64, email: &str) {
 
 fn stored(db: &Database, key: &str) -> Option<(i64, Option<String>)> {
     let t = db.row_table("kv").expect("kv exists");
-    t.get(&vec![Value::Text(key.to_owned())]).unwrap().map(|row| {
-        let val = match &row[1] {
-            Value::Int(v) => *v,
-            other => panic!("val is {other:?}"),
-        };
-        let email = match &row[2] {
-            Value::Text(e) => Some(e.clone()),
-            _ => None,
-        };
-        (val, email)
-    })
+    t.get(&vec![Value::Text(key.to_owned())])
+        .unwrap()
+        .map(|row| {
+            let val = match &row[1] {
+                Value::Int(v) => *v,
+                other => panic!("val is {other:?}"),
+            };
+            let email = match &row[2] {
+                Value::Text(e) => Some(e.clone()),
+                _ => None,
+            };
+            (val, email)
+        })
 }
 
 #[test]
 fn killed_writers_lose_no_acknowledged_write() {
-    let iterations: u64 = std::env::var("QUIVER_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(30);
+    let iterations: u64 = std::env::var("QUIVER_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
     let log_path = dir.path().join("ops.log");
@@ -53,7 +58,11 @@ fn killed_writers_lose_no_acknowledged_write() {
     for round in 0..iterations {
         let _ = std::fs::remove_file(&log_path);
         let mut child = Command::new(env!("CARGO_BIN_EXE_crash_worker"))
-            .args([db_dir.to_str().unwrap(), log_path.to_str().unwrap(), &(round + 1).to_string()])
+            .args([
+                db_dir.to_str().unwrap(),
+                log_path.to_str().unwrap(),
+                &(round + 1).to_string(),
+            ])
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(150 + rng.below(250)));
@@ -68,7 +77,12 @@ fn killed_writers_lose_no_acknowledged_write() {
             let parts: Vec<&str> = line.split(' ').collect();
             match parts.as_slice() {
                 ["I", _, op, key, val, email] => {
-                    started = Some((op.to_string(), key.to_string(), val.parse().unwrap(), email.to_string()));
+                    started = Some((
+                        op.to_string(),
+                        key.to_string(),
+                        val.parse().unwrap(),
+                        email.to_string(),
+                    ));
                 }
                 ["A", _, outcome] if *outcome == "ok" || *outcome == "err" => {
                     let (op, key, val, email) = started.take().expect("ack follows intent");
@@ -85,7 +99,10 @@ fn killed_writers_lose_no_acknowledged_write() {
 
         let db = Database::open(&db_dir).expect("reopen after kill");
         let reports = db.verify().unwrap();
-        assert!(reports.iter().all(|r| r.is_ok()), "round {round}: {reports:?}");
+        assert!(
+            reports.iter().all(|r| r.is_ok()),
+            "round {round}: {reports:?}"
+        );
         let mut in_flight_applied = false;
         for (key, want) in model.clone() {
             let got = stored(&db, &key);
@@ -105,8 +122,13 @@ fn killed_writers_lose_no_acknowledged_write() {
                 panic!("round {round}: {key} is {got:?}, acknowledged {want:?}; this round's log for it: {history:#?}; in flight: {started:?}");
             }
             // Only the in-flight operation may explain a difference, and only on its key.
-            let Some((op, k, val, email)) = &started else { panic!("round {round}: {key} is {got:?}, acknowledged {want:?}") };
-            assert_eq!(&key, k, "round {round}: {key} is {got:?}, acknowledged {want:?}");
+            let Some((op, k, val, email)) = &started else {
+                panic!("round {round}: {key} is {got:?}, acknowledged {want:?}")
+            };
+            assert_eq!(
+                &key, k,
+                "round {round}: {key} is {got:?}, acknowledged {want:?}"
+            );
             let mut with = model.clone();
             apply(&mut with, op, k, *val, email);
             assert_eq!(got, with[&key], "round {round}: {key}");
@@ -117,8 +139,11 @@ fn killed_writers_lose_no_acknowledged_write() {
         let reader = table.reader();
         for row in reader.scan_all().unwrap() {
             let row = row.unwrap();
-            let Value::Text(id) = &row[0] else { panic!("id is {:?}", row[0]) };
-            let explained = model.get(id).is_some_and(|v| v.is_some()) || started.as_ref().is_some_and(|s| &s.1 == id);
+            let Value::Text(id) = &row[0] else {
+                panic!("id is {:?}", row[0])
+            };
+            let explained = model.get(id).is_some_and(|v| v.is_some())
+                || started.as_ref().is_some_and(|s| &s.1 == id);
             assert!(explained, "round {round}: row {id} was never acknowledged");
         }
         drop(reader);
@@ -133,5 +158,8 @@ fn killed_writers_lose_no_acknowledged_write() {
         }
         drop(db);
     }
-    assert!(acknowledged > iterations, "the workload made progress ({acknowledged} acknowledged writes)");
+    assert!(
+        acknowledged > iterations,
+        "the workload made progress ({acknowledged} acknowledged writes)"
+    );
 }

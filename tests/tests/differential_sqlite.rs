@@ -29,7 +29,10 @@ impl Cell {
     }
 }
 
-fn random_rows(rng: &mut Rng, n: usize) -> Vec<(String, String, Option<i64>, Option<String>, Option<f64>)> {
+fn random_rows(
+    rng: &mut Rng,
+    n: usize,
+) -> Vec<(String, String, Option<i64>, Option<String>, Option<f64>)> {
     (0..n)
         .map(|i| {
             let status = STATUSES[rng.below(4) as usize].to_string();
@@ -54,11 +57,22 @@ fn predicate(rng: &mut Rng) -> String {
     let atom = |rng: &mut Rng| -> String {
         match rng.below(10) {
             0 => format!("status = '{}'", STATUSES[rng.below(4) as usize]),
-            1 => format!("status IN ('{}', '{}')", STATUSES[rng.below(4) as usize], STATUSES[rng.below(4) as usize]),
-            2 => format!("contacts_count {} {}", ["<", "<=", ">", ">=", "="][rng.below(5) as usize], rng.below(60) as i64 - 10),
+            1 => format!(
+                "status IN ('{}', '{}')",
+                STATUSES[rng.below(4) as usize],
+                STATUSES[rng.below(4) as usize]
+            ),
+            2 => format!(
+                "contacts_count {} {}",
+                ["<", "<=", ">", ">=", "="][rng.below(5) as usize],
+                rng.below(60) as i64 - 10
+            ),
             3 => {
                 let a = rng.below(50) as i64 - 10;
-                format!("contacts_count BETWEEN {a} AND {}", a + rng.below(20) as i64)
+                format!(
+                    "contacts_count BETWEEN {a} AND {}",
+                    a + rng.below(20) as i64
+                )
             }
             4 => "contacts_count IS NULL".into(),
             5 => "owner IS NOT NULL".into(),
@@ -85,23 +99,40 @@ fn query(rng: &mut Rng) -> (String, bool) {
             let desc = rng.below(2) == 0;
             let nulls_first = rng.below(2) == 0;
             let dir = if desc { "DESC" } else { "ASC" };
-            let nulls = if nulls_first { "NULLS FIRST" } else { "NULLS LAST" };
+            let nulls = if nulls_first {
+                "NULLS FIRST"
+            } else {
+                "NULLS LAST"
+            };
             let limit = match rng.below(3) {
                 0 => String::new(),
                 1 => format!(" LIMIT {}", 1 + rng.below(30)),
                 _ => format!(" LIMIT {} OFFSET {}", 1 + rng.below(30), rng.below(10)),
             };
-            (format!("SELECT id, {col} FROM t WHERE {w} ORDER BY {col} {dir} {nulls}, id{limit}"), true)
+            (
+                format!(
+                    "SELECT id, {col} FROM t WHERE {w} ORDER BY {col} {dir} {nulls}, id{limit}"
+                ),
+                true,
+            )
         }
         2 => (format!("SELECT count(*) FROM t WHERE {w}"), false),
         3 => (format!("SELECT DISTINCT status FROM t WHERE {w}"), false),
-        4 => (format!("SELECT owner, count(*), sum(contacts_count) FROM t WHERE {w} GROUP BY owner"), false),
-        _ => (format!("SELECT id, status, contacts_count, owner, score FROM t WHERE {w}"), false),
+        4 => (
+            format!("SELECT owner, count(*), sum(contacts_count) FROM t WHERE {w} GROUP BY owner"),
+            false,
+        ),
+        _ => (
+            format!("SELECT id, status, contacts_count, owner, score FROM t WHERE {w}"),
+            false,
+        ),
     }
 }
 
 fn sqlite_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<Cell>> {
-    let mut stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("sqlite: {e}: {sql}"));
+    let mut stmt = conn
+        .prepare(sql)
+        .unwrap_or_else(|e| panic!("sqlite: {e}: {sql}"));
     let n = stmt.column_count();
     let rows = stmt
         .query_map([], |r| {
@@ -110,7 +141,9 @@ fn sqlite_rows(conn: &rusqlite::Connection, sql: &str) -> Vec<Vec<Cell>> {
                     rusqlite::types::ValueRef::Null => Cell::Null,
                     rusqlite::types::ValueRef::Integer(v) => Cell::Int(v),
                     rusqlite::types::ValueRef::Real(v) => Cell::Real(v),
-                    rusqlite::types::ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        Cell::Text(String::from_utf8_lossy(t).into_owned())
+                    }
                     rusqlite::types::ValueRef::Blob(_) => unreachable!(),
                 })
                 .collect())
@@ -129,8 +162,12 @@ fn quiver_rows(batches: &[datafusion::arrow::array::RecordBatch]) -> Vec<Vec<Cel
             .columns()
             .iter()
             .map(|c| match c.data_type() {
-                DataType::Float64 | DataType::Float32 | DataType::Decimal128(..) => cast(c, &DataType::Float64).unwrap(),
-                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => cast(c, &DataType::Utf8).unwrap(),
+                DataType::Float64 | DataType::Float32 | DataType::Decimal128(..) => {
+                    cast(c, &DataType::Float64).unwrap()
+                }
+                DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8 => {
+                    cast(c, &DataType::Utf8).unwrap()
+                }
                 _ => cast(c, &DataType::Int64).unwrap(),
             })
             .collect();
@@ -184,13 +221,29 @@ async fn quiver_answers_like_sqlite() {
     let ddl = "CREATE TABLE t (id TEXT PRIMARY KEY, status TEXT NOT NULL, contacts_count BIGINT, owner TEXT, score DOUBLE)";
     db.query(ddl).await.unwrap();
     sqlite.execute(&format!("{ddl} WITHOUT ROWID"), []).unwrap();
-    for idx in ["CREATE INDEX t_status_count ON t (status, contacts_count)", "CREATE INDEX t_count ON t (contacts_count DESC)", "CREATE INDEX t_owner ON t (owner) INCLUDE (score)"] {
+    for idx in [
+        "CREATE INDEX t_status_count ON t (status, contacts_count)",
+        "CREATE INDEX t_count ON t (contacts_count DESC)",
+        "CREATE INDEX t_owner ON t (owner) INCLUDE (score)",
+    ] {
         db.query(idx).await.unwrap();
     }
-    sqlite.execute("CREATE INDEX t_status_count ON t (status, contacts_count)", []).unwrap();
+    sqlite
+        .execute(
+            "CREATE INDEX t_status_count ON t (status, contacts_count)",
+            [],
+        )
+        .unwrap();
     let values: Vec<String> = rows
         .iter()
-        .map(|(id, status, count, owner, score)| format!("('{id}', '{status}', {}, {}, {})", lit(count, false), lit(owner, true), lit(score, false)))
+        .map(|(id, status, count, owner, score)| {
+            format!(
+                "('{id}', '{status}', {}, {}, {})",
+                lit(count, false),
+                lit(owner, true),
+                lit(score, false)
+            )
+        })
         .collect();
     let insert = format!("INSERT INTO t VALUES {}", values.join(", "));
     db.query(&insert).await.unwrap();
@@ -200,7 +253,14 @@ async fn quiver_answers_like_sqlite() {
     for _ in 0..300 {
         let (sql, ordered) = query(&mut rng);
         let want = normalise(sqlite_rows(&sqlite, &sql), ordered);
-        let got = normalise(quiver_rows(&db.query(&sql).await.unwrap_or_else(|e| panic!("quiver: {e}: {sql}"))), ordered);
+        let got = normalise(
+            quiver_rows(
+                &db.query(&sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("quiver: {e}: {sql}")),
+            ),
+            ordered,
+        );
         assert_eq!(got, want, "{sql}");
         checked += 1;
     }

@@ -8,8 +8,12 @@ const STATUSES: [&str; 3] = ["active", "pending", "rejected"];
 
 async fn load(db: &TempDb) {
     let columns = "(id TEXT PRIMARY KEY, status TEXT NOT NULL, contacts_count BIGINT, owner TEXT, score DOUBLE, tags TEXT[])";
-    db.query(&format!("CREATE TABLE indexed {columns}")).await.unwrap();
-    db.query(&format!("CREATE TABLE plain {columns}")).await.unwrap();
+    db.query(&format!("CREATE TABLE indexed {columns}"))
+        .await
+        .unwrap();
+    db.query(&format!("CREATE TABLE plain {columns}"))
+        .await
+        .unwrap();
     for ddl in [
         "CREATE INDEX ix_status_contacts ON indexed (status, contacts_count)",
         "CREATE INDEX ix_contacts_desc ON indexed (contacts_count DESC)",
@@ -28,14 +32,31 @@ async fn load(db: &TempDb) {
     let mut values = Vec::new();
     for i in 0..600 {
         let status = STATUSES[next(3) as usize];
-        let contacts = if next(10) == 0 { "NULL".to_string() } else { (next(200) as i64 - 50).to_string() };
-        let owner = if next(15) == 0 { "NULL".to_string() } else { format!("'o{}'", next(20)) };
-        let score = if next(8) == 0 { "NULL".to_string() } else { format!("{}.{}", next(100), next(10)) };
+        let contacts = if next(10) == 0 {
+            "NULL".to_string()
+        } else {
+            (next(200) as i64 - 50).to_string()
+        };
+        let owner = if next(15) == 0 {
+            "NULL".to_string()
+        } else {
+            format!("'o{}'", next(20))
+        };
+        let score = if next(8) == 0 {
+            "NULL".to_string()
+        } else {
+            format!("{}.{}", next(100), next(10))
+        };
         let tags: Vec<String> = (0..next(3)).map(|_| format!("'t{}'", next(5))).collect();
-        values.push(format!("('id{i:04}', '{status}', {contacts}, {owner}, {score}, [{}])", tags.join(", ")));
+        values.push(format!(
+            "('id{i:04}', '{status}', {contacts}, {owner}, {score}, [{}])",
+            tags.join(", ")
+        ));
     }
     for table in ["indexed", "plain"] {
-        db.query(&format!("INSERT INTO {table} VALUES {}", values.join(", "))).await.unwrap();
+        db.query(&format!("INSERT INTO {table} VALUES {}", values.join(", ")))
+            .await
+            .unwrap();
     }
 }
 
@@ -76,17 +97,24 @@ async fn index_answers_equal_full_scan_answers() {
         let mut got = db.rows(&indexed_sql).await.unwrap();
         let mut want = db.rows(&plain_sql).await.unwrap();
         if *ordered {
-            let firsts = |rows: &[Vec<String>]| rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
+            let firsts =
+                |rows: &[Vec<String>]| rows.iter().map(|r| r[0].clone()).collect::<Vec<_>>();
             assert_eq!(firsts(&got), firsts(&want), "{indexed_sql}");
         } else {
             got.sort();
             want.sort();
             assert_eq!(got, want, "{indexed_sql}");
         }
-        assert!(!want.is_empty() || template.contains("count"), "{plain_sql} should return rows for the test to mean anything");
+        assert!(
+            !want.is_empty() || template.contains("count"),
+            "{plain_sql} should return rows for the test to mean anything"
+        );
 
         let plan = db.physical_plan(&indexed_sql).await.unwrap();
-        assert!(plan.contains(&format!("index={index}")), "{indexed_sql}\n{plan}");
+        assert!(
+            plan.contains(&format!("index={index}")),
+            "{indexed_sql}\n{plan}"
+        );
         assert!(!plan.contains("FilterExec"), "{indexed_sql}\n{plan}");
         assert!(!plan.contains("SortExec"), "{indexed_sql}\n{plan}");
     }

@@ -7,7 +7,11 @@ use quiver_tests::{SltDb, TempDb};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqllogictest_files() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("slt");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "slt")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "slt"))
+        .collect();
     files.sort();
     assert!(!files.is_empty(), "no .slt files in {}", dir.display());
     let mut failures = Vec::new();
@@ -17,5 +21,11 @@ async fn sqllogictest_files() {
             failures.push(format!("{}:\n{e}", file.display()));
         }
     }
-    assert!(failures.is_empty(), "{} of {} files failed:\n\n{}", failures.len(), files.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} files failed:\n\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n\n")
+    );
 }

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use indexed_store::{
-    ColumnDef, ColumnType, IndexDefinition, IndexedEntityStore, SortOrder, TableDefinition, TableSchema, Value,
+    ColumnDef, ColumnType, IndexDefinition, IndexedEntityStore, SortOrder, TableDefinition,
+    TableSchema, Value,
 };
 use kv_store::{RocksBackend, StorageBackend};
 use serde::{Deserialize, Serialize};
@@ -56,30 +57,48 @@ pub fn definition() -> TableDefinition<String, Account> {
         indexes: vec![],
         ttl: None,
     };
-    TableDefinition::new(schema, |a: &Account| a.id.clone(), row, |_| unimplemented!("typed only"))
-        .unwrap()
-        .with_index(IndexDefinition::new(
-            "by_status_contacts",
-            &[("status", SortOrder::Asc), ("contacts_count", SortOrder::Asc)],
-            |a: &Account| vec![Value::Text(a.status.clone()), Value::Int(a.contacts_count)],
-        ))
-        .unwrap()
-        .with_index(
-            IndexDefinition::new("by_owner", &[("owner", SortOrder::Asc)], |a: &Account| vec![Value::Text(a.owner.clone())])
-                .covering(&["contacts_count"], |a: &Account| vec![Value::Int(a.contacts_count)]),
-        )
-        .unwrap()
-        .with_index(
-            IndexDefinition::new("by_email", &[("email", SortOrder::Asc)], |a: &Account| {
-                vec![a.email.clone().map_or(Value::Null, Value::Text)]
-            })
-            .unique(),
-        )
-        .unwrap()
-        .with_index(IndexDefinition::new("by_tag", &[("tags", SortOrder::Asc)], |a: &Account| {
-            vec![Value::List(a.tags.iter().map(|t| Value::Text(t.clone())).collect())]
-        }))
-        .unwrap()
+    TableDefinition::new(
+        schema,
+        |a: &Account| a.id.clone(),
+        row,
+        |_| unimplemented!("typed only"),
+    )
+    .unwrap()
+    .with_index(IndexDefinition::new(
+        "by_status_contacts",
+        &[
+            ("status", SortOrder::Asc),
+            ("contacts_count", SortOrder::Asc),
+        ],
+        |a: &Account| vec![Value::Text(a.status.clone()), Value::Int(a.contacts_count)],
+    ))
+    .unwrap()
+    .with_index(
+        IndexDefinition::new("by_owner", &[("owner", SortOrder::Asc)], |a: &Account| {
+            vec![Value::Text(a.owner.clone())]
+        })
+        .covering(&["contacts_count"], |a: &Account| {
+            vec![Value::Int(a.contacts_count)]
+        }),
+    )
+    .unwrap()
+    .with_index(
+        IndexDefinition::new("by_email", &[("email", SortOrder::Asc)], |a: &Account| {
+            vec![a.email.clone().map_or(Value::Null, Value::Text)]
+        })
+        .unique(),
+    )
+    .unwrap()
+    .with_index(IndexDefinition::new(
+        "by_tag",
+        &[("tags", SortOrder::Asc)],
+        |a: &Account| {
+            vec![Value::List(
+                a.tags.iter().map(|t| Value::Text(t.clone())).collect(),
+            )]
+        },
+    ))
+    .unwrap()
 }
 
 /// A store on RocksDB in a temp dir that lives as long as the guard.
@@ -93,7 +112,11 @@ pub fn temp_store() -> TempStore {
     let dir = tempfile::tempdir().unwrap();
     let backend: Arc<dyn StorageBackend> = Arc::new(RocksBackend::open(dir.path()).unwrap());
     let store = Arc::new(IndexedEntityStore::open(backend.clone(), definition()).unwrap());
-    TempStore { store, backend, dir }
+    TempStore {
+        store,
+        backend,
+        dir,
+    }
 }
 
 pub fn ids(v: Vec<Account>) -> Vec<String> {

@@ -32,16 +32,28 @@ fn main() {
         Some(t) => t,
         None => db.create_table(schema()).expect("create kv"),
     };
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log");
     let mut rng = indexed_store::workload::Rng::new(seed);
     for seq in 0.. {
         let key = format!("k{}", rng.below(200));
         let val = rng.below(1000) as i64;
-        let email = if rng.below(3) == 0 { "NULL".to_string() } else { format!("e{}", rng.below(60)) };
+        let email = if rng.below(3) == 0 {
+            "NULL".to_string()
+        } else {
+            format!("e{}", rng.below(60))
+        };
         let row = vec![
             Value::Text(key.clone()),
             Value::Int(val),
-            if email == "NULL" { Value::Null } else { Value::Text(email.clone()) },
+            if email == "NULL" {
+                Value::Null
+            } else {
+                Value::Text(email.clone())
+            },
         ];
         let (op, mutation) = match rng.below(4) {
             0 => ("insert", Mutation::Insert(row)),
@@ -51,8 +63,12 @@ fn main() {
         };
         // One write call per line, so a kill cuts between lines, not inside one (the parent
         // copes with a cut line anyway).
-        log.write_all(format!("I {seq} {op} {key} {val} {email}\n").as_bytes()).expect("log");
+        log.write_all(format!("I {seq} {op} {key} {val} {email}\n").as_bytes())
+            .expect("log");
         let result = table.apply(vec![mutation]);
-        log.write_all(format!("A {seq} {}\n", if result.is_ok() { "ok" } else { "err" }).as_bytes()).expect("log");
+        log.write_all(
+            format!("A {seq} {}\n", if result.is_ok() { "ok" } else { "err" }).as_bytes(),
+        )
+        .expect("log");
     }
 }
