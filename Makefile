@@ -8,7 +8,9 @@ ROWS ?= 100000
 # libclang for rocksdb's bindgen, a C++ compiler for RocksDB itself, and tmux for the test
 # that drives the interactive prompt in a real terminal.
 deps:
-	@if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1; then \
+	@# bindgen loads libclang.so / libclang-NN.so; libclang-cpp.so (often present alone) is not it.
+	@if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
+			/usr/lib/*/libclang-[0-9]*.so* >/dev/null 2>&1 || ! command -v c++ >/dev/null 2>&1; then \
 		echo "installing clang and libclang-dev (needed to build RocksDB)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq clang libclang-dev; \
 	fi
