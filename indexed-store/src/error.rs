@@ -43,6 +43,20 @@ pub enum StoreError {
         key: String,
     },
 
+    /// A bulk load failed and deleting the rows it had already written failed too: those
+    /// rows remain. Delete them (or drop the table) before loading again.
+    #[error("load into '{table}' failed ({cause}) and {remaining} rows it wrote could not be removed: {source}")]
+    LoadNotUndone {
+        /// Table.
+        table: String,
+        /// Why the load failed.
+        cause: String,
+        /// Rows of the load still in the table.
+        remaining: u64,
+        /// Why deleting them failed.
+        source: Box<StoreError>,
+    },
+
     /// No table of that name.
     #[error("unknown table '{0}'")]
     UnknownTable(String),

@@ -198,8 +198,8 @@ pub struct IndexedEntityStore<K, V> {
 /// A record as read for a write: the entity and its expiry.
 type Current<V> = Option<(V, Option<i64>)>;
 
-enum Attempt {
-    Done(WriteBatch, WriteOutcome),
+enum Attempt<'p> {
+    Done(Vec<Planned<'p>>, WriteOutcome),
     /// A write must purge an expired row whose key it has not locked: lock it and retry.
     NeedLock(Vec<u8>),
 }
@@ -294,30 +294,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
         let _gate = self.gate.read();
         let def = self.definition();
-        let parts = Partitions::of(&def);
         let now = self.now();
-
-        let prepare = |m: Mutation<K, V>| {
-            let (kind, key, new) = match m {
-                Mutation::Insert(v) => (Kind::Insert, def.key_of(&v), Some(v)),
-                Mutation::Upsert(v) => (Kind::Upsert, def.key_of(&v), Some(v)),
-                Mutation::Update(v) => (Kind::Update, def.key_of(&v), Some(v)),
-                Mutation::Delete(k) => (Kind::Delete, k, None),
-            };
-            let pk = Self::pk_bytes(&def, &key);
-            let new = new.map(|v| {
-                let expiry = self.expiry_of(&def, &v, now);
-                let entries = entries_of(&def, &v, &pk, expiry);
-                let record = encode_record(&v, expiry);
-                (v, expiry, entries, record)
-            });
-            Prepared {
-                kind,
-                key_values: key.to_values(),
-                pk,
-                new,
-            }
-        };
+        let prepare = |m| self.prepare(&def, m, now);
         // Encoding records and index entries is most of a large write's work: split it
         // over two threads.
         let prepared: Vec<Prepared<V>> = if mutations.len() >= 2048 {
@@ -332,9 +310,50 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         } else {
             mutations.into_iter().map(prepare).collect()
         };
+        let mut prepared = prepared;
+        self.commit(&def, &mut prepared, now)
+    }
 
+    /// Encodes a mutation: its primary key and, for a new entity, its record and entries.
+    pub(crate) fn prepare(
+        &self,
+        def: &TableDefinition<K, V>,
+        m: Mutation<K, V>,
+        now: i64,
+    ) -> Prepared<V> {
+        let (kind, key, new) = match m {
+            Mutation::Insert(v) => (Kind::Insert, def.key_of(&v), Some(v)),
+            Mutation::Upsert(v) => (Kind::Upsert, def.key_of(&v), Some(v)),
+            Mutation::Update(v) => (Kind::Update, def.key_of(&v), Some(v)),
+            Mutation::Delete(k) => (Kind::Delete, k, None),
+        };
+        let pk = Self::pk_bytes(def, &key);
+        let new = new.map(|v| {
+            let expiry = self.expiry_of(def, &v, now);
+            let entries = entries_of(def, &v, &pk, expiry);
+            let record = encode_record(&v, expiry);
+            (v, expiry, entries, record)
+        });
+        Prepared {
+            kind,
+            key_values: key.to_values(),
+            pk,
+            new,
+        }
+    }
+
+    /// Checks prepared mutations against the stored rows and writes them as one batch, under
+    /// the locks of every key they touch. The keys and values of `prepared` are moved into
+    /// the batch: what is left is for the caller to drop. The caller holds the gate shared.
+    pub(crate) fn commit(
+        &self,
+        def: &TableDefinition<K, V>,
+        prepared: &mut [Prepared<V>],
+        now: i64,
+    ) -> StoreResult<WriteOutcome> {
+        let parts = Partitions::of(def);
         let mut stripes = BTreeSet::new();
-        for p in &prepared {
+        for p in prepared.iter() {
             stripes.insert(self.locks.stripe(&parts.records, &p.pk));
             for e in p
                 .new
@@ -347,8 +366,9 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
         loop {
             let _guards = self.locks.lock_all(&stripes);
-            match self.try_apply(&def, &parts, &prepared, now, &stripes)? {
-                Attempt::Done(batch, outcome) => {
+            match self.try_apply(def, &parts, prepared, now, &stripes)? {
+                Attempt::Done(plan, outcome) => {
+                    let batch = materialise(&parts, plan, prepared);
                     self.backend.write(batch)?;
                     return Ok(outcome);
                 }
@@ -370,14 +390,15 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             .collect()
     }
 
-    fn try_apply(
+    /// Checks the mutations against the stored rows and plans the batch that applies them.
+    fn try_apply<'p>(
         &self,
         def: &TableDefinition<K, V>,
-        parts: &Partitions,
+        parts: &'p Partitions,
         prepared: &[Prepared<V>],
         now: i64,
         locked: &BTreeSet<usize>,
-    ) -> StoreResult<Attempt> {
+    ) -> StoreResult<Attempt<'p>> {
         let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
         distinct.sort();
         distinct.dedup();
@@ -387,14 +408,14 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let mut state: HashMap<Vec<u8>, Current<V>> = distinct.into_iter().zip(fetched).collect();
         // Who holds each claimed unique key, as the batch goes.
         let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
-        let mut batch = WriteBatch::new();
+        let mut plan: Vec<Planned<'p>> = Vec::new();
         let mut outcome = WriteOutcome::default();
         let live = |c: &Current<V>| {
             c.as_ref()
                 .is_some_and(|(_, exp)| exp.is_none_or(|e| e > now))
         };
 
-        for p in prepared {
+        for (item, p) in prepared.iter().enumerate() {
             let current = state.get(&p.pk).cloned().flatten();
             let is_live = live(&current);
             match p.kind {
@@ -427,12 +448,12 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     old,
                     *old_expiry,
                     new_entries,
-                    &mut batch,
+                    &mut plan,
                     &mut owners,
                 );
             }
-            if let Some((v, expiry, entries, record)) = &p.new {
-                for e in entries {
+            if let Some((v, expiry, entries, _)) = &p.new {
+                for (entry, e) in entries.iter().enumerate() {
                     if e.claims {
                         if let Some(attempt) = self.claim(
                             def,
@@ -443,39 +464,36 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                             locked,
                             &mut state,
                             &mut owners,
-                            &mut batch,
+                            &mut plan,
                         )? {
                             return Ok(attempt);
                         }
                     }
-                    batch.put(&parts.indexes[e.index], e.key.clone(), e.value.clone());
+                    plan.push(Planned::Entry { item, entry });
                 }
-                batch.put(&parts.records, p.pk.clone(), record.clone());
-                if let Some(exp) = expiry {
-                    batch.put(&parts.expiry, expiry_key(*exp, &p.pk), Vec::new());
-                }
+                plan.push(Planned::Record { item });
                 if repeats {
                     state.insert(p.pk.clone(), Some((v.clone(), *expiry)));
                 }
             } else {
-                batch.delete(&parts.records, p.pk.clone());
+                plan.push(Planned::Delete(&parts.records, p.pk.clone()));
                 state.insert(p.pk.clone(), None);
             }
         }
-        Ok(Attempt::Done(batch, outcome))
+        Ok(Attempt::Done(plan, outcome))
     }
 
     /// Deletes a record's entries (except those `keep` rewrites) and its expiry entry.
     #[allow(clippy::too_many_arguments)]
-    fn remove_record(
+    fn remove_record<'p>(
         &self,
         def: &TableDefinition<K, V>,
-        parts: &Partitions,
+        parts: &'p Partitions,
         pk: &[u8],
         old: &V,
         old_expiry: Option<i64>,
         keep: &[Entry],
-        batch: &mut WriteBatch,
+        plan: &mut Vec<Planned<'p>>,
         owners: &mut HashMap<(usize, Vec<u8>), Option<Vec<u8>>>,
     ) {
         for e in entries_of(def, old, pk, old_expiry) {
@@ -485,28 +503,28 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             if e.claims {
                 owners.insert((e.index, e.key.clone()), None);
             }
-            batch.delete(&parts.indexes[e.index], e.key);
+            plan.push(Planned::Delete(&parts.indexes[e.index], e.key));
         }
         if let Some(exp) = old_expiry {
-            batch.delete(&parts.expiry, expiry_key(exp, pk));
+            plan.push(Planned::Delete(&parts.expiry, expiry_key(exp, pk)));
         }
     }
 
     /// Claims a unique key for `pk`: free, already ours, or held by an expired row (which is
     /// purged in the same batch). Held by a live row: a unique violation.
     #[allow(clippy::too_many_arguments)]
-    fn claim(
+    fn claim<'p>(
         &self,
         def: &TableDefinition<K, V>,
-        parts: &Partitions,
+        parts: &'p Partitions,
         e: &Entry,
         pk: &[u8],
         now: i64,
         locked: &BTreeSet<usize>,
         state: &mut HashMap<Vec<u8>, Current<V>>,
         owners: &mut HashMap<(usize, Vec<u8>), Option<Vec<u8>>>,
-        batch: &mut WriteBatch,
-    ) -> StoreResult<Option<Attempt>> {
+        plan: &mut Vec<Planned<'p>>,
+    ) -> StoreResult<Option<Attempt<'p>>> {
         let partition = &parts.indexes[e.index];
         let violation = || {
             let spec = &def.indexes[e.index].spec;
@@ -539,8 +557,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     if !locked.contains(&self.locks.stripe(&parts.records, &owner)) {
                         return Ok(Some(Attempt::NeedLock(owner)));
                     }
-                    self.remove_record(def, parts, &owner, &v, Some(exp), &[], batch, owners);
-                    batch.delete(&parts.records, owner.clone());
+                    self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
+                    plan.push(Planned::Delete(&parts.records, owner.clone()));
                     state.insert(owner, None);
                 }
                 Some(_) => return Err(violation()),
@@ -554,19 +572,68 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Insert,
     Upsert,
     Update,
     Delete,
 }
 
-struct Prepared<V> {
-    kind: Kind,
-    key_values: Vec<Value>,
-    pk: Vec<u8>,
+/// A mutation encoded for writing.
+pub(crate) struct Prepared<V> {
+    pub(crate) kind: Kind,
+    /// The primary key's values, for error messages.
+    pub(crate) key_values: Vec<Value>,
+    pub(crate) pk: Vec<u8>,
     /// The new entity, its expiry, its index entries and its encoded record.
-    new: Option<(V, Option<i64>, Vec<Entry>, Vec<u8>)>,
+    pub(crate) new: Option<(V, Option<i64>, Vec<Entry>, Vec<u8>)>,
+}
+
+/// One change of a planned batch. The new record and entries are named by position rather
+/// than copied: a plan is thrown away when the batch must be retried, and only a plan that
+/// passed every check moves them into the batch.
+enum Planned<'p> {
+    /// Put entry `entry` of mutation `item`.
+    Entry { item: usize, entry: usize },
+    /// Put the record of mutation `item`, and its expiry entry if it has one.
+    Record { item: usize },
+    /// Delete a key found in the stored rows.
+    Delete(&'p str, Vec<u8>),
+}
+
+/// The write batch of a plan, taking the keys, records and entries out of `prepared`.
+fn materialise<V>(
+    parts: &Partitions,
+    plan: Vec<Planned<'_>>,
+    prepared: &mut [Prepared<V>],
+) -> WriteBatch {
+    let mut batch = WriteBatch::new();
+    for op in plan {
+        match op {
+            Planned::Entry { item, entry } => {
+                if let Some((_, _, entries, _)) = &mut prepared[item].new {
+                    let e = &mut entries[entry];
+                    let key = std::mem::take(&mut e.key);
+                    batch.put(&parts.indexes[e.index], key, std::mem::take(&mut e.value));
+                }
+            }
+            Planned::Record { item } => {
+                let p = &mut prepared[item];
+                if let Some((_, expiry, _, record)) = &mut p.new {
+                    if let Some(exp) = expiry {
+                        batch.put(&parts.expiry, expiry_key(*exp, &p.pk), Vec::new());
+                    }
+                    batch.put(
+                        &parts.records,
+                        std::mem::take(&mut p.pk),
+                        std::mem::take(record),
+                    );
+                }
+            }
+            Planned::Delete(partition, key) => batch.delete(partition, key),
+        }
+    }
+    batch
 }
 
 /// The expiry-index key of a record: expiry instant, then primary key.

@@ -1,5 +1,7 @@
 //! The storage trait every backend implements, and the types it speaks.
 
+use std::sync::Arc;
+
 use crate::{KeyRange, KvResult};
 
 /// A key and its value.
@@ -34,15 +36,15 @@ impl Direction {
 pub enum BatchOp {
     /// Set `key` to `value` in `partition`.
     Put {
-        partition: String,
+        partition: Arc<str>,
         key: Vec<u8>,
         value: Vec<u8>,
     },
     /// Remove `key` from `partition` (no error when absent).
-    Delete { partition: String, key: Vec<u8> },
+    Delete { partition: Arc<str>, key: Vec<u8> },
     /// Remove every key in `[start, end)` from `partition`.
     DeleteRange {
-        partition: String,
+        partition: Arc<str>,
         start: Vec<u8>,
         end: Vec<u8>,
     },
@@ -57,12 +59,35 @@ impl BatchOp {
             | BatchOp::DeleteRange { partition, .. } => partition,
         }
     }
+
+    /// An upper bound of the bytes the op takes in a serialised batch: its key and value
+    /// plus a type tag, a partition id and two length prefixes (varints of up to 5 bytes).
+    pub fn encoded_len(&self) -> usize {
+        const OVERHEAD: usize = 1 + 5 + 5 + 5;
+        OVERHEAD
+            + match self {
+                BatchOp::Put { key, value, .. } => key.len() + value.len(),
+                BatchOp::Delete { key, .. } => key.len(),
+                BatchOp::DeleteRange { start, end, .. } => start.len() + end.len(),
+            }
+    }
+
+    /// The key a put or delete touches; the start of a range delete.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            BatchOp::Put { key, .. } | BatchOp::Delete { key, .. } => key,
+            BatchOp::DeleteRange { start, .. } => start,
+        }
+    }
 }
 
 /// Changes that are applied together or not at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {
     ops: Vec<BatchOp>,
+    /// The partition names the ops share: a batch touches few partitions many times, and
+    /// an allocation per op would be a large part of a bulk write's cost.
+    names: Vec<Arc<str>>,
 }
 
 impl WriteBatch {
@@ -71,10 +96,22 @@ impl WriteBatch {
         Self::default()
     }
 
+    fn name(&mut self, partition: &str) -> Arc<str> {
+        match self.names.iter().find(|n| &***n == partition) {
+            Some(n) => n.clone(),
+            None => {
+                let n: Arc<str> = Arc::from(partition);
+                self.names.push(n.clone());
+                n
+            }
+        }
+    }
+
     /// Adds a put.
     pub fn put(&mut self, partition: &str, key: Vec<u8>, value: Vec<u8>) {
+        let partition = self.name(partition);
         self.ops.push(BatchOp::Put {
-            partition: partition.to_owned(),
+            partition,
             key,
             value,
         });
@@ -82,16 +119,15 @@ impl WriteBatch {
 
     /// Adds a delete.
     pub fn delete(&mut self, partition: &str, key: Vec<u8>) {
-        self.ops.push(BatchOp::Delete {
-            partition: partition.to_owned(),
-            key,
-        });
+        let partition = self.name(partition);
+        self.ops.push(BatchOp::Delete { partition, key });
     }
 
     /// Adds a range delete of `[start, end)`.
     pub fn delete_range(&mut self, partition: &str, start: Vec<u8>, end: Vec<u8>) {
+        let partition = self.name(partition);
         self.ops.push(BatchOp::DeleteRange {
-            partition: partition.to_owned(),
+            partition,
             start,
             end,
         });
@@ -99,6 +135,9 @@ impl WriteBatch {
 
     /// Appends every change of `other`.
     pub fn extend(&mut self, other: WriteBatch) {
+        for n in other.names {
+            self.name(&n);
+        }
         self.ops.extend(other.ops);
     }
 

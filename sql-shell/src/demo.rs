@@ -1,10 +1,9 @@
 //! `quiver demo`: the reference `accounts` workload plus sample jobs, users and lists.
 
 use indexed_store::workload::{accounts, accounts_schema};
-use indexed_store::{Database, Job, ListConfig, Mutation, User};
+use indexed_store::{Database, Job, ListConfig, Mutation, User, DEFAULT_LOAD_BATCH};
 use indicatif::{ProgressBar, ProgressStyle};
 
-const BATCH: u64 = 10_000;
 const START: i64 = 1_704_067_200_000_000; // 2024-01-01 in µs
 
 /// Loads the demo data unless `accounts` exists already; returns a line saying what it did.
@@ -26,19 +25,13 @@ pub fn load(db: &Database, rows: u64, progress: bool) -> Result<String, String> 
         )
         .map_err(|e| e.to_string())?,
     );
-    let mut batch = Vec::with_capacity(BATCH as usize);
-    for row in accounts(42, rows) {
-        batch.push(Mutation::Insert(row));
-        if batch.len() as u64 == BATCH {
-            store
-                .apply(std::mem::take(&mut batch))
-                .map_err(|e| e.to_string())?;
-            bar.inc(BATCH);
-        }
-    }
-    let rest = batch.len() as u64;
-    store.apply(batch).map_err(|e| e.to_string())?;
-    bar.inc(rest);
+    // The bulk path: batches written while the next is encoded (see `IndexedEntityStore::load`).
+    store
+        .load(
+            accounts(42, rows).inspect(|_| bar.inc(1)),
+            DEFAULT_LOAD_BATCH,
+        )
+        .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
 
     let statuses = ["queued", "running", "done", "failed"];

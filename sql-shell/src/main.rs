@@ -17,6 +17,11 @@ use providers::Quiver;
 use crate::output::Format;
 use crate::shell::Shell;
 
+/// mimalloc rather than the system allocator: a bulk load makes and frees millions of small
+/// keys, and measured loads ran ~20% faster with it (README, benchmark section).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The database directory used when none is given.
 const DEFAULT_DB: &str = "quiver-data";
 

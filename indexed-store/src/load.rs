@@ -1,0 +1,124 @@
+//! Bulk loading: many new entities, written in atomic batches while the next batch is being
+//! encoded on a second thread.
+//!
+//! `apply` does everything for a batch on the calling thread (encoding is split over two
+//! threads, but checking and writing are not), so one core idles while RocksDB inserts.
+//! `load` runs the two halves as a pipeline: a producer thread encodes batch N+1 (records,
+//! index keys) while the calling thread checks and writes batch N. The result is the same
+//! as inserting every row, batch by batch; a failure undoes the batches already written.
+
+use std::sync::mpsc;
+
+use crate::definition::{EntityKey, TableDefinition};
+use crate::error::{StoreError, StoreResult};
+use crate::store::{Entity, IndexedEntityStore, Kind, Mutation, Prepared};
+
+/// A batch encoded by the producer, with a copy of its primary keys (the batch gives its
+/// own up to the write).
+struct Encoded<V> {
+    batch: Vec<Prepared<V>>,
+    pks: Vec<Vec<u8>>,
+}
+
+/// Rows per atomic batch when the caller has no better idea: big enough that per-batch costs
+/// vanish, small enough that a batch's memory stays in the tens of megabytes.
+pub const DEFAULT_LOAD_BATCH: usize = 10_000;
+
+impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
+    /// Inserts many new entities and returns how many were written.
+    ///
+    /// Rows are written `batch_rows` at a time (at least one), each batch one atomic write
+    /// with all its index entries, while the next batch is encoded on a second thread; this
+    /// is the fast way to fill a table. If any row is refused (a duplicate primary key, a
+    /// unique violation) the batches already written are deleted again and the error is
+    /// returned: the table is as it was. A crash during the load leaves a prefix of whole
+    /// batches, each with all its index entries. Index builds and TTL purges wait for the
+    /// load to end.
+    pub fn load<I>(&self, rows: I, batch_rows: usize) -> StoreResult<u64>
+    where
+        I: IntoIterator<Item = V>,
+        I::IntoIter: Send,
+    {
+        let batch_rows = batch_rows.max(1);
+        let _gate = self.gate.read();
+        let def = self.definition();
+        let now = self.now();
+        // The primary keys of each written batch, to undo them on failure.
+        let mut written: Vec<Vec<Vec<u8>>> = Vec::new();
+        let mut loaded = 0;
+        let failure = std::thread::scope(|scope| {
+            // Capacity one: the producer stays at most one batch ahead.
+            let (tx, rx) = mpsc::sync_channel::<Encoded<V>>(1);
+            // Written batches go back to the producer to be freed there, off the writer's path.
+            let (spent_tx, spent_rx) = mpsc::channel::<Vec<Prepared<V>>>();
+            let mut rows = rows.into_iter();
+            let def = &def;
+            scope.spawn(move || loop {
+                spent_rx.try_iter().for_each(drop);
+                let batch: Vec<Prepared<V>> = rows
+                    .by_ref()
+                    .take(batch_rows)
+                    .map(|v| self.prepare(def, Mutation::Insert(v), now))
+                    .collect();
+                let pks = batch.iter().map(|p| p.pk.clone()).collect();
+                // An empty batch is the end; a closed channel means the writer gave up.
+                if batch.is_empty() || tx.send(Encoded { batch, pks }).is_err() {
+                    return;
+                }
+            });
+            for Encoded { mut batch, pks } in rx.iter() {
+                match self.commit(def, &mut batch, now) {
+                    Ok(outcome) => {
+                        loaded += outcome.inserted;
+                        written.push(pks);
+                        // The producer may be gone already; then drop here.
+                        let _ = spent_tx.send(batch);
+                    }
+                    // Returning drops the receiver, which stops the producer.
+                    Err(e) => return Some(e),
+                }
+            }
+            None
+        });
+        match failure {
+            None => Ok(loaded),
+            Some(cause) => match self.unload(&def, written.concat(), batch_rows, now) {
+                Ok(()) => Err(cause),
+                Err((remaining, source)) => Err(StoreError::LoadNotUndone {
+                    table: def.schema.name.clone(),
+                    cause: cause.to_string(),
+                    remaining,
+                    source: Box::new(source),
+                }),
+            },
+        }
+    }
+
+    /// Deletes the rows a failed load wrote; on failure, how many remain and why.
+    fn unload(
+        &self,
+        def: &TableDefinition<K, V>,
+        pks: Vec<Vec<u8>>,
+        batch_rows: usize,
+        now: i64,
+    ) -> Result<(), (u64, StoreError)> {
+        let mut remaining = pks.len() as u64;
+        let mut pks = pks.into_iter().peekable();
+        while pks.peek().is_some() {
+            let mut batch: Vec<Prepared<V>> = pks
+                .by_ref()
+                .take(batch_rows)
+                .map(|pk| Prepared {
+                    kind: Kind::Delete,
+                    key_values: Vec::new(),
+                    pk,
+                    new: None,
+                })
+                .collect();
+            self.commit(def, &mut batch, now)
+                .map_err(|e| (remaining, e))?;
+            remaining -= batch.len() as u64;
+        }
+        Ok(())
+    }
+}
