@@ -21,10 +21,11 @@ deps:
 demo: deps
 	cargo run --release -p quiver -- demo --rows $(ROWS)
 
-# Every test of the workspace (the benchmark crate is not a default member).
+# Every test of the workspace (the benchmark crate is not a default member). The example runs
+# without -p so that it shares the test build's features instead of needing a second build.
 test: deps
 	cargo test
-	cargo run -q -p providers --example embed
+	cargo run -q --example embed
 
 # The benchmark at 100k and 1M rows (release build).
 bench: deps

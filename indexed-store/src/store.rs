@@ -311,7 +311,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             mutations.into_iter().map(prepare).collect()
         };
         let mut prepared = prepared;
-        self.commit(&def, &mut prepared, now)
+        self.commit(&def, &mut prepared, now, false)
     }
 
     /// Encodes a mutation: its primary key and, for a new entity, its record and entries.
@@ -344,16 +344,20 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
 
     /// Checks prepared mutations against the stored rows and writes them as one batch, under
     /// the locks of every key they touch. The keys and values of `prepared` are moved into
-    /// the batch: what is left is for the caller to drop. The caller holds the gate shared.
+    /// the batch: what is left is for the caller to drop. The caller holds the gate shared,
+    /// or exclusively and then may pass `known_absent`: it knows that no primary key of the
+    /// batch is stored and that the batch repeats none, so they are not read.
     pub(crate) fn commit(
         &self,
         def: &TableDefinition<K, V>,
         prepared: &mut [Prepared<V>],
         now: i64,
+        known_absent: bool,
     ) -> StoreResult<WriteOutcome> {
         let parts = Partitions::of(def);
         let mut stripes = BTreeSet::new();
-        for p in prepared.iter() {
+        // Known absent means the gate is held exclusively: no other writer to lock out.
+        for p in prepared.iter().filter(|_| !known_absent) {
             stripes.insert(self.locks.stripe(&parts.records, &p.pk));
             for e in p
                 .new
@@ -366,7 +370,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
         loop {
             let _guards = self.locks.lock_all(&stripes);
-            match self.try_apply(def, &parts, prepared, now, &stripes)? {
+            match self.try_apply(def, &parts, prepared, now, &stripes, known_absent)? {
                 Attempt::Done(plan, outcome) => {
                     let batch = materialise(&parts, plan, prepared);
                     self.backend.write(batch)?;
@@ -398,14 +402,20 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         prepared: &[Prepared<V>],
         now: i64,
         locked: &BTreeSet<usize>,
+        known_absent: bool,
     ) -> StoreResult<Attempt<'p>> {
-        let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
-        distinct.sort();
-        distinct.dedup();
-        // Only a key that appears twice in the batch needs its new state remembered.
-        let repeats = distinct.len() != prepared.len();
-        let fetched = self.read_current(parts, &distinct)?;
-        let mut state: HashMap<Vec<u8>, Current<V>> = distinct.into_iter().zip(fetched).collect();
+        // The stored state of every key the batch touches, as the batch goes.
+        let (mut state, repeats): (HashMap<Vec<u8>, Current<V>>, bool) = if known_absent {
+            (HashMap::new(), false)
+        } else {
+            let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
+            distinct.sort();
+            distinct.dedup();
+            // Only a key that appears twice in the batch needs its new state remembered.
+            let repeats = distinct.len() != prepared.len();
+            let fetched = self.read_current(parts, &distinct)?;
+            (distinct.into_iter().zip(fetched).collect(), repeats)
+        };
         // Who holds each claimed unique key, as the batch goes.
         let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
         let mut plan: Vec<Planned<'p>> = Vec::new();
