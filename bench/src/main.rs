@@ -7,7 +7,7 @@
 //! ```text
 //! cargo run --release -p quiver-bench -- --rows 100000 --rows 1000000
 //! cargo run --release -p quiver-bench -- --rows 10000000          # opt-in 10M
-//! cargo run -p quiver-bench -- --smoke                             # CI: a few thousand rows
+//! cargo run -p quiver-bench -- --smoke                             # a few thousand rows (CI: tests/smoke.rs)
 //! ```
 
 mod sqlite;

@@ -8,6 +8,13 @@ use kv_store::{
     WriteBatch,
 };
 
+fn pairs(b: &dyn StorageBackend, partition: &str) -> Vec<KvPair> {
+    b.scan(partition, &KeyRange::all(), Direction::Forward)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
 fn keys(it: kv_store::KvIter<'_>) -> Vec<Vec<u8>> {
     it.map(|r| r.unwrap().0).collect()
 }
@@ -181,14 +188,9 @@ fn changes_to_one_key_apply_in_batch_order(b: &dyn StorageBackend) {
     batch.put("p", b"m".to_vec(), b"1".to_vec());
     batch.put("p", b"m".to_vec(), b"2".to_vec());
     b.write(batch).unwrap();
-    let all: Vec<KvPair> = b
-        .scan("p", &KeyRange::all(), Direction::Forward)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
     let pair = |k: &[u8], v: &[u8]| (k.to_vec(), v.to_vec());
     assert_eq!(
-        all,
+        pairs(b, "p"),
         vec![pair(b"a", b"a"), pair(b"k", b"2"), pair(b"m", b"2")]
     );
     assert_eq!(b.get("q", b"k").unwrap(), Some(b"q".to_vec()));
@@ -199,12 +201,7 @@ fn changes_to_one_key_apply_in_batch_order(b: &dyn StorageBackend) {
     batch.delete_range("p", b"a".to_vec(), b"l".to_vec());
     batch.put("p", b"c".to_vec(), b"kept".to_vec());
     b.write(batch).unwrap();
-    let all: Vec<KvPair> = b
-        .scan("p", &KeyRange::all(), Direction::Forward)
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert_eq!(all, vec![pair(b"c", b"kept"), pair(b"m", b"2")]);
+    assert_eq!(pairs(b, "p"), vec![pair(b"c", b"kept"), pair(b"m", b"2")]);
 }
 
 fn snapshots_do_not_see_later_writes(b: &dyn StorageBackend) {
