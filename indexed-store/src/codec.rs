@@ -74,6 +74,12 @@ pub enum CodecError {
     /// TEXT whose bytes are not UTF-8.
     #[error("text value is not valid UTF-8")]
     InvalidUtf8,
+    /// A number whose integer part does not fit a 64-bit integer (bytes no encoder wrote).
+    #[error("invalid number at byte {at}")]
+    InvalidNumber {
+        /// Its offset.
+        at: usize,
+    },
 }
 
 /// Encodes a tuple; column `i` uses `orders[i]` (ascending when `orders` is shorter).
@@ -325,7 +331,14 @@ impl<'a> KeyReader<'a> {
                 if remainder == 0 {
                     Ok(Value::Float(rounded))
                 } else {
-                    Ok(Value::Int((rounded as i128 + remainder as i128) as i64))
+                    // Only an integer near a finite f64 in i64's range has a remainder; from
+                    // arbitrary bytes the sum may be anything.
+                    (rounded as i128)
+                        .checked_add(remainder as i128)
+                        .filter(|_| rounded.is_finite())
+                        .and_then(|v| i64::try_from(v).ok())
+                        .map(Value::Int)
+                        .ok_or(CodecError::InvalidNumber { at })
                 }
             }
             TAG_TIMESTAMP => Ok(Value::Timestamp(

@@ -95,6 +95,8 @@ fn malformed_keys_are_errors_not_panics() {
         vec![0x07],
         vec![0x40, 0, 7],
         vec![0x60, 0x10],
+        // Found by the proptest below: a huge float with an integer remainder overflowed.
+        vec![0x20, 0xC7, 0xE0, 0, 0, 0, 0, 0, 0, 0x80, 0x01],
     ] {
         assert!(decode_key(&bad, &[SortOrder::Asc]).is_err(), "{bad:?}");
     }
