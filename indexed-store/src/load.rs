@@ -84,18 +84,18 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                         return;
                     }
                     let pks: Vec<Vec<u8>> = batch.iter().map(|p| p.pk.clone()).collect();
-                    let mut encoded = Ok(Encoded { batch, pks });
-                    if empty {
-                        if let Ok(e) = &encoded {
-                            let repeated = e.pks.iter().position(|pk| !seen.insert(pk.clone()));
-                            if let Some(i) = repeated {
-                                encoded = Err(StoreError::DuplicateKey {
-                                    table: def.schema.name.clone(),
-                                    key: describe(&e.batch[i].key_values),
-                                });
-                            }
-                        }
-                    }
+                    let repeated = if empty {
+                        pks.iter().position(|pk| !seen.insert(pk.clone()))
+                    } else {
+                        None
+                    };
+                    let encoded = match repeated {
+                        Some(i) => Err(StoreError::DuplicateKey {
+                            table: def.schema.name.clone(),
+                            key: describe(&batch[i].key_values),
+                        }),
+                        None => Ok(Encoded { batch, pks }),
+                    };
                     let failed = encoded.is_err();
                     // A closed channel means the writer gave up.
                     if tx.send(encoded).is_err() || failed {

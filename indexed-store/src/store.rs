@@ -298,7 +298,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let prepare = |m| self.prepare(&def, m, now);
         // Encoding records and index entries is most of a large write's work: split it
         // over two threads.
-        let prepared: Vec<Prepared<V>> = if mutations.len() >= 2048 {
+        let mut prepared: Vec<Prepared<V>> = if mutations.len() >= 2048 {
             let mut mutations = mutations;
             let second = mutations.split_off(mutations.len() / 2);
             std::thread::scope(|scope| {
@@ -310,7 +310,6 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         } else {
             mutations.into_iter().map(prepare).collect()
         };
-        let mut prepared = prepared;
         self.commit(&def, &mut prepared, now, false)
     }
 
@@ -357,15 +356,17 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let parts = Partitions::of(def);
         let mut stripes = BTreeSet::new();
         // Known absent means the gate is held exclusively: no other writer to lock out.
-        for p in prepared.iter().filter(|_| !known_absent) {
-            stripes.insert(self.locks.stripe(&parts.records, &p.pk));
-            for e in p
-                .new
-                .iter()
-                .flat_map(|(_, _, es, _)| es)
-                .filter(|e| e.claims)
-            {
-                stripes.insert(self.locks.stripe(&parts.indexes[e.index], &e.key));
+        if !known_absent {
+            for p in prepared.iter() {
+                stripes.insert(self.locks.stripe(&parts.records, &p.pk));
+                for e in p
+                    .new
+                    .iter()
+                    .flat_map(|(_, _, es, _)| es)
+                    .filter(|e| e.claims)
+                {
+                    stripes.insert(self.locks.stripe(&parts.indexes[e.index], &e.key));
+                }
             }
         }
         loop {

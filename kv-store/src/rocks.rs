@@ -98,7 +98,7 @@ impl RocksBackend {
         cf_options.set_level_compaction_dynamic_level_bytes(true);
         // 16 MiB memtables (RocksDB's default is 64): inserting into a skiplist costs cache
         // misses that grow with its size, and measured bulk loads of the reference workload
-        // ran ~25% faster than with 64 MiB (see the README's benchmark section).
+        // ran ~15-20% faster than with 64 MiB (see the README's benchmark section).
         cf_options.set_write_buffer_size(16 << 20);
         cf_options.set_max_write_buffer_number(3);
         cf_options.set_level_zero_slowdown_writes_trigger(40);
