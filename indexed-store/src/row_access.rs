@@ -4,7 +4,7 @@
 use kv_store::{Direction, KeyRange};
 
 use crate::access::AccessPath;
-use crate::definition::EntityKey;
+use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::reader::{IndexEntry, StoreReader};
 use crate::schema::{Row, TableSchema};
@@ -61,6 +61,17 @@ pub trait RowAccess: Send + Sync {
     fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()>;
     /// Applies row mutations atomically (deletes by primary-key values).
     fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome>;
+    /// A read-modify-write of the rows with these primary-key values, as one atomic batch:
+    /// `decide` sees each row's current version (None when gone) under its key's lock and
+    /// returns what to write. See [`IndexedEntityStore::apply_decided`].
+    fn apply_decided_rows(
+        &self,
+        keys: &[Vec<Value>],
+        decide: &mut dyn FnMut(
+            &[Value],
+            Option<&Row>,
+        ) -> StoreResult<Vec<Mutation<Vec<Value>, Row>>>,
+    ) -> StoreResult<WriteOutcome>;
     /// The integrity check.
     fn verify(&self) -> StoreResult<VerifyReport>;
     /// Deletes expired rows.
@@ -151,25 +162,31 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
         let def = self.definition();
         let converted = mutations
             .into_iter()
-            .map(|m| {
-                Ok(match m {
-                    Mutation::Insert(r) => Mutation::Insert(def.from_row(r)?),
-                    Mutation::Upsert(r) => Mutation::Upsert(def.from_row(r)?),
-                    Mutation::Update(r) => Mutation::Update(def.from_row(r)?),
-                    Mutation::Delete(k) => {
-                        Mutation::Delete(K::from_values(k.clone()).ok_or_else(|| {
-                            StoreError::TypeMismatch {
-                                table: def.schema.name.clone(),
-                                column: def.schema.primary_key.join(", "),
-                                expected: "the primary-key type".into(),
-                                got: crate::error::describe(&k),
-                            }
-                        })?)
-                    }
-                })
-            })
+            .map(|m| typed_mutation(&def, m))
             .collect::<StoreResult<Vec<_>>>()?;
         self.apply(converted)
+    }
+
+    fn apply_decided_rows(
+        &self,
+        keys: &[Vec<Value>],
+        decide: &mut dyn FnMut(
+            &[Value],
+            Option<&Row>,
+        ) -> StoreResult<Vec<Mutation<Vec<Value>, Row>>>,
+    ) -> StoreResult<WriteOutcome> {
+        let def = self.definition();
+        let typed: Vec<K> = keys
+            .iter()
+            .map(|k| typed_key(&def, k.clone()))
+            .collect::<StoreResult<_>>()?;
+        self.apply_decided(&typed, |key, current| {
+            let row = current.map(|v| def.to_row(v));
+            decide(&key.to_values(), row.as_ref())?
+                .into_iter()
+                .map(|m| typed_mutation(&def, m))
+                .collect()
+        })
     }
 
     fn verify(&self) -> StoreResult<VerifyReport> {
@@ -179,4 +196,31 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
     fn purge_expired(&self) -> StoreResult<u64> {
         IndexedEntityStore::purge_expired(self)
     }
+}
+
+/// A primary key given as values, as the table's key type.
+fn typed_key<K: EntityKey, V: Entity>(
+    def: &TableDefinition<K, V>,
+    values: Vec<Value>,
+) -> StoreResult<K> {
+    let described = crate::error::describe(&values);
+    K::from_values(values).ok_or_else(|| StoreError::TypeMismatch {
+        table: def.schema.name.clone(),
+        column: def.schema.primary_key.join(", "),
+        expected: "the primary-key type".into(),
+        got: described,
+    })
+}
+
+/// A row mutation as one of the table's entity type.
+fn typed_mutation<K: EntityKey, V: Entity>(
+    def: &TableDefinition<K, V>,
+    m: Mutation<Vec<Value>, Row>,
+) -> StoreResult<Mutation<K, V>> {
+    Ok(match m {
+        Mutation::Insert(r) => Mutation::Insert(def.from_row(r)?),
+        Mutation::Upsert(r) => Mutation::Upsert(def.from_row(r)?),
+        Mutation::Update(r) => Mutation::Update(def.from_row(r)?),
+        Mutation::Delete(k) => Mutation::Delete(typed_key(def, k)?),
+    })
 }

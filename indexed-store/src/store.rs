@@ -257,7 +257,12 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             Some(f) => f(v)?,
             None => now,
         };
-        Some(basis.saturating_add((ttl.seconds as i64).saturating_mul(1_000_000)))
+        // Saturating: a TTL past the representable range means "expires never" rather than
+        // wrapping into the past and hiding the row at once.
+        let micros = i64::try_from(ttl.seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1_000_000);
+        Some(basis.saturating_add(micros))
     }
 
     /// Adds an entity; fails with [`StoreError::DuplicateKey`] when its key exists.
@@ -354,26 +359,92 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         known_absent: bool,
     ) -> StoreResult<WriteOutcome> {
         let parts = Partitions::of(def);
-        let mut stripes = BTreeSet::new();
         // Known absent means the gate is held exclusively: no other writer to lock out.
-        if !known_absent {
-            for p in prepared.iter() {
-                stripes.insert(self.locks.stripe(&parts.records, &p.pk));
-                for e in p
-                    .new
-                    .iter()
-                    .flat_map(|(_, _, es, _)| es)
-                    .filter(|e| e.claims)
-                {
-                    stripes.insert(self.locks.stripe(&parts.indexes[e.index], &e.key));
-                }
-            }
-        }
+        let mut stripes = if known_absent {
+            BTreeSet::new()
+        } else {
+            self.stripes_of(&parts, prepared)
+        };
         loop {
             let _guards = self.locks.lock_all(&stripes);
             match self.try_apply(def, &parts, prepared, now, &stripes, known_absent)? {
                 Attempt::Done(plan, outcome) => {
                     let batch = materialise(&parts, plan, prepared);
+                    self.backend.write(batch)?;
+                    return Ok(outcome);
+                }
+                Attempt::NeedLock(pk) => {
+                    stripes.insert(self.locks.stripe(&parts.records, &pk));
+                }
+            }
+        }
+    }
+
+    /// The lock stripes of every primary key and claimed unique value of a batch.
+    fn stripes_of(&self, parts: &Partitions, prepared: &[Prepared<V>]) -> BTreeSet<usize> {
+        let mut stripes = BTreeSet::new();
+        for p in prepared {
+            stripes.insert(self.locks.stripe(&parts.records, &p.pk));
+            for e in p
+                .new
+                .iter()
+                .flat_map(|(_, _, es, _)| es)
+                .filter(|e| e.claims)
+            {
+                stripes.insert(self.locks.stripe(&parts.indexes[e.index], &e.key));
+            }
+        }
+        stripes
+    }
+
+    /// A read-modify-write of the entities with these keys, as one atomic batch: under the
+    /// locks of the keys, reads each one's current version (None when absent or expired)
+    /// and asks `decide` what to write for it. No other writer can change a key between
+    /// that read and the write, so a decision is never based on a stale version.
+    ///
+    /// `decide` may be called more than once for a key: when its mutations touch keys or
+    /// unique values whose locks are not held, every lock is released, the larger set is
+    /// taken in order (so no deadlock), and the rows are read and decided again.
+    pub fn apply_decided<F>(&self, keys: &[K], mut decide: F) -> StoreResult<WriteOutcome>
+    where
+        F: FnMut(&K, Option<&V>) -> StoreResult<Vec<Mutation<K, V>>>,
+    {
+        if keys.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let _gate = self.gate.read();
+        let def = self.definition();
+        let parts = Partitions::of(&def);
+        let pks: Vec<Vec<u8>> = keys.iter().map(|k| Self::pk_bytes(&def, k)).collect();
+        let mut stripes: BTreeSet<usize> = pks
+            .iter()
+            .map(|pk| self.locks.stripe(&parts.records, pk))
+            .collect();
+        loop {
+            let _guards = self.locks.lock_all(&stripes);
+            let now = self.now();
+            let mut mutations = Vec::new();
+            for (key, current) in keys.iter().zip(self.read_current(&parts, &pks)?) {
+                let live = current
+                    .filter(|(_, exp)| exp.is_none_or(|e| e > now))
+                    .map(|(v, _)| v);
+                mutations.extend(decide(key, live.as_ref())?);
+            }
+            if mutations.is_empty() {
+                return Ok(WriteOutcome::default());
+            }
+            let mut prepared: Vec<Prepared<V>> = mutations
+                .into_iter()
+                .map(|m| self.prepare(&def, m, now))
+                .collect();
+            let needed = self.stripes_of(&parts, &prepared);
+            if !needed.is_subset(&stripes) {
+                stripes.extend(needed);
+                continue;
+            }
+            match self.try_apply(&def, &parts, &prepared, now, &stripes, false)? {
+                Attempt::Done(plan, outcome) => {
+                    let batch = materialise(&parts, plan, &mut prepared);
                     self.backend.write(batch)?;
                     return Ok(outcome);
                 }

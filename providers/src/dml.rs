@@ -16,9 +16,16 @@ use datafusion::physical_plan::{
     collect, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
-use indexed_store::{Mutation, Row, RowAccess, Value};
+use std::collections::HashMap;
 
-use crate::convert::batch_to_rows;
+use datafusion::arrow::array::{Array, BooleanArray};
+use datafusion::arrow::record_batch::RecordBatchOptions;
+use indexed_store::codec::encode_key;
+use indexed_store::{
+    ColumnType, Mutation, Row, RowAccess, SortOrder, StoreError, TableSchema, Value,
+};
+
+use crate::convert::{arrow_schema, batch_to_rows, rows_to_batch};
 use crate::scan::IndexScanExec;
 use crate::store_err;
 
@@ -32,15 +39,19 @@ pub enum DmlKind {
         /// Replace rows whose key exists instead of failing.
         upsert: bool,
     },
-    /// DELETE of the rows the matcher finds.
+    /// DELETE of the rows the matcher finds (and that still match when deleted).
     Delete {
-        /// Finds the rows (through an index where the filters allow).
+        /// Finds the candidate rows (through an index where the filters allow).
         matcher: Arc<IndexScanExec>,
+        /// The WHERE, compiled over whole rows, re-checked on a row that changed.
+        predicate: Vec<Arc<dyn PhysicalExpr>>,
     },
-    /// UPDATE of the rows the matcher finds.
+    /// UPDATE of the rows the matcher finds (and that still match when updated).
     Update {
-        /// Finds the rows.
+        /// Finds the candidate rows.
         matcher: Arc<IndexScanExec>,
+        /// The WHERE, compiled over whole rows, re-checked on a row that changed.
+        predicate: Vec<Arc<dyn PhysicalExpr>>,
         /// Column position and its new value, computed over the old row.
         assignments: Vec<(usize, Arc<dyn PhysicalExpr>)>,
     },
@@ -92,7 +103,7 @@ impl DisplayAs for DmlExec {
             DmlKind::Insert { upsert: true, .. } => {
                 write!(f, "DmlExec: INSERT OR REPLACE INTO {table}")
             }
-            DmlKind::Delete { matcher } => {
+            DmlKind::Delete { matcher, .. } => {
                 write!(f, "DmlExec: DELETE FROM {table} matching ")?;
                 matcher.fmt_as(DisplayFormatType::Default, f)
             }
@@ -104,26 +115,170 @@ impl DisplayAs for DmlExec {
     }
 }
 
-async fn matched_batches(
-    matcher: &Arc<IndexScanExec>,
-    ctx: Arc<TaskContext>,
-) -> Result<Vec<RecordBatch>> {
-    collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await
+async fn matched_rows(matcher: &Arc<IndexScanExec>, ctx: Arc<TaskContext>) -> Result<Vec<Row>> {
+    let batches = collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await?;
+    let mut rows = Vec::new();
+    for b in &batches {
+        rows.extend(batch_to_rows(b)?);
+    }
+    Ok(rows)
 }
 
-fn primary_key(access: &Arc<dyn RowAccess>, row: &Row) -> Vec<Value> {
-    access
-        .schema()
+fn primary_key(schema: &TableSchema, row: &Row) -> Vec<Value> {
+    schema
         .primary_key_indices()
         .iter()
         .map(|&i| row[i].clone())
         .collect()
 }
 
+/// Evaluates a statement's WHERE and assignments on single rows: on a row whose current
+/// version differs from the one the statement's scan read.
+struct RowEvaluator {
+    schema: SchemaRef,
+    types: Vec<ColumnType>,
+    predicate: Vec<Arc<dyn PhysicalExpr>>,
+    assignments: Vec<(usize, Arc<dyn PhysicalExpr>)>,
+}
+
+impl RowEvaluator {
+    fn new(
+        table: &TableSchema,
+        predicate: Vec<Arc<dyn PhysicalExpr>>,
+        assignments: Vec<(usize, Arc<dyn PhysicalExpr>)>,
+    ) -> Self {
+        RowEvaluator {
+            schema: arrow_schema(table),
+            types: table.columns.iter().map(|c| c.ty.clone()).collect(),
+            predicate,
+            assignments,
+        }
+    }
+
+    fn batch(&self, rows: &[Row]) -> Result<RecordBatch> {
+        rows_to_batch(&self.schema, &self.types, rows)
+    }
+
+    /// Whether the row satisfies the WHERE (NULL is not a match).
+    fn matches(&self, row: &Row) -> Result<bool> {
+        if self.predicate.is_empty() {
+            return Ok(true);
+        }
+        let batch = self.batch(std::slice::from_ref(row))?;
+        for p in &self.predicate {
+            let value = p.evaluate(&batch)?.into_array(1)?;
+            let Some(b) = value.as_any().downcast_ref::<BooleanArray>() else {
+                return Err(DataFusionError::Internal("WHERE is not boolean".into()));
+            };
+            if b.is_null(0) || !b.value(0) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The rows with the assignments applied.
+    fn assign(&self, rows: &[Row]) -> Result<Vec<Row>> {
+        let b = self.batch(rows)?;
+        let mut columns = b.columns().to_vec();
+        for (i, e) in &self.assignments {
+            let array = e.evaluate(&b)?.into_array(b.num_rows())?;
+            let target = b.schema().field(*i).data_type().clone();
+            columns[*i] = datafusion::arrow::compute::cast(&array, &target)?;
+        }
+        let updated = RecordBatch::try_new_with_options(
+            b.schema(),
+            columns,
+            &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+        )?;
+        batch_to_rows(&updated)
+    }
+}
+
+/// The writes that bring a row from `old` to `new` (a changed key is a delete and an insert).
+fn update_mutations(schema: &TableSchema, old: &Row, new: Row) -> Vec<Mutation<Vec<Value>, Row>> {
+    let (old_key, new_key) = (primary_key(schema, old), primary_key(schema, &new));
+    if old_key == new_key {
+        vec![Mutation::Update(new)]
+    } else {
+        vec![Mutation::Delete(old_key), Mutation::Insert(new)]
+    }
+}
+
+/// UPDATE or DELETE of the rows a scan found, acting on each row's current version: the
+/// scan reads a snapshot, and a row another statement changed since is re-read under its
+/// lock, its WHERE re-checked and its new values computed again (PostgreSQL's READ
+/// COMMITTED behaviour for UPDATE and DELETE). A row deleted since is skipped. Returns the
+/// rows changed.
+async fn write_current(
+    access: Arc<dyn RowAccess>,
+    evaluator: RowEvaluator,
+    candidates: Vec<Row>,
+    delete: bool,
+) -> Result<u64> {
+    let schema = access.schema();
+    let orders = vec![SortOrder::Asc; schema.primary_key.len()];
+    // What the statement would write for each row as the scan read it.
+    let planned: Vec<Option<Row>> = if delete {
+        vec![None; candidates.len()]
+    } else {
+        evaluator
+            .assign(&candidates)?
+            .into_iter()
+            .map(Some)
+            .collect()
+    };
+    let keys: Vec<Vec<Value>> = candidates.iter().map(|r| primary_key(&schema, r)).collect();
+    let position: HashMap<Vec<u8>, usize> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (encode_key(k, &orders), i))
+        .collect();
+    let task = tokio::task::spawn_blocking(move || -> Result<u64> {
+        let mut changed = vec![false; keys.len()];
+        let mut failure: Option<DataFusionError> = None;
+        let mut decide = |key: &[Value], current: Option<&Row>| {
+            let i = position[&encode_key(key, &orders)];
+            changed[i] = false;
+            let Some(current) = current else {
+                return Ok(Vec::new());
+            };
+            let outcome = (|| -> Result<Vec<Mutation<Vec<Value>, Row>>> {
+                let seen = &candidates[i];
+                if *current != *seen && !evaluator.matches(current)? {
+                    return Ok(Vec::new());
+                }
+                changed[i] = true;
+                if delete {
+                    return Ok(vec![Mutation::Delete(key.to_vec())]);
+                }
+                let new = match &planned[i] {
+                    Some(new) if *current == *seen => new.clone(),
+                    _ => evaluator.assign(std::slice::from_ref(current))?.remove(0),
+                };
+                Ok(update_mutations(&schema, current, new))
+            })();
+            outcome.map_err(|e| {
+                // The store's error type cannot carry DataFusion's: keep it aside.
+                let text = e.to_string();
+                failure = Some(e);
+                StoreError::Task(text)
+            })
+        };
+        let written = access.apply_decided_rows(&keys, &mut decide);
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        written.map_err(store_err)?;
+        Ok(changed.iter().filter(|&&c| c).count() as u64)
+    });
+    task.await
+        .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
+}
+
 async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -> Result<u64> {
-    // Rows an UPDATE matched: a row whose key changes is a delete plus an insert, one row.
-    let mut updated_rows: Option<u64> = None;
-    let mutations: Vec<Mutation<Vec<Value>, Row>> = match kind {
+    let table = access.schema();
+    match kind {
         DmlKind::Insert { input, upsert } => {
             let batches = collect(input, ctx).await?;
             let mut m = Vec::new();
@@ -136,59 +291,28 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
                     });
                 }
             }
-            m
+            let writer = access.clone();
+            let outcome = tokio::task::spawn_blocking(move || writer.apply_rows(m))
+                .await
+                .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
+                .map_err(store_err)?;
+            Ok(outcome.total())
         }
-        DmlKind::Delete { matcher } => {
-            let mut m = Vec::new();
-            for b in matched_batches(&matcher, ctx).await? {
-                for row in batch_to_rows(&b)? {
-                    m.push(Mutation::Delete(primary_key(&access, &row)));
-                }
-            }
-            m
+        DmlKind::Delete { matcher, predicate } => {
+            let candidates = matched_rows(&matcher, ctx).await?;
+            let evaluator = RowEvaluator::new(&table, predicate, Vec::new());
+            write_current(access, evaluator, candidates, true).await
         }
         DmlKind::Update {
             matcher,
+            predicate,
             assignments,
         } => {
-            let mut m = Vec::new();
-            for b in matched_batches(&matcher, ctx).await? {
-                let new_columns: Vec<(usize, ArrayRef)> = assignments
-                    .iter()
-                    .map(|(i, e)| Ok((*i, e.evaluate(&b)?.into_array(b.num_rows())?)))
-                    .collect::<Result<_>>()?;
-                let mut columns = b.columns().to_vec();
-                for (i, array) in new_columns {
-                    let target = b.schema().field(i).data_type().clone();
-                    columns[i] = datafusion::arrow::compute::cast(&array, &target)?;
-                }
-                let updated = RecordBatch::try_new_with_options(
-                    b.schema(),
-                    columns,
-                    &datafusion::arrow::record_batch::RecordBatchOptions::new()
-                        .with_row_count(Some(b.num_rows())),
-                )?;
-                *updated_rows.get_or_insert(0) += b.num_rows() as u64;
-                for (old, new) in batch_to_rows(&b)?.into_iter().zip(batch_to_rows(&updated)?) {
-                    let (old_key, new_key) =
-                        (primary_key(&access, &old), primary_key(&access, &new));
-                    if old_key == new_key {
-                        m.push(Mutation::Update(new));
-                    } else {
-                        m.push(Mutation::Delete(old_key));
-                        m.push(Mutation::Insert(new));
-                    }
-                }
-            }
-            m
+            let candidates = matched_rows(&matcher, ctx).await?;
+            let evaluator = RowEvaluator::new(&table, predicate, assignments);
+            write_current(access, evaluator, candidates, false).await
         }
-    };
-    let writer = access.clone();
-    let outcome = tokio::task::spawn_blocking(move || writer.apply_rows(mutations))
-        .await
-        .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
-        .map_err(store_err)?;
-    Ok(updated_rows.unwrap_or_else(|| outcome.total()))
+    }
 }
 
 impl ExecutionPlan for DmlExec {
@@ -215,7 +339,7 @@ impl ExecutionPlan for DmlExec {
             DmlKind::Update { assignments, .. } => {
                 crate::scan::visit_expressions(assignments.iter().map(|(_, e)| e), f)
             }
-            _ => Ok(TreeNodeRecursion::Continue),
+            DmlKind::Delete { .. } | DmlKind::Insert { .. } => Ok(TreeNodeRecursion::Continue),
         }
     }
 

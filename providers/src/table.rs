@@ -234,6 +234,7 @@ impl TableProvider for QuiverTable {
             self.access.clone(),
             DmlKind::Delete {
                 matcher: Arc::new(matcher),
+                predicate: compile(state, &filters, &self.schema)?,
             },
         )))
     }
@@ -261,6 +262,7 @@ impl TableProvider for QuiverTable {
             self.access.clone(),
             DmlKind::Update {
                 matcher: Arc::new(matcher),
+                predicate: compile(state, &filters, &self.schema)?,
                 assignments: compiled,
             },
         )))
