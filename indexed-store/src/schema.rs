@@ -95,6 +95,10 @@ pub struct TtlSpec {
     pub seconds: u64,
 }
 
+/// The longest TTL a table may have: expiry instants are microseconds since the epoch in an
+/// i64; half that range (about 146,000 years) leaves room for any creation time.
+pub const MAX_TTL_SECONDS: u64 = (i64::MAX / 1_000_000) as u64 / 2;
+
 /// A table: columns, primary key, indexes, TTL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableSchema {
@@ -167,6 +171,12 @@ impl TableSchema {
         if let Some(ttl) = &self.ttl {
             if ttl.seconds == 0 {
                 return Err(invalid("TTL must be at least one second".into()));
+            }
+            if ttl.seconds > MAX_TTL_SECONDS {
+                return Err(invalid(format!(
+                    "TTL of {} seconds is too long: at most {MAX_TTL_SECONDS}",
+                    ttl.seconds
+                )));
             }
             if let Some(c) = &ttl.column {
                 let i = self.require_column(c)?;

@@ -4,8 +4,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, StringArray, TimestampMicrosecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider};
 use datafusion::datasource::TableProvider;
@@ -87,7 +89,10 @@ impl CatalogProvider for QuiverCatalog {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if self.only.as_deref().is_some_and(|ns| ns != name) {
-            return None;
+            // Another namespace answers like a schema without tables: its tables are "not
+            // found", exactly as tables that do not exist (and not "no such schema", which
+            // would tell the two apart).
+            return Some(Arc::new(HiddenSchema));
         }
         if name == SYS_SCHEMA && self.only.is_none() {
             return Some(Arc::new(SysSchema {
@@ -143,6 +148,25 @@ impl SchemaProvider for QuiverSchema {
         Err(DataFusionError::Plan(format!(
             "cannot register '{name}' in a Quiver schema: create Quiver tables with CREATE TABLE through Quiver::sql"
         )))
+    }
+}
+
+/// A schema a restricted session may not see: no tables, and every name "not found".
+#[derive(Debug)]
+struct HiddenSchema;
+
+#[async_trait]
+impl SchemaProvider for HiddenSchema {
+    fn table_names(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn table(&self, _table: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(None)
+    }
+
+    fn table_exist(&self, _name: &str) -> bool {
+        false
     }
 }
 
@@ -218,21 +242,63 @@ impl SysSchema {
     }
 }
 
+impl SysSchema {
+    /// `sys.queues`: jobs per queue and status, counted from the `jobs_ready` index, and for
+    /// queued jobs the oldest one's creation time and age.
+    fn queues(&self) -> Result<Arc<dyn TableProvider>> {
+        let queue = self.db.job_queue();
+        let stats = queue.stats().map_err(crate::store_err)?;
+        let now = self.db.jobs().reader().now();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("queue", DataType::Utf8, false),
+            Field::new("status", DataType::Utf8, false),
+            Field::new("jobs", DataType::UInt64, false),
+            Field::new(
+                "oldest_created_at",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                true,
+            ),
+            Field::new("oldest_age_seconds", DataType::Float64, true),
+        ]));
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                stats.iter().map(|s| &s.queue),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                stats.iter().map(|s| &s.status),
+            )),
+            Arc::new(UInt64Array::from_iter_values(stats.iter().map(|s| s.jobs))),
+            Arc::new(TimestampMicrosecondArray::from_iter(
+                stats.iter().map(|s| s.oldest_created_at),
+            )),
+            Arc::new(Float64Array::from_iter(stats.iter().map(|s| {
+                s.oldest_created_at
+                    .map(|t| (now - t).max(0) as f64 / 1_000_000.0)
+            }))),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
+/// The tables of schema `sys`.
+const SYS_TABLES: [&str; 2] = ["indexes", "queues"];
+
 #[async_trait]
 impl SchemaProvider for SysSchema {
     fn table_names(&self) -> Vec<String> {
-        vec!["indexes".to_owned()]
+        SYS_TABLES.iter().map(|t| t.to_string()).collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if name == "indexes" {
-            Ok(Some(self.indexes()?))
-        } else {
-            Ok(None)
+        match name {
+            "indexes" => Ok(Some(self.indexes()?)),
+            "queues" => Ok(Some(self.queues()?)),
+            _ => Ok(None),
         }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        name == "indexes"
+        SYS_TABLES.contains(&name)
     }
 }

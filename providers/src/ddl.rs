@@ -88,6 +88,9 @@ pub fn parse_type(sql_type: &str) -> Result<ColumnType> {
     })
 }
 
+/// The longest TTL: expiry instants are microseconds in an i64.
+pub use indexed_store::MAX_TTL_SECONDS;
+
 /// A duration: seconds as a number, or a number with a unit s, m, h or d (`'90s'`, `'1h'`).
 pub fn parse_duration(text: &str) -> Result<u64> {
     let t = text.trim().to_lowercase();
@@ -109,7 +112,13 @@ pub fn parse_duration(text: &str) -> Result<u64> {
             )))
         }
     };
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .filter(|&s| s <= MAX_TTL_SECONDS)
+        .ok_or_else(|| {
+            plan_err(format!(
+                "TTL '{text}' is too long: at most {MAX_TTL_SECONDS} seconds (about 146,000 years)"
+            ))
+        })
 }
 
 fn option_text(v: &SqlExpr) -> Result<String> {
@@ -311,10 +320,24 @@ pub fn is_ddl(statement: &Statement) -> bool {
 /// Refuses a table outside the only namespace a restricted session may touch.
 fn check_namespace(table: &str, only: Option<&str>) -> Result<()> {
     match only {
-        Some(ns) if crate::catalog::split_name(table).0 != ns => Err(plan_err(format!(
-            "table '{table}' is outside namespace '{ns}', the only one this session may change"
-        ))),
+        Some(ns) if crate::catalog::split_name(table).0 != ns => {
+            Err(crate::error::SqlError::OutsideNamespace {
+                table: table.to_owned(),
+                namespace: ns.to_owned(),
+            }
+            .into())
+        }
         _ => Ok(()),
+    }
+}
+
+/// The name of an index as DROP INDEX gives it, normalised like every identifier (a quoted
+/// name keeps its case).
+fn index_name(name: &ObjectName) -> String {
+    match name.0.last() {
+        Some(ObjectNamePart::Identifier(i)) => ident(i),
+        Some(other) => other.to_string(),
+        None => String::new(),
     }
 }
 
@@ -337,13 +360,7 @@ fn touched_tables(db: &Database, statement: &Statement, namespace: &str) -> Resu
             ..
         } => names
             .iter()
-            .filter_map(|n| {
-                db.index_owner(
-                    &n.0.last()
-                        .map(|p| p.to_string().to_lowercase())
-                        .unwrap_or_default(),
-                )
-            })
+            .filter_map(|n| db.index_owner(&index_name(n)))
             .collect(),
         _ => vec![],
     })
@@ -362,6 +379,27 @@ pub fn plan_ddl(
     } else {
         namespace
     };
+    if let (
+        Some(ns),
+        Statement::Drop {
+            object_type: ObjectType::Index,
+            names,
+            ..
+        },
+    ) = (only, statement)
+    {
+        // Another namespace's index is not there for this session: answering "outside
+        // your namespace" would tell that it exists.
+        for n in names {
+            let name = index_name(n);
+            if db
+                .index_owner(&name)
+                .is_some_and(|t| crate::catalog::split_name(&t).0 != ns)
+            {
+                return Err(crate::error::SqlError::IndexNotFound(name).into());
+            }
+        }
+    }
     if is_ddl(statement) {
         for table in touched_tables(db, statement, &namespace)? {
             check_namespace(&table, only)?;
@@ -395,10 +433,7 @@ pub fn plan_ddl(
         } => {
             let mut last = DdlOutcome::Nothing;
             for n in names {
-                let name =
-                    n.0.last()
-                        .map(|p| p.to_string().to_lowercase())
-                        .unwrap_or_default();
+                let name = index_name(n);
                 if db.index_owner(&name).is_none() && *if_exists {
                     continue;
                 }

@@ -3,24 +3,59 @@
 
 use std::ops::Bound;
 
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::TreeNode;
 use datafusion::logical_expr::{expr::InList, Between, BinaryExpr, Expr, Like, Operator};
 use indexed_store::{ColumnPredicate, ColumnType, Predicate, TableSchema, Value};
 
 use crate::convert::scalar_to_value;
 
-/// A column reference, seeing through casts between numeric types (the key codec orders
-/// integers and floats together, so a cast does not change which keys match).
-fn column_of<'a>(e: &'a Expr, schema: &TableSchema) -> Option<&'a str> {
+/// A column reference, seeing through the casts that keep every value of the column as it
+/// is (the key codec orders integers and floats together, so such a cast does not change
+/// which keys match). A cast that can change a value — a float to an integer truncates,
+/// anything to a narrower type — is not seen through: the scan evaluates it instead.
+fn column_of<'a>(e: &'a Expr, schema: &TableSchema) -> Option<ColumnRef<'a>> {
     match e {
-        Expr::Column(c) => schema.column_index(&c.name).map(|_| c.name.as_str()),
+        Expr::Column(c) => schema.column_index(&c.name).map(|_| ColumnRef {
+            name: c.name.as_str(),
+            int_as_float: false,
+        }),
         Expr::Cast(cast) => {
-            let name = column_of(&cast.expr, schema)?;
-            let ty = &schema.columns[schema.column_index(name)?].ty;
-            let numeric = matches!(ty, ColumnType::Int64 | ColumnType::Float64);
-            (numeric && cast.field.data_type().is_numeric()).then_some(name)
+            let inner = column_of(&cast.expr, schema)?;
+            let ty = &schema.columns[schema.column_index(inner.name)?].ty;
+            let int_as_float = match (ty, cast.field.data_type()) {
+                (ColumnType::Int64, DataType::Int64) => false,
+                (ColumnType::Float64, DataType::Float64) => false,
+                (ColumnType::Int64, DataType::Float64) => true,
+                _ => return None,
+            };
+            Some(ColumnRef {
+                name: inner.name,
+                int_as_float: inner.int_as_float || int_as_float,
+            })
         }
         _ => None,
+    }
+}
+
+/// A column a predicate compares.
+struct ColumnRef<'a> {
+    name: &'a str,
+    /// Compared as a DOUBLE although it holds BIGINTs: the engine rounds each value to the
+    /// nearest double before comparing, which the index (exact) agrees with only for
+    /// literals strictly inside ±2^53, where no rounded integer can land on the literal.
+    int_as_float: bool,
+}
+
+/// True when an exact integer comparison with `v` answers what a comparison of the
+/// integer rounded to a double would.
+fn exact_as_double(v: &Value) -> bool {
+    const LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match v {
+        Value::Int(i) => i.unsigned_abs() < 1 << 53,
+        Value::Float(f) => f.is_finite() && f.abs() < LIMIT,
+        Value::Null => true,
+        _ => false,
     }
 }
 
@@ -148,15 +183,18 @@ fn disjunction_as_in(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> 
 
 /// The column predicate a conjunct means, when an index could answer it exactly.
 pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
+    let mut lossy = false;
     let p = match e {
         Expr::BinaryExpr(BinaryExpr {
             op: Operator::Or, ..
         }) => return disjunction_as_in(e, schema),
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             if let (Some(c), Some(v)) = (column_of(left, schema), literal(right)) {
-                comparison(c, *op, v)?
+                lossy = c.int_as_float;
+                comparison(c.name, *op, v)?
             } else if let (Some(c), Some(v)) = (column_of(right, schema), literal(left)) {
-                comparison(c, flip(*op)?, v)?
+                lossy = c.int_as_float;
+                comparison(c.name, flip(*op)?, v)?
             } else {
                 return None;
             }
@@ -167,6 +205,8 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
             negated: false,
         }) => {
             let c = column_of(expr, schema)?;
+            lossy = c.int_as_float;
+            let c = c.name;
             let values = list.iter().map(literal).collect::<Option<Vec<_>>>()?;
             ColumnPredicate {
                 column: c.to_owned(),
@@ -180,6 +220,8 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
             high,
         }) => {
             let c = column_of(expr, schema)?;
+            lossy = c.int_as_float;
+            let c = c.name;
             let (lo, hi) = (literal(low)?, literal(high)?);
             if lo.is_null() || hi.is_null() {
                 return None;
@@ -193,11 +235,11 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
             }
         }
         Expr::IsNull(inner) => ColumnPredicate {
-            column: column_of(inner, schema)?.to_owned(),
+            column: column_of(inner, schema)?.name.to_owned(),
             predicate: Predicate::IsNull,
         },
         Expr::IsNotNull(inner) => ColumnPredicate {
-            column: column_of(inner, schema)?.to_owned(),
+            column: column_of(inner, schema)?.name.to_owned(),
             predicate: Predicate::IsNotNull,
         },
         Expr::Like(Like {
@@ -208,6 +250,10 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
             case_insensitive: false,
         }) => {
             let c = column_of(expr, schema)?;
+            if c.int_as_float {
+                return None;
+            }
+            let c = c.name;
             let ty = &schema.columns[schema.column_index(c)?].ty;
             let Some(Value::Text(p)) = literal(pattern) else {
                 return None;
@@ -242,11 +288,12 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
         }
         _ => return None,
     };
+    let fit = |v: &Value| fits(schema, &p.column, v) && (!lossy || exact_as_double(v));
     let values_fit = match &p.predicate {
-        Predicate::Eq(v) | Predicate::Contains(v) => fits(schema, &p.column, v),
-        Predicate::In(vs) => vs.iter().all(|v| fits(schema, &p.column, v)),
+        Predicate::Eq(v) | Predicate::Contains(v) => fit(v),
+        Predicate::In(vs) => vs.iter().all(fit),
         Predicate::Range { lower, upper } => [lower, upper].iter().all(|b| match b {
-            Bound::Included(v) | Bound::Excluded(v) => fits(schema, &p.column, v),
+            Bound::Included(v) | Bound::Excluded(v) => fit(v),
             Bound::Unbounded => true,
         }),
         _ => true,

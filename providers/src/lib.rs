@@ -6,7 +6,9 @@ pub mod convert;
 pub mod ddl;
 pub mod distinct;
 pub mod dml;
+pub mod error;
 pub mod filters;
+pub mod jobs_sql;
 pub mod scan;
 pub mod session;
 pub mod table;
@@ -18,6 +20,7 @@ pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::Data
 
 pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use distinct::DistinctScan;
+pub use error::SqlError;
 pub use scan::{IndexScanExec, ScanMode};
 pub use session::{default_config, register, session_context, Quiver};
 pub use table::QuiverTable;

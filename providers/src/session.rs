@@ -13,7 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
-use indexed_store::Database;
+use indexed_store::{Database, Maintenance, MaintenanceSettings};
 
 use crate::catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use crate::ddl::{plan_ddl, DdlOutcome};
@@ -36,7 +36,9 @@ pub fn default_config() -> SessionConfig {
 /// A DataFusion session whose default catalog is the database, with Quiver's optimizer rule
 /// (DISTINCT by skip scan).
 pub fn session_context(db: Arc<Database>, config: SessionConfig) -> SessionContext {
-    context_with(config, QuiverCatalog::new(db))
+    let ctx = context_with(config, QuiverCatalog::new(db.clone()));
+    crate::jobs_sql::register_job_functions(&ctx, db);
+    ctx
 }
 
 fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext {
@@ -57,13 +59,21 @@ pub struct Quiver {
     ctx: SessionContext,
     /// The only namespace this session may see and change, if restricted.
     only: Option<String>,
+    /// Background upkeep (TTL purge, expired job leases, job retention) of a database this
+    /// session opened; it stops when the last clone of the session is dropped.
+    _maintenance: Option<Arc<Maintenance>>,
 }
 
 impl Quiver {
-    /// Opens (or creates) the database in a directory.
+    /// Opens (or creates) the database in a directory, with background upkeep every 30
+    /// seconds ([`MaintenanceSettings::default`]).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let db = Database::open(path).map_err(crate::store_err)?;
-        Ok(Self::new(Arc::new(db)))
+        let db = Arc::new(Database::open(path).map_err(crate::store_err)?);
+        let maintenance = db.start_maintenance(MaintenanceSettings::default());
+        Ok(Quiver {
+            _maintenance: Some(Arc::new(maintenance)),
+            ..Self::new(db)
+        })
     }
 
     /// A session over an open database.
@@ -73,6 +83,7 @@ impl Quiver {
             db,
             ctx,
             only: None,
+            _maintenance: None,
         }
     }
 
@@ -86,6 +97,7 @@ impl Quiver {
             db,
             ctx,
             only: Some(namespace.to_owned()),
+            _maintenance: None,
         }
     }
 
@@ -129,9 +141,50 @@ impl Quiver {
                 return self.ddl_frame(outcome).await;
             }
         }
+        self.check_tables_exist(&statement)?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         reject_list_ordering(&plan)?;
         self.ctx.execute_logical_plan(plan).await
+    }
+
+    /// Refuses a query or DML statement that names a table the session cannot see with a
+    /// typed [`SqlError::TableNotFound`] (DataFusion's own "not found" is a planning error
+    /// like any other, and front ends map errors by type). CTE names are not table
+    /// references; statements that create a name (CREATE VIEW...) are left to DataFusion.
+    fn check_tables_exist(&self, statement: &DFStatement) -> Result<()> {
+        use datafusion::sql::sqlparser::ast::Statement as S;
+        let data = match statement {
+            DFStatement::Statement(s) => {
+                matches!(
+                    s.as_ref(),
+                    S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_)
+                )
+            }
+            DFStatement::Explain(e) => matches!(
+                e.statement.as_ref(),
+                DFStatement::Statement(s)
+                    if matches!(s.as_ref(), S::Query(_) | S::Insert(_) | S::Update(_) | S::Delete(_))
+            ),
+            _ => false,
+        };
+        if !data {
+            return Ok(());
+        }
+        let state = self.ctx.state();
+        for reference in state.resolve_table_references(statement)? {
+            // A table function call is resolved like a table name.
+            let function = reference.schema().is_none()
+                && state.table_functions().contains_key(reference.table());
+            if !function && !self.ctx.table_exist(reference.clone())? {
+                let options = state.config().options();
+                let full = reference.resolve(
+                    &options.catalog.default_catalog,
+                    &options.catalog.default_schema,
+                );
+                return Err(crate::error::SqlError::TableNotFound(full.to_string()).into());
+            }
+        }
+        Ok(())
     }
 
     /// Plans a statement once, for running many times with different parameters (`$1`...).
@@ -152,6 +205,7 @@ impl Quiver {
                 ));
             }
         }
+        self.check_tables_exist(&statement)?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
         reject_list_ordering(&plan)?;
         Ok(plan)
