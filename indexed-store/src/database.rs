@@ -12,11 +12,14 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::definition::{row_table, IndexDefinition};
 use crate::error::{StoreError, StoreResult};
-use crate::payload::{from_bytes, to_bytes};
+use crate::jobs::{JobQueue, QueueConfig};
+use crate::payload::{decode_record, encode_record, from_bytes, to_bytes};
 use crate::row_access::RowAccess;
 use crate::schema::{IndexSpec, Row, TableSchema};
-use crate::store::{IndexedEntityStore, Partitions};
-use crate::system::{jobs_definition, lists_definition, users_definition, Job, ListConfig, User};
+use crate::store::{entries_of, IndexedEntityStore, Partitions};
+use crate::system::{
+    jobs_definition, lists_definition, users_definition, Job, JobV1, ListConfig, User, JOBS_FORMAT,
+};
 use crate::value::Value;
 use crate::verify::VerifyReport;
 
@@ -36,6 +39,56 @@ pub struct Database {
     users: Arc<IndexedEntityStore<String, User>>,
     lists: Arc<IndexedEntityStore<String, ListConfig>>,
     ddl: Mutex<()>,
+}
+
+/// The catalog key holding the storage format of the `jobs` records.
+const JOBS_FORMAT_KEY: &[u8] = b"format/jobs";
+
+/// Brings the `jobs` records to [`JOBS_FORMAT`]. A database without a format marker was
+/// written by Quiver 0.1 ([`JobV1`] records): each record is rewritten in the current layout
+/// with its entries in the new indexes, in one atomic batch with the marker, so a crash
+/// leaves either the old database or the upgraded one. A newer format is refused.
+fn upgrade_jobs(
+    backend: &Arc<dyn StorageBackend>,
+    jobs: &IndexedEntityStore<String, Job>,
+) -> StoreResult<()> {
+    if let Some(raw) = backend.get(CATALOG, JOBS_FORMAT_KEY)? {
+        let found = <[u8; 4]>::try_from(raw.as_slice())
+            .map(u32::from_le_bytes)
+            .map_err(|_| StoreError::Corrupt {
+                partition: CATALOG.into(),
+                reason: "the jobs format marker is not 4 bytes".into(),
+            })?;
+        if found > JOBS_FORMAT {
+            return Err(StoreError::UnsupportedFormat {
+                what: "table 'jobs'".into(),
+                found,
+                supported: JOBS_FORMAT,
+            });
+        }
+        if found == JOBS_FORMAT {
+            return Ok(());
+        }
+    }
+    let def = jobs.definition();
+    let parts = Partitions::of(&def);
+    let mut batch = WriteBatch::new();
+    for item in backend.scan(&parts.records, &KeyRange::all(), Direction::Forward)? {
+        let (pk, raw) = item?;
+        let (old, expiry) = decode_record::<JobV1>(&raw, &parts.records)?;
+        let job = Job::from(old);
+        for e in entries_of(&def, &job, &pk, expiry) {
+            batch.put(&parts.indexes[e.index], e.key, e.value);
+        }
+        batch.put(&parts.records, pk, encode_record(&job, expiry));
+    }
+    batch.put(
+        CATALOG,
+        JOBS_FORMAT_KEY.to_vec(),
+        JOBS_FORMAT.to_le_bytes().to_vec(),
+    );
+    backend.write(batch)?;
+    Ok(())
 }
 
 fn catalog_key(table: &str) -> Vec<u8> {
@@ -69,11 +122,10 @@ impl Database {
             let store = RowStore::open(backend.clone(), row_table(schema.clone())?)?;
             tables.insert(schema.name.clone(), Arc::new(store));
         }
+        let jobs = IndexedEntityStore::open(backend.clone(), jobs_definition()?)?;
+        upgrade_jobs(&backend, &jobs)?;
         let db = Database {
-            jobs: Arc::new(IndexedEntityStore::open(
-                backend.clone(),
-                jobs_definition()?,
-            )?),
+            jobs: Arc::new(jobs),
             users: Arc::new(IndexedEntityStore::open(
                 backend.clone(),
                 users_definition()?,
@@ -120,6 +172,11 @@ impl Database {
     /// The typed `jobs` table.
     pub fn jobs(&self) -> &Arc<IndexedEntityStore<String, Job>> {
         &self.jobs
+    }
+
+    /// The job queue over the `jobs` table, with the default retry settings.
+    pub fn job_queue(&self) -> JobQueue {
+        JobQueue::new(self.jobs.clone(), QueueConfig::default())
     }
 
     /// The typed `users` table.
@@ -296,5 +353,81 @@ impl Database {
     /// Makes every acknowledged write durable.
     pub fn flush(&self) -> StoreResult<()> {
         Ok(self.backend.flush()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v1_job(id: &str, status: &str) -> JobV1 {
+        JobV1 {
+            job_id: id.into(),
+            job_type: "export".into(),
+            status: status.into(),
+            namespace: "public".into(),
+            table_name: "accounts".into(),
+            created_at: 1_000,
+            started_at: None,
+            finished_at: None,
+            idempotency_key: Some(format!("key-{id}")),
+            parameters: "{}".into(),
+            message: None,
+        }
+    }
+
+    /// A database written by Quiver 0.1 (jobs in the first layout, no format marker)
+    /// opens with its jobs upgraded and indexed.
+    #[test]
+    fn a_first_format_jobs_table_is_upgraded_on_open() {
+        let backend: Arc<dyn StorageBackend> = Arc::new(MemoryBackend::new());
+        backend.create_partition("t/jobs").unwrap();
+        let mut batch = WriteBatch::new();
+        for (id, status) in [("j1", "queued"), ("j2", "done")] {
+            let pk = crate::codec::encode_key(
+                &[Value::Text(id.into())],
+                &[crate::codec::SortOrder::Asc],
+            );
+            batch.put("t/jobs", pk, encode_record(&v1_job(id, status), None));
+        }
+        backend.write(batch).unwrap();
+
+        let db = Database::on(backend.clone()).unwrap();
+        let j1 = db.jobs().get(&"j1".to_string()).unwrap().unwrap();
+        assert_eq!(
+            (j1.queue.as_str(), j1.status.as_str()),
+            ("default", "queued")
+        );
+        let j2 = db.jobs().get(&"j2".to_string()).unwrap().unwrap();
+        assert_eq!(j2.status, "succeeded");
+        assert!(db.jobs().verify().unwrap().is_ok());
+        assert_eq!(
+            db.job_queue().by_idempotency_key("key-j1").unwrap(),
+            Some(j1)
+        );
+        drop(db);
+        // Opened again: already upgraded, nothing rewritten.
+        let db = Database::on(backend.clone()).unwrap();
+        assert!(db.jobs().verify().unwrap().is_ok());
+        drop(db);
+
+        backend
+            .write({
+                let mut b = WriteBatch::new();
+                b.put(
+                    CATALOG,
+                    JOBS_FORMAT_KEY.to_vec(),
+                    99u32.to_le_bytes().to_vec(),
+                );
+                b
+            })
+            .unwrap();
+        let err = Database::on(backend)
+            .err()
+            .expect("a newer format is refused");
+        assert!(
+            matches!(err, StoreError::UnsupportedFormat { found: 99, .. }),
+            "{err}"
+        );
     }
 }

@@ -57,6 +57,36 @@ pub enum StoreError {
         source: Box<StoreError>,
     },
 
+    /// A job operation that its current state does not allow (completing a job whose lease
+    /// another worker holds, cancelling a finished job...). Nothing was written; read the
+    /// job again to see where it stands.
+    #[error("job '{job_id}' is {status} and cannot become {wanted}: {reason}")]
+    InvalidTransition {
+        /// The job.
+        job_id: String,
+        /// Its current status.
+        status: String,
+        /// The status asked for.
+        wanted: String,
+        /// Why not.
+        reason: String,
+    },
+
+    /// A job or queue request that cannot work (no queue name, a negative delay...).
+    #[error("invalid job request: {0}")]
+    InvalidJob(String),
+
+    /// Data in a format newer than this build reads. Open it with a newer Quiver.
+    #[error("{what} is stored in format {found}, newer than this Quiver reads (up to {supported}): open the database with a newer Quiver")]
+    UnsupportedFormat {
+        /// What (for example "table 'jobs'").
+        what: String,
+        /// The format found.
+        found: u32,
+        /// The newest this build reads.
+        supported: u32,
+    },
+
     /// No table of that name.
     #[error("unknown table '{0}'")]
     UnknownTable(String),

@@ -127,17 +127,8 @@ fn typed_system_tables_keep_their_indexes() {
     use indexed_store::Job;
     let db = Database::in_memory().unwrap();
     let job = |id: &str, key: Option<&str>| Job {
-        job_id: id.into(),
-        job_type: "export".into(),
-        status: "queued".into(),
-        namespace: "public".into(),
-        table_name: "accounts".into(),
-        created_at: 1,
-        started_at: None,
-        finished_at: None,
         idempotency_key: key.map(str::to_owned),
-        parameters: "{}".into(),
-        message: None,
+        ..Job::queued(id, "default", "export", 1)
     };
     db.jobs().insert(job("j1", Some("k"))).unwrap();
     let err = db.jobs().insert(job("j2", Some("k"))).unwrap_err();
@@ -148,7 +139,10 @@ fn typed_system_tables_keep_their_indexes() {
     db.jobs().insert(job("j3", None)).unwrap();
     db.jobs().insert(job("j4", None)).unwrap();
     let r = db.jobs().reader();
-    let queued = AccessPath::index("jobs_status_created").eq(vec![Value::Text("queued".into())]);
+    let queued = AccessPath::index("jobs_ready").eq(vec![
+        Value::Text("default".into()),
+        Value::Text("queued".into()),
+    ]);
     assert_eq!(r.count(&queued).unwrap(), 3);
     assert!(db.jobs().verify().unwrap().is_ok());
 }

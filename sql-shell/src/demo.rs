@@ -34,21 +34,26 @@ pub fn load(db: &Database, rows: u64, progress: bool) -> Result<String, String> 
         .map_err(|e| e.to_string())?;
     bar.finish_and_clear();
 
-    let statuses = ["queued", "running", "done", "failed"];
+    let statuses = ["queued", "running", "succeeded", "failed"];
     let jobs: Vec<Mutation<String, Job>> = (0..50)
         .map(|i| {
+            let created = START + i as i64 * 60_000_000;
             Mutation::Upsert(Job {
-                job_id: format!("job-{i:04}"),
-                job_type: if i % 2 == 0 { "reindex" } else { "export" }.into(),
                 status: statuses[i % 4].into(),
-                namespace: "public".into(),
                 table_name: "accounts".into(),
-                created_at: START + i as i64 * 60_000_000,
-                started_at: (i % 4 != 0).then_some(START + i as i64 * 60_000_000 + 1_000_000),
-                finished_at: (i % 4 >= 2).then_some(START + i as i64 * 60_000_000 + 30_000_000),
+                started_at: (i % 4 != 0).then_some(created + 1_000_000),
+                finished_at: (i % 4 >= 2).then_some(created + 30_000_000),
+                attempts: (i % 4 != 0) as i64,
+                lease_owner: (i % 4 == 1).then(|| "demo-worker".to_string()),
+                lease_expires_at: (i % 4 == 1).then_some(created + 31_000_000),
                 idempotency_key: Some(format!("demo-{i}")),
-                parameters: "{}".into(),
-                message: (i % 4 == 3).then(|| "timed out".to_string()),
+                last_error: (i % 4 == 3).then(|| "timed out".to_string()),
+                ..Job::queued(
+                    &format!("job-{i:04}"),
+                    if i % 3 == 0 { "emails" } else { "default" },
+                    if i % 2 == 0 { "reindex" } else { "export" },
+                    created,
+                )
             })
         })
         .collect();

@@ -1,0 +1,563 @@
+//! The `jobs` table as a work queue: services submit jobs, workers claim them with a lease,
+//! renew the lease while they work, and report success or failure.
+//!
+//! ```text
+//!            submit                claim (lease)              complete
+//!   (new) ───────────▶ queued ─────────────────▶ running ───────────────▶ succeeded
+//!                        ▲                          │  fail, attempts left:
+//!                        └──────────────────────────┤  queued again after a backoff
+//!                          lease expired, attempts  │  fail, none left
+//!                          left: queued again       └────────────────────▶ failed
+//!   cancel: queued or running ──▶ cancelled
+//! ```
+//!
+//! Every operation is one atomic read-modify-write under the job's row lock
+//! ([`IndexedEntityStore::apply_decided`]): two claimers never get the same job, a complete
+//! from a worker whose lease was taken over is refused, and a transition is checked against
+//! the job's current state, never a stale copy. An attempt is counted when a job is claimed,
+//! so a worker that dies mid-job uses up one attempt once its lease expires.
+//!
+//! Claim order: highest `priority` first, then oldest `created_at`, among the queue's
+//! `queued` jobs whose `run_after` has passed (index `jobs_ready`).
+
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::access::AccessPath;
+use crate::error::{StoreError, StoreResult};
+use crate::store::{IndexedEntityStore, Mutation};
+use crate::system::Job;
+use crate::value::Value;
+
+/// Waiting to be claimed (or for its `run_after`).
+pub const QUEUED: &str = "queued";
+/// Claimed by a worker that holds its lease.
+pub const RUNNING: &str = "running";
+/// Completed by its worker (final).
+pub const SUCCEEDED: &str = "succeeded";
+/// Failed with no attempt left (final).
+pub const FAILED: &str = "failed";
+/// Cancelled (final).
+pub const CANCELLED: &str = "cancelled";
+
+const MICROS: i64 = 1_000_000;
+
+/// How a queue retries and keeps jobs.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// The first retry waits this long (µs); each later one twice as long as the one before...
+    pub backoff_base: i64,
+    /// ...but never longer than this (µs).
+    pub backoff_cap: i64,
+    /// Attempts a job gets when its submitter does not say.
+    pub default_max_attempts: i64,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            backoff_base: MICROS,
+            backoff_cap: 3600 * MICROS,
+            default_max_attempts: 3,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// The wait before the retry that follows attempt `attempts` (1-based).
+    pub fn backoff(&self, attempts: i64) -> i64 {
+        let doublings = (attempts - 1).clamp(0, 40) as u32;
+        self.backoff_base
+            .saturating_mul(1i64 << doublings)
+            .min(self.backoff_cap)
+    }
+}
+
+/// A job to submit.
+#[derive(Debug, Clone, Default)]
+pub struct NewJob {
+    /// Queue.
+    pub queue: String,
+    /// Kind of work.
+    pub job_type: String,
+    /// Parameters (JSON text; empty means `{}`).
+    pub parameters: String,
+    /// A second submit with the same key returns the first job and creates nothing.
+    pub idempotency_key: Option<String>,
+    /// Higher runs first.
+    pub priority: i64,
+    /// Attempts allowed (None: the queue's default).
+    pub max_attempts: Option<i64>,
+    /// Not claimable for this long after submit (µs).
+    pub delay: i64,
+    /// Namespace it belongs to (empty: `public`).
+    pub namespace: String,
+    /// Table it works on.
+    pub table_name: String,
+}
+
+/// What `submit` did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submitted {
+    /// The job: the new one, or the one its idempotency key made before.
+    pub job: Job,
+    /// False when the key had made a job already.
+    pub created: bool,
+}
+
+/// Jobs by queue and status, for observability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueStat {
+    /// Queue.
+    pub queue: String,
+    /// Status.
+    pub status: String,
+    /// Jobs in that status.
+    pub jobs: u64,
+    /// For `queued`: the creation time of the oldest queued job (µs), delayed ones included.
+    pub oldest_created_at: Option<i64>,
+}
+
+/// The queue operations over the `jobs` table.
+#[derive(Clone)]
+pub struct JobQueue {
+    store: Arc<IndexedEntityStore<String, Job>>,
+    config: QueueConfig,
+}
+
+/// Distinguishes job ids made in the same microsecond.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+fn invalid(job: &Job, wanted: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::InvalidTransition {
+        job_id: job.job_id.clone(),
+        status: job.status.clone(),
+        wanted: wanted.into(),
+        reason: reason.into(),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+
+impl JobQueue {
+    /// The queue over a `jobs` store.
+    pub fn new(store: Arc<IndexedEntityStore<String, Job>>, config: QueueConfig) -> Self {
+        JobQueue { store, config }
+    }
+
+    /// The retry and retention settings.
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    fn now(&self) -> i64 {
+        self.store.now()
+    }
+
+    /// A new job id: time-ordered, unique within this database.
+    fn new_id(now: i64) -> String {
+        let n = NEXT_ID.fetch_add(1, Ordering::Relaxed) & 0xFF_FFFF;
+        format!("job-{now:016x}-{n:06x}")
+    }
+
+    /// The job with this id.
+    pub fn get(&self, job_id: &str) -> StoreResult<Option<Job>> {
+        self.store.get(&job_id.to_owned())
+    }
+
+    /// The job an idempotency key made, if any.
+    pub fn by_idempotency_key(&self, key: &str) -> StoreResult<Option<Job>> {
+        let path = AccessPath::index("jobs_idempotency_key").eq(vec![text(key)]);
+        let reader = self.store.reader();
+        let found = reader.records(&path)?.next().transpose()?;
+        Ok(found.map(|(_, job)| job))
+    }
+
+    /// Submits a job. With an idempotency key that made a job before, returns that job and
+    /// creates nothing (also when two submits with one key race: one creates, the other
+    /// gets its job).
+    pub fn submit(&self, new: NewJob) -> StoreResult<Submitted> {
+        if new.queue.is_empty() {
+            return Err(StoreError::InvalidJob("a job needs a queue name".into()));
+        }
+        let max_attempts = new.max_attempts.unwrap_or(self.config.default_max_attempts);
+        if max_attempts < 1 {
+            return Err(StoreError::InvalidJob(format!(
+                "max_attempts must be at least 1, got {max_attempts}"
+            )));
+        }
+        if new.delay < 0 {
+            return Err(StoreError::InvalidJob(format!(
+                "a delay cannot be negative, got {} µs",
+                new.delay
+            )));
+        }
+        if let Some(key) = &new.idempotency_key {
+            if let Some(job) = self.by_idempotency_key(key)? {
+                return Ok(Submitted {
+                    job,
+                    created: false,
+                });
+            }
+        }
+        let now = self.now();
+        let job = Job {
+            priority: new.priority,
+            namespace: if new.namespace.is_empty() {
+                "public".into()
+            } else {
+                new.namespace
+            },
+            table_name: new.table_name,
+            run_after: now.saturating_add(new.delay),
+            max_attempts,
+            idempotency_key: new.idempotency_key.clone(),
+            parameters: if new.parameters.is_empty() {
+                "{}".into()
+            } else {
+                new.parameters
+            },
+            ..Job::queued(&Self::new_id(now), &new.queue, &new.job_type, now)
+        };
+        match self.store.insert(job.clone()) {
+            Ok(()) => Ok(Submitted { job, created: true }),
+            Err(StoreError::UniqueViolation { index, .. }) if index == "jobs_idempotency_key" => {
+                let key = new.idempotency_key.unwrap_or_default();
+                let job = self.by_idempotency_key(&key)?.ok_or_else(|| {
+                    StoreError::InvalidJob(format!(
+                        "idempotency key '{key}' was taken and released while submitting: submit again"
+                    ))
+                })?;
+                Ok(Submitted {
+                    job,
+                    created: false,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Ids of the queue's queued jobs whose `run_after` has passed, in claim order.
+    fn ready(&self, queue: &str, now: i64, limit: usize) -> StoreResult<Vec<String>> {
+        let path = AccessPath::index("jobs_ready").eq(vec![text(queue), text(QUEUED)]);
+        let reader = self.store.reader();
+        let mut out = Vec::new();
+        for item in reader.records(&path)? {
+            let (_, job) = item?;
+            if job.run_after <= now {
+                out.push(job.job_id);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Claims up to `n` ready jobs of `queue` for `worker`, each with a lease of `lease`
+    /// µs, in priority then age order. Concurrent claimers never receive the same job.
+    /// Jobs whose lease has expired are put back in their queues first.
+    pub fn claim(&self, queue: &str, worker: &str, n: usize, lease: i64) -> StoreResult<Vec<Job>> {
+        if worker.is_empty() {
+            return Err(StoreError::InvalidJob("a claim needs a worker name".into()));
+        }
+        if lease <= 0 {
+            return Err(StoreError::InvalidJob(format!(
+                "a lease must be positive, got {lease} µs"
+            )));
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        self.requeue_expired(256)?;
+        let mut claimed: Vec<Job> = Vec::new();
+        // A claimer that loses every candidate to others looks again, a few times.
+        for _ in 0..8 {
+            let want = n - claimed.len();
+            let now = self.now();
+            // Read past the first `want`: other claimers are likely taking those.
+            let ids = self.ready(queue, now, want * 2 + 8)?;
+            if ids.is_empty() {
+                break;
+            }
+            let mut taken: Vec<Option<Job>> = vec![None; ids.len()];
+            // Candidates someone else changed first.
+            let mut lost = vec![false; ids.len()];
+            let position: std::collections::HashMap<&str, usize> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.as_str(), i))
+                .collect();
+            self.store.apply_decided(&ids, |id, current| {
+                let Some(&i) = position.get(id.as_str()) else {
+                    return Ok(Vec::new());
+                };
+                taken[i] = None;
+                lost[i] = false;
+                let before = taken[..i].iter().filter(|t| t.is_some()).count();
+                let claimable = current.filter(|job| {
+                    job.status == QUEUED && job.queue == queue && job.run_after <= now
+                });
+                let Some(job) = claimable else {
+                    lost[i] = true;
+                    return Ok(Vec::new());
+                };
+                if before >= want {
+                    return Ok(Vec::new());
+                }
+                let next = Job {
+                    status: RUNNING.into(),
+                    attempts: job.attempts + 1,
+                    started_at: Some(now),
+                    lease_owner: Some(worker.to_owned()),
+                    lease_expires_at: Some(now.saturating_add(lease)),
+                    ..job.clone()
+                };
+                taken[i] = Some(next.clone());
+                Ok(vec![Mutation::Update(next)])
+            })?;
+            claimed.extend(taken.into_iter().flatten());
+            // Done when full, or when nobody took a candidate from under us (then every
+            // ready job within reach was ours to take).
+            if claimed.len() == n || !lost.contains(&true) {
+                break;
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// One checked transition of a job: `change` gets its current version and returns the
+    /// next one, or an error that names why not.
+    fn transition(
+        &self,
+        job_id: &str,
+        change: impl Fn(&Job, i64) -> StoreResult<Job>,
+    ) -> StoreResult<Job> {
+        let id = job_id.to_owned();
+        let mut result: Option<Job> = None;
+        let now = self.now();
+        self.store
+            .apply_decided(std::slice::from_ref(&id), |_, current| {
+                let job = current.ok_or_else(|| StoreError::NotFound {
+                    table: "jobs".into(),
+                    key: format!("'{job_id}'"),
+                })?;
+                let next = change(job, now)?;
+                result = Some(next.clone());
+                Ok(vec![Mutation::Update(next)])
+            })?;
+        result.ok_or_else(|| StoreError::NotFound {
+            table: "jobs".into(),
+            key: format!("'{job_id}'"),
+        })
+    }
+
+    fn check_holder(job: &Job, worker: &str, wanted: &str) -> StoreResult<()> {
+        if job.status != RUNNING {
+            return Err(invalid(job, wanted, "only a running job can do that"));
+        }
+        if job.lease_owner.as_deref() != Some(worker) {
+            return Err(invalid(
+                job,
+                wanted,
+                format!(
+                    "the lease is held by '{}', not '{worker}' (it expired and the job was claimed again?)",
+                    job.lease_owner.as_deref().unwrap_or("nobody")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Extends the lease of a running job held by `worker` to `lease` µs from now.
+    pub fn heartbeat(&self, job_id: &str, worker: &str, lease: i64) -> StoreResult<Job> {
+        self.transition(job_id, |job, now| {
+            Self::check_holder(job, worker, RUNNING)?;
+            Ok(Job {
+                lease_expires_at: Some(now.saturating_add(lease)),
+                ..job.clone()
+            })
+        })
+    }
+
+    /// Marks a running job held by `worker` succeeded, with its result.
+    pub fn complete(&self, job_id: &str, worker: &str, result: Option<String>) -> StoreResult<Job> {
+        self.transition(job_id, |job, now| {
+            Self::check_holder(job, worker, SUCCEEDED)?;
+            Ok(Job {
+                status: SUCCEEDED.into(),
+                finished_at: Some(now),
+                lease_owner: None,
+                lease_expires_at: None,
+                result: result.clone(),
+                ..job.clone()
+            })
+        })
+    }
+
+    /// Reports that a running job held by `worker` failed: it is queued again after a
+    /// backoff while attempts remain, and failed for good when none do.
+    pub fn fail(&self, job_id: &str, worker: &str, error: &str) -> StoreResult<Job> {
+        self.transition(job_id, |job, now| {
+            Self::check_holder(job, worker, FAILED)?;
+            Ok(self.after_failure(job, now, error))
+        })
+    }
+
+    fn after_failure(&self, job: &Job, now: i64, error: &str) -> Job {
+        let released = Job {
+            lease_owner: None,
+            lease_expires_at: None,
+            last_error: Some(error.to_owned()),
+            ..job.clone()
+        };
+        if job.attempts < job.max_attempts {
+            Job {
+                status: QUEUED.into(),
+                run_after: now.saturating_add(self.config.backoff(job.attempts)),
+                ..released
+            }
+        } else {
+            Job {
+                status: FAILED.into(),
+                finished_at: Some(now),
+                ..released
+            }
+        }
+    }
+
+    /// Cancels a queued or running job.
+    pub fn cancel(&self, job_id: &str) -> StoreResult<Job> {
+        self.transition(job_id, |job, now| {
+            if job.status != QUEUED && job.status != RUNNING {
+                return Err(invalid(job, CANCELLED, "the job has finished"));
+            }
+            Ok(Job {
+                status: CANCELLED.into(),
+                finished_at: Some(now),
+                lease_owner: None,
+                lease_expires_at: None,
+                ..job.clone()
+            })
+        })
+    }
+
+    /// Puts running jobs whose lease has passed back in their queue (or fails them when no
+    /// attempt is left); at most `limit` at a time. Returns how many.
+    pub fn requeue_expired(&self, limit: usize) -> StoreResult<u64> {
+        let now = self.now();
+        let path = AccessPath::index("jobs_lease")
+            .eq(vec![text(RUNNING)])
+            .range(Bound::Unbounded, Bound::Included(Value::Timestamp(now)))
+            .limit(limit);
+        let ids: Vec<String> = {
+            let reader = self.store.reader();
+            let mut ids = Vec::new();
+            for item in reader.records(&path)? {
+                ids.push(item?.1.job_id);
+            }
+            ids
+        };
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut moved = 0;
+        self.store.apply_decided(&ids, |_, current| {
+            let Some(job) = current else {
+                return Ok(Vec::new());
+            };
+            // Renewed or finished since it was read: leave it.
+            if job.status != RUNNING || job.lease_expires_at.is_none_or(|t| t > now) {
+                return Ok(Vec::new());
+            }
+            moved += 1;
+            let error = format!(
+                "the lease of worker '{}' expired",
+                job.lease_owner.as_deref().unwrap_or("?")
+            );
+            Ok(vec![Mutation::Update(Job {
+                // A lost worker is retried at once: the backoff is for failures.
+                run_after: now,
+                ..self.after_failure(job, now, &error)
+            })])
+        })?;
+        Ok(moved)
+    }
+
+    /// Deletes jobs that reached a final state more than `age` µs ago; returns how many.
+    pub fn purge_finished(&self, age: i64) -> StoreResult<u64> {
+        let cutoff = self.now().saturating_sub(age);
+        let mut purged = 0;
+        for status in [SUCCEEDED, FAILED, CANCELLED] {
+            loop {
+                let path = AccessPath::index("jobs_finished")
+                    .eq(vec![text(status)])
+                    .range(Bound::Unbounded, Bound::Excluded(Value::Timestamp(cutoff)))
+                    .limit(1000);
+                let ids: Vec<String> = {
+                    let reader = self.store.reader();
+                    let mut ids = Vec::new();
+                    for item in reader.records(&path)? {
+                        ids.push(item?.1.job_id);
+                    }
+                    ids
+                };
+                if ids.is_empty() {
+                    break;
+                }
+                let outcome = self
+                    .store
+                    .apply(ids.into_iter().map(Mutation::Delete).collect())?;
+                purged += outcome.deleted;
+                if outcome.deleted == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(purged)
+    }
+
+    /// Jobs per queue and status, counted from the `jobs_ready` index (no record read).
+    pub fn stats(&self) -> StoreResult<Vec<QueueStat>> {
+        let reader = self.store.reader();
+        let pairs = reader.distinct(Some("jobs_ready"), 2, kv_store::Direction::Forward, None)?;
+        let priorities =
+            reader.distinct(Some("jobs_ready"), 3, kv_store::Direction::Forward, None)?;
+        let mut out = Vec::new();
+        for pair in pairs {
+            let (Some(Value::Text(queue)), Some(Value::Text(status))) =
+                (pair.first().cloned(), pair.get(1).cloned())
+            else {
+                continue;
+            };
+            let path = AccessPath::index("jobs_ready").eq(pair.clone());
+            let jobs = reader.count(&path)?;
+            let oldest_created_at = if status == QUEUED {
+                // The oldest of each priority comes first within it: one seek per priority.
+                let mut oldest: Option<i64> = None;
+                for p in priorities.iter().filter(|p| p[..2] == pair[..]) {
+                    let first = AccessPath::index("jobs_ready").eq(p.clone()).limit(1);
+                    if let Some(entry) = reader.entries(&first)?.next() {
+                        let (values, _) = reader.decode_entry(Some("jobs_ready"), &entry?)?;
+                        if let Some(Value::Timestamp(t)) = values.get(3) {
+                            oldest = Some(oldest.map_or(*t, |o: i64| o.min(*t)));
+                        }
+                    }
+                }
+                oldest
+            } else {
+                None
+            };
+            out.push(QueueStat {
+                queue,
+                status,
+                jobs,
+                oldest_created_at,
+            });
+        }
+        Ok(out)
+    }
+}
