@@ -87,12 +87,74 @@ enum Command {
         /// token to that schema). Without it (and without QUIVER_TOKEN) calls need no token.
         #[arg(long)]
         token_file: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
     },
     /// Check that every index agrees with its table; exits non-zero on any problem.
     Verify {
         /// Database directory.
         db_dir: PathBuf,
     },
+}
+
+/// How `quiver serve` protects itself; every default is in the README.
+#[derive(clap::Args, Clone)]
+struct ServerArgs {
+    /// PEM certificate chain for TLS (with --tls-key); clients then connect with grpc+tls://.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS (with --tls-cert).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Allow listening beyond loopback without tokens.
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// Allow listening beyond loopback with tokens but without TLS.
+    #[arg(long)]
+    allow_plaintext: bool,
+    /// Memory one query's sorts, aggregates and joins may use, in MiB (no spilling to disk).
+    #[arg(long, default_value_t = 1024)]
+    query_memory_mb: usize,
+    /// Seconds a query may run before it is stopped.
+    #[arg(long, default_value_t = 300)]
+    query_timeout_secs: u64,
+    /// Queries that run at once; the others wait.
+    #[arg(long, default_value_t = 64)]
+    max_concurrent_queries: usize,
+    /// Seconds a query waits for a place before it is refused.
+    #[arg(long, default_value_t = 10)]
+    queue_timeout_secs: u64,
+    /// Largest gRPC message accepted or sent, in MiB.
+    #[arg(long, default_value_t = 64)]
+    max_message_mb: usize,
+    /// Seconds between HTTP/2 keepalive pings (and the TCP keepalive time).
+    #[arg(long, default_value_t = 30)]
+    keepalive_secs: u64,
+    /// Seconds after which an unused prepared statement or unread result is dropped.
+    #[arg(long, default_value_t = 600)]
+    handle_idle_secs: u64,
+}
+
+impl ServerArgs {
+    fn options(&self, listen: std::net::SocketAddr, tokens: serve::Tokens) -> serve::ServeOptions {
+        use std::time::Duration;
+        serve::ServeOptions {
+            listen,
+            tokens,
+            tls: self.tls_cert.clone().zip(self.tls_key.clone()),
+            allow_unauthenticated: self.allow_unauthenticated,
+            allow_plaintext: self.allow_plaintext,
+            limits: serve::Limits {
+                query_memory: self.query_memory_mb.saturating_mul(1 << 20),
+                query_timeout: Duration::from_secs(self.query_timeout_secs),
+                max_concurrent: self.max_concurrent_queries,
+                queue_timeout: Duration::from_secs(self.queue_timeout_secs),
+            },
+            max_message_bytes: self.max_message_mb.saturating_mul(1 << 20),
+            keepalive: Duration::from_secs(self.keepalive_secs.max(1)),
+            handle_idle_timeout: Duration::from_secs(self.handle_idle_secs.max(1)),
+        }
+    }
 }
 
 fn open(dir: &PathBuf) -> Result<Quiver, String> {
@@ -110,6 +172,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             db_dir,
             listen,
             token_file,
+            server,
         }) => {
             let tokens = match (
                 token_file,
@@ -123,8 +186,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 (None, Some(token)) => serve::Tokens::single(&token),
                 (None, None) => serve::Tokens::default(),
             };
+            let options = server.options(listen, tokens);
+            serve::check_exposure(&options)?;
             let quiver = open(&db_dir)?;
-            return serve::serve(quiver.database().clone(), listen, tokens).await;
+            return serve::serve(quiver.database().clone(), options).await;
         }
         Some(Command::Demo {
             db_dir,

@@ -2,99 +2,15 @@
 //! client: queries, prepared statements with `?` and `$1`, executemany, updates, metadata,
 //! tokens, per-tenant isolation, clients that disconnect, and a clean SIGTERM shutdown.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::Arc;
 
-use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
-use arrow_flight::FlightInfo;
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use common::{client, fetch, start, strings};
+use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
-use tonic::transport::Channel;
-
-struct Server {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(tokens: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("tokens");
-    std::fs::write(&token_file, tokens).unwrap();
-    let db = dir.path().join("db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_quiver"))
-        .args([
-            "serve",
-            db.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-            "--token-file",
-            token_file.to_str().unwrap(),
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start quiver serve");
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let first = lines.next().expect("server prints its address").unwrap();
-    let addr = first.rsplit(' ').next().unwrap().to_owned();
-    // Keep draining stderr so the server never blocks on it.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        addr,
-        _dir: dir,
-    }
-}
-
-async fn client(server: &Server, token: Option<&str>) -> FlightSqlServiceClient<Channel> {
-    let channel = Channel::from_shared(format!("http://{}", server.addr))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut c = FlightSqlServiceClient::new(channel);
-    if let Some(t) = token {
-        c.set_token(t.to_owned());
-    }
-    c
-}
-
-async fn fetch(c: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    for endpoint in info.endpoint {
-        let stream = c.do_get(endpoint.ticket.unwrap()).await.unwrap();
-        out.extend(stream.try_collect::<Vec<_>>().await.unwrap());
-    }
-    out
-}
-
-fn strings(batches: &[RecordBatch], col: usize) -> Vec<String> {
-    batches
-        .iter()
-        .flat_map(|b| {
-            let a = b
-                .column(col)
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .unwrap()
-                .clone();
-            (0..a.len())
-                .map(move |i| a.value(i).to_owned())
-                .collect::<Vec<_>>()
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queries_prepared_statements_updates_and_metadata() {
@@ -329,15 +245,6 @@ async fn a_client_that_leaves_mid_stream_does_not_disturb_others_and_sigterm_is_
     );
 
     // SIGTERM: the server finishes and exits 0.
-    let pid = server.child.id() as i32;
-    unsafe_kill(pid);
-    let status = server.child.wait().unwrap();
+    let status = server.terminate();
     assert!(status.success(), "{status:?}");
-}
-
-fn unsafe_kill(pid: i32) {
-    Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
 }

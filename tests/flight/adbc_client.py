@@ -1,51 +1,144 @@
 """A real Python client against `quiver serve`: the ADBC Flight SQL driver (adbc-driver-flightsql
-with pyarrow). Run by .ci/run after it starts a server:
+with pyarrow), used the way DB-API code uses it. Run by tests/flight/run_adbc.sh after it
+starts a server:
 
     python3 tests/flight/adbc_client.py grpc://127.0.0.1:50051 TOKEN
+    python3 tests/flight/adbc_client.py grpc+tls://127.0.0.1:50052 TOKEN --tls-root cert.pem
 
-Checks a query, a prepared statement with a parameter, an INSERT, metadata listing, and that
-a bad token is refused. Exits non-zero on the first failure.
+Checks queries and prepared statements, DML run with `execute` and never fetched (each must
+take effect, and a duplicate key must raise), executemany, several connections incrementing
+one counter at once (no lost update), metadata listing, and that a bad token is refused.
+Exits non-zero on the first failure.
 """
 
 import sys
+import threading
 
+import adbc_driver_flightsql
 import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 
+PASSED = []
 
-def connect(uri, token):
-    return flight_sql.connect(uri, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"})
+
+def check(name):
+    def wrap(f):
+        f()
+        PASSED.append(name)
+        return f
+
+    return wrap
+
+
+def connect(uri, token, root_cert=None):
+    kwargs = {"adbc.flight.sql.authorization_header": f"Bearer {token}"}
+    if root_cert:
+        with open(root_cert) as f:
+            kwargs[adbc_driver_flightsql.DatabaseOptions.TLS_ROOT_CERTS.value] = f.read()
+    return flight_sql.connect(uri, db_kwargs=kwargs)
+
+
+def scalar(cur, sql, parameters=None):
+    cur.execute(sql, parameters=parameters)
+    return cur.fetchone()[0]
 
 
 def main():
     uri, token = sys.argv[1], sys.argv[2]
-    with connect(uri, token) as conn:
+    root_cert = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--tls-root" else None
+    table = "adbc_tls" if root_cert else "adbc_people"
+
+    with connect(uri, token, root_cert) as conn:
         cur = conn.cursor()
-        cur.execute("CREATE TABLE IF NOT EXISTS adbc_people (id BIGINT PRIMARY KEY, name TEXT)")
-        cur.executemany("INSERT INTO adbc_people VALUES (?, ?)", [(1, "ann"), (2, "bob")])
-        assert cur.rowcount == 2, f"INSERT reported {cur.rowcount} rows"
+        cur.execute(f"CREATE TABLE IF NOT EXISTS {table} (id BIGINT PRIMARY KEY, name TEXT)")
 
-        cur.execute("SELECT name FROM adbc_people ORDER BY id")
-        assert [r[0] for r in cur.fetchall()] == ["ann", "bob"]
+        @check("executemany and read back")
+        def _():
+            cur.executemany(f"INSERT INTO {table} VALUES (?, ?)", [(1, "ann"), (2, "bob")])
+            assert cur.rowcount == 2, f"INSERT reported {cur.rowcount} rows"
+            cur.execute(f"SELECT name FROM {table} ORDER BY id")
+            assert [r[0] for r in cur.fetchall()] == ["ann", "bob"]
 
-        cur.execute("SELECT name FROM adbc_people WHERE id = ?", parameters=(2,))
-        assert cur.fetchall() == [("bob",)], "prepared statement with a parameter"
+        @check("prepared statement with a parameter")
+        def _():
+            cur.execute(f"SELECT name FROM {table} WHERE id = ?", parameters=(2,))
+            assert cur.fetchall() == [("bob",)]
 
-        objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
-        tables = [t["table_name"] for c in objects for s in c["catalog_db_schemas"] for t in (s["db_schema_tables"] or [])]
-        assert "adbc_people" in tables, f"metadata lists {tables}"
+        @check("DML with execute and no fetch takes effect")
+        def _():
+            for i in range(100, 120):
+                cur.execute(f"INSERT INTO {table} VALUES ({i}, 'loop')")
+            for i in range(120, 130):
+                cur.execute(f"INSERT INTO {table} VALUES (?, 'param')", parameters=(i,))
+            cur.execute(f"UPDATE {table} SET name = 'changed' WHERE id >= 125")
+            cur.execute(f"DELETE FROM {table} WHERE id >= 128")
+            assert scalar(cur, f"SELECT count(*) FROM {table} WHERE name = 'loop'") == 20
+            assert scalar(cur, f"SELECT count(*) FROM {table} WHERE name = 'param'") == 5
+            assert scalar(cur, f"SELECT count(*) FROM {table} WHERE name = 'changed'") == 3
+
+        @check("a duplicate key raises at execute")
+        def _():
+            try:
+                cur.execute(f"INSERT INTO {table} VALUES (1, 'again')")
+            except adbc_driver_manager.Error as e:
+                assert "duplicate primary key 1" in str(e), f"unexpected error: {e}"
+            else:
+                raise AssertionError("a duplicate INSERT raised nothing")
+            assert scalar(cur, f"SELECT name FROM {table} WHERE id = 1") == "ann"
+
+        if not root_cert:
+
+            @check("metadata lists the table")
+            def _():
+                objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+                tables = [
+                    t["table_name"]
+                    for c in objects
+                    for s in c["catalog_db_schemas"]
+                    for t in (s["db_schema_tables"] or [])
+                ]
+                assert table in tables, f"metadata lists {tables}"
+
+            @check("four connections incrementing one counter lose nothing")
+            def _():
+                cur.execute("CREATE TABLE IF NOT EXISTS adbc_counters (id TEXT PRIMARY KEY, n BIGINT)")
+                cur.execute("INSERT INTO adbc_counters VALUES ('a', 0)")
+                errors = []
+
+                def worker():
+                    try:
+                        with connect(uri, token) as c:
+                            k = c.cursor()
+                            for _ in range(50):
+                                k.execute("UPDATE adbc_counters SET n = n + 1 WHERE id = 'a'")
+                            k.close()
+                    except Exception as e:  # reported below
+                        errors.append(e)
+
+                threads = [threading.Thread(target=worker) for _ in range(4)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                assert not errors, errors
+                n = scalar(cur, "SELECT n FROM adbc_counters WHERE id = 'a'")
+                assert n == 200, f"4 x 50 increments ended at {n}"
+
         cur.close()
 
-    try:
-        with connect(uri, "not-the-token") as bad:
-            c = bad.cursor()
-            c.execute("SELECT 1")
-            c.fetchall()
-        raise AssertionError("a bad token was accepted")
-    except adbc_driver_manager.Error as e:
-        assert "nauthenticated" in str(e) or "invalid token" in str(e), f"unexpected error: {e}"
+    @check("a bad token is refused")
+    def _():
+        try:
+            with connect(uri, "not-the-token", root_cert) as bad:
+                c = bad.cursor()
+                c.execute("SELECT 1")
+                c.fetchall()
+            raise AssertionError("a bad token was accepted")
+        except adbc_driver_manager.Error as e:
+            assert "nauthenticated" in str(e) or "invalid token" in str(e), f"unexpected error: {e}"
 
-    print("adbc: 5 passed, 0 failed")
+    mode = "tls" if root_cert else "adbc"
+    print(f"{mode}: {len(PASSED)} passed, 0 failed")
 
 
 if __name__ == "__main__":

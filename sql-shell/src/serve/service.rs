@@ -1,0 +1,779 @@
+//! The Flight SQL service: statements, prepared statements with `?` or `$1` parameters (a
+//! batch of parameter sets runs every set), updates through ExecuteUpdate and DoPut, and the
+//! metadata calls.
+//!
+//! When a statement runs: a write (INSERT, UPDATE, DELETE) or DDL runs when the client asks
+//! for its FlightInfo, so its outcome (a duplicate key, say) fails that call, and the ticket
+//! then reads the affected row count. DB-API clients run DML with `execute` and never fetch:
+//! a write deferred to the stream would be cancelled by their next call. A query is planned
+//! at FlightInfo and runs when its ticket is read. Either way the ticket names a result
+//! handle bound to the caller's grant (see `handles.rs`). The job functions (`claim_jobs`,
+//! `complete_job`...) change the queue: they run at FlightInfo too, and their ticket reads
+//! the jobs they wrote.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
+    IpcMessage, SchemaAsIpc, Ticket,
+};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::ScalarValue;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{execute_stream, SendableRecordBatchStream};
+use futures::{Stream, StreamExt, TryStreamExt};
+use indexed_store::Database;
+use parking_lot::Mutex;
+use prost::Message;
+use providers::jobs_sql::runs_job_operation;
+use providers::{Quiver, SqlError};
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::{Grant, Tokens};
+use super::errors::{internal, status};
+use super::handles::Registry;
+use super::limits::{bounded, Admission, Admitted};
+use super::metadata;
+use crate::params::number_placeholders;
+
+/// Open prepared statements one token may hold.
+const PREPARED_PER_GRANT: usize = 10_000;
+/// Results one token may leave unread.
+const PENDING_PER_GRANT: usize = 10_000;
+
+/// A prepared statement.
+#[derive(Clone)]
+enum Prepared {
+    /// Quiver DDL, run from its text when executed.
+    Ddl(String),
+    /// A planned statement and the parameter sets bound to it (rows of the batches).
+    Plan {
+        plan: LogicalPlan,
+        parameters: Vec<RecordBatch>,
+    },
+}
+
+/// What a ticket reads.
+#[derive(Clone)]
+enum Pending {
+    /// A query to run, once per parameter set, one result after another.
+    Rows(Vec<LogicalPlan>),
+    /// A statement that already ran: its reply (a row count, the jobs a job function
+    /// wrote, or nothing for DDL).
+    Done(SchemaRef, Vec<RecordBatch>),
+}
+
+impl Pending {
+    fn schema(&self) -> SchemaRef {
+        match self {
+            Pending::Rows(plans) => Arc::new(plans[0].schema().as_arrow().clone()),
+            Pending::Done(schema, _) => schema.clone(),
+        }
+    }
+
+    fn done(batch: RecordBatch) -> Self {
+        Pending::Done(batch.schema(), vec![batch])
+    }
+
+    /// The rows a write changed.
+    fn count(&self) -> i64 {
+        match self {
+            Pending::Done(_, batches) => count_of(batches) as i64,
+            // ExecuteUpdate of a query: nothing changed.
+            Pending::Rows(_) => 0,
+        }
+    }
+}
+
+/// The Flight SQL service.
+#[derive(Clone)]
+pub struct QuiverFlightSql {
+    db: Arc<Database>,
+    tokens: Arc<Tokens>,
+    sessions: Arc<Mutex<HashMap<Option<String>, Quiver>>>,
+    prepared: Arc<Registry<Prepared>>,
+    pending: Arc<Registry<Pending>>,
+    admission: Arc<Admission>,
+}
+
+type DoGetStream =
+    Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
+
+fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(internal)?;
+    Ok(bytes)
+}
+
+fn info_for(
+    schema: &Schema,
+    ticket: Vec<u8>,
+    descriptor: FlightDescriptor,
+) -> Result<Response<FlightInfo>, Status> {
+    let info = FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(internal)?
+        .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
+        .with_descriptor(descriptor);
+    Ok(Response::new(info))
+}
+
+fn stream_batches(
+    schema: SchemaRef,
+    batches: impl Stream<Item = Result<RecordBatch, Status>> + Send + 'static,
+) -> DoGetStream {
+    Box::pin(
+        FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(batches.map_err(FlightError::from))
+            .map_err(Status::from),
+    )
+}
+
+/// A reply of one batch.
+fn one_batch(schema: SchemaRef, batch: RecordBatch) -> Result<Response<DoGetStream>, Status> {
+    batches_reply(schema, vec![batch])
+}
+
+/// A reply of batches at hand.
+fn batches_reply(
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> Result<Response<DoGetStream>, Status> {
+    Ok(Response::new(stream_batches(
+        schema,
+        futures::stream::iter(batches.into_iter().map(Ok)),
+    )))
+}
+
+fn count_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(
+        "count",
+        DataType::UInt64,
+        false,
+    )]))
+}
+
+/// The reply of a write: one row, the rows it changed.
+fn count_batch(count: u64) -> Result<RecordBatch, Status> {
+    let column: ArrayRef = Arc::new(UInt64Array::from(vec![count]));
+    RecordBatch::try_new(count_schema(), vec![column]).map_err(internal)
+}
+
+/// The rows of a result's `count` column, summed (DML), or 0.
+fn count_of(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .filter(|b| b.num_columns() == 1 && b.schema().field(0).name() == "count")
+        .filter_map(|b| {
+            b.column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .map(|a| a.iter().flatten().sum::<u64>())
+        })
+        .sum()
+}
+
+/// True for a statement that changes rows (DML; job functions are told apart by
+/// [`runs_job_operation`]).
+fn is_write(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Dml(_))
+}
+
+/// Refuses what must not run over the network: statements that change the session (shared
+/// by every client of a token), DataFusion's own DDL (external tables read the server's
+/// files) and COPY (writes them).
+fn refuse_server_side_effects(plan: &LogicalPlan) -> Result<(), Status> {
+    let what = match plan {
+        LogicalPlan::Statement(s) => s.name().to_owned(),
+        LogicalPlan::Ddl(d) => d.name().to_owned(),
+        LogicalPlan::Copy(_) => "COPY".to_owned(),
+        _ => return Ok(()),
+    };
+    Err(status(
+        SqlError::Unsupported {
+            what,
+            context: "over Flight SQL".into(),
+            instead: "the server's session is shared by every client of a token and its files are not the client's; use Flight SQL prepared statements for parameters, and CREATE/DROP TABLE or INDEX for schema changes".into(),
+        }
+        .into(),
+    ))
+}
+
+/// The parameter sets bound to a prepared statement, one Vec per row.
+fn parameter_sets(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
+    let mut sets = Vec::new();
+    for b in batches {
+        for row in 0..b.num_rows() {
+            let values = b
+                .columns()
+                .iter()
+                .map(|c| ScalarValue::try_from_array(c, row))
+                .collect::<Result<Vec<_>, DataFusionError>>()
+                .map_err(status)?;
+            sets.push(values);
+        }
+    }
+    Ok(sets)
+}
+
+/// The plan once per bound parameter set (or once, without parameters).
+fn bind(plan: &LogicalPlan, parameters: &[RecordBatch]) -> Result<Vec<LogicalPlan>, Status> {
+    let wanted = plan.get_parameter_types().map_err(status)?.len();
+    if wanted == 0 {
+        return Ok(vec![plan.clone()]);
+    }
+    let sets = parameter_sets(parameters)?;
+    if sets.is_empty() {
+        return Err(Status::invalid_argument(format!(
+            "the statement has {wanted} parameter(s) and none were bound"
+        )));
+    }
+    sets.into_iter()
+        .map(|values| {
+            if values.len() != wanted {
+                return Err(Status::invalid_argument(format!(
+                    "the statement has {wanted} parameter(s), a set has {}",
+                    values.len()
+                )));
+            }
+            plan.clone().with_param_values(values).map_err(status)
+        })
+        .collect()
+}
+
+async fn collect_parameters(stream: PeekableFlightDataStream) -> Result<Vec<RecordBatch>, Status> {
+    // A DoPut may carry only the command (an empty message): no parameters then.
+    let messages = stream.try_filter(|m| futures::future::ready(!m.data_header.is_empty()));
+    let decoded =
+        FlightRecordBatchStream::new_from_flight_data(messages.map_err(FlightError::from));
+    decoded.try_collect().await.map_err(Status::from)
+}
+
+/// Runs a plan with the admitted query's memory pool.
+async fn execute(
+    session: &Quiver,
+    plan: LogicalPlan,
+    admitted: &Admitted,
+) -> DfResult<SendableRecordBatchStream> {
+    let df = session.execute_plan(plan).await?;
+    let task = Arc::new(df.task_ctx().with_runtime(admitted.runtime.clone()));
+    let physical = df.create_physical_plan().await?;
+    execute_stream(physical, task)
+}
+
+impl QuiverFlightSql {
+    /// A service over the database.
+    pub fn new(db: Arc<Database>, tokens: Tokens, admission: Admission) -> Self {
+        QuiverFlightSql {
+            db,
+            tokens: Arc::new(tokens),
+            sessions: Arc::default(),
+            prepared: Arc::new(Registry::new("prepared statement", PREPARED_PER_GRANT)),
+            pending: Arc::new(Registry::new("result", PENDING_PER_GRANT)),
+            admission: Arc::new(admission),
+        }
+    }
+
+    /// Drops prepared statements and unread results idle for `idle`; returns how many.
+    pub fn sweep(&self, idle: std::time::Duration) -> usize {
+        self.prepared.sweep(idle) + self.pending.sweep(idle)
+    }
+
+    fn grant<T>(&self, request: &Request<T>) -> Result<Grant, Status> {
+        self.tokens.authenticate(request.metadata())
+    }
+
+    /// The session a grant works in: for a tenant, a catalog that holds only its namespace.
+    /// Every statement and metadata call of the grant goes through it.
+    fn session(&self, grant: &Grant) -> Quiver {
+        let mut sessions = self.sessions.lock();
+        sessions
+            .entry(grant.namespace.clone())
+            .or_insert_with(|| match &grant.namespace {
+                Some(ns) => Quiver::restricted(self.db.clone(), ns),
+                None => Quiver::new(self.db.clone()),
+            })
+            .clone()
+    }
+
+    /// Runs Quiver DDL now.
+    async fn run_ddl(&self, session: &Quiver, sql: &str) -> Result<Pending, Status> {
+        let admitted = self.admission.admit().await?;
+        admitted
+            .within(async {
+                session
+                    .sql(sql)
+                    .await
+                    .map_err(status)?
+                    .collect()
+                    .await
+                    .map_err(status)
+            })
+            .await?;
+        Ok(Pending::done(RecordBatch::new_empty(Arc::new(
+            Schema::empty(),
+        ))))
+    }
+
+    /// Runs a statement that changes data once per plan, now; returns what they returned.
+    async fn run_now(
+        &self,
+        session: &Quiver,
+        plans: Vec<LogicalPlan>,
+    ) -> Result<Vec<RecordBatch>, Status> {
+        let admitted = self.admission.admit().await?;
+        let work = async {
+            let mut all = Vec::new();
+            for plan in plans {
+                let stream = execute(session, plan, &admitted).await.map_err(status)?;
+                let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
+                all.extend(batches);
+            }
+            Ok(all)
+        };
+        admitted.within(work).await
+    }
+
+    /// What a statement's ticket will read: writes and DDL run here.
+    async fn start_statement(&self, grant: &Grant, sql: &str) -> Result<Pending, Status> {
+        let session = self.session(grant);
+        if Quiver::is_ddl(sql) {
+            return self.run_ddl(&session, sql).await;
+        }
+        let plan = session.prepare(sql).await.map_err(status)?;
+        self.start_plans(&session, &plan, vec![plan.clone()]).await
+    }
+
+    /// What a prepared statement's ticket will read: writes and DDL run here.
+    async fn start_prepared(&self, grant: &Grant, handle: &str) -> Result<Pending, Status> {
+        let session = self.session(grant);
+        match self.prepared.get(grant, handle)? {
+            Prepared::Ddl(sql) => self.run_ddl(&session, &sql).await,
+            Prepared::Plan { plan, parameters } => {
+                let plans = bind(&plan, &parameters)?;
+                self.start_plans(&session, &plan, plans).await
+            }
+        }
+    }
+
+    async fn start_plans(
+        &self,
+        session: &Quiver,
+        plan: &LogicalPlan,
+        plans: Vec<LogicalPlan>,
+    ) -> Result<Pending, Status> {
+        refuse_server_side_effects(plan)?;
+        if is_write(plan) {
+            let count = count_of(&self.run_now(session, plans).await?);
+            return Ok(Pending::done(count_batch(count)?));
+        }
+        if runs_job_operation(plan) {
+            let schema = Arc::new(plan.schema().as_arrow().clone());
+            return Ok(Pending::Done(schema, self.run_now(session, plans).await?));
+        }
+        Ok(Pending::Rows(plans))
+    }
+
+    /// A FlightInfo whose ticket reads `pending`.
+    fn info_reading(
+        &self,
+        grant: &Grant,
+        pending: Pending,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = pending.schema();
+        let handle = self.pending.insert(grant, pending)?;
+        let ticket = TicketStatementQuery {
+            statement_handle: handle.into_bytes().into(),
+        };
+        info_for(&schema, ticket.as_any().encode_to_vec(), descriptor)
+    }
+
+    /// The reply stream of a pending result.
+    async fn read(&self, grant: &Grant, pending: Pending) -> Result<Response<DoGetStream>, Status> {
+        let schema = pending.schema();
+        let plans = match pending {
+            Pending::Done(_, batches) => return batches_reply(schema, batches),
+            Pending::Rows(plans) => plans,
+        };
+        let session = self.session(grant);
+        let admitted = self.admission.admit().await?;
+        let mut plans = plans.into_iter();
+        let first = plans
+            .next()
+            .ok_or_else(|| Status::internal("no plan to run"))?;
+        // The first result's errors (planning, a missing table) fail the call itself.
+        let first = admitted
+            .within(async { execute(&session, first, &admitted).await.map_err(status) })
+            .await?;
+        let rest: Vec<LogicalPlan> = plans.collect();
+        let stream = if rest.is_empty() {
+            first
+        } else {
+            // Several parameter sets: the results one after another.
+            let runtime = admitted.runtime.clone();
+            let more = futures::stream::iter(rest)
+                .then(move |plan| {
+                    let (session, runtime) = (session.clone(), runtime.clone());
+                    async move {
+                        let df = session.execute_plan(plan).await?;
+                        let task = Arc::new(df.task_ctx().with_runtime(runtime));
+                        execute_stream(df.create_physical_plan().await?, task)
+                    }
+                })
+                .try_flatten();
+            Box::pin(RecordBatchStreamAdapter::new(
+                schema.clone(),
+                first.chain(more),
+            ))
+        };
+        Ok(Response::new(stream_batches(
+            schema,
+            bounded(stream, admitted),
+        )))
+    }
+}
+
+fn handle_text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for QuiverFlightSql {
+    type FlightService = QuiverFlightSql;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<
+        Response<Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>>,
+        Status,
+    > {
+        let token = self.tokens.handshake(request.metadata())?;
+        let reply = HandshakeResponse {
+            protocol_version: 0,
+            payload: token.clone().into(),
+        };
+        let mut response: Response<
+            Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>,
+        > = Response::new(Box::pin(futures::stream::iter(vec![Ok(reply)])));
+        if !token.is_empty() {
+            let value = MetadataValue::try_from(format!("Bearer {token}"))
+                .map_err(|_| Status::invalid_argument("the token is not a valid header value"))?;
+            response.metadata_mut().insert("authorization", value);
+        }
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let grant = self.grant(&request)?;
+        let pending = self.start_statement(&grant, &query.query).await?;
+        self.info_reading(&grant, pending, request.into_inner())
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let grant = self.grant(&request)?;
+        let pending = self
+            .pending
+            .take(&grant, &handle_text(&ticket.statement_handle))?;
+        self.read(&grant, pending).await
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let grant = self.grant(&request)?;
+        let pending = self
+            .start_prepared(&grant, &handle_text(&cmd.prepared_statement_handle))
+            .await?;
+        self.info_reading(&grant, pending, request.into_inner())
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        // Our FlightInfos never hand out this ticket; a client that builds it itself gets
+        // the statement run now, as GetFlightInfo + DoGet would.
+        let grant = self.grant(&request)?;
+        let pending = self
+            .start_prepared(&grant, &handle_text(&cmd.prepared_statement_handle))
+            .await?;
+        self.read(&grant, pending).await
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let grant = self.grant(&request)?;
+        let handle = handle_text(&cmd.prepared_statement_handle);
+        // Check ownership before reading the client's data.
+        self.prepared.get(&grant, &handle)?;
+        let parameters = collect_parameters(request.into_inner()).await?;
+        self.prepared.update(&grant, &handle, |p| {
+            if let Prepared::Plan { parameters: p, .. } = p {
+                *p = parameters;
+            }
+        })?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(handle.into_bytes().into()),
+        })
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        cmd: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let grant = self.grant(&request)?;
+        let handle = handle_text(&cmd.prepared_statement_handle);
+        self.prepared.get(&grant, &handle)?;
+        let parameters = collect_parameters(request.into_inner()).await?;
+        if !parameters.is_empty() {
+            self.prepared.update(&grant, &handle, |p| {
+                if let Prepared::Plan { parameters: p, .. } = p {
+                    *p = parameters;
+                }
+            })?;
+        }
+        Ok(self.start_prepared(&grant, &handle).await?.count())
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        cmd: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let grant = self.grant(&request)?;
+        Ok(self.start_statement(&grant, &cmd.query).await?.count())
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let grant = self.grant(&request)?;
+        let sql = number_placeholders(&query.query);
+        if Quiver::is_ddl(&sql) {
+            let handle = self.prepared.insert(&grant, Prepared::Ddl(sql))?;
+            let empty = schema_bytes(&Schema::empty())?;
+            return Ok(ActionCreatePreparedStatementResult {
+                prepared_statement_handle: handle.into_bytes().into(),
+                dataset_schema: empty.clone(),
+                parameter_schema: empty,
+            });
+        }
+        let plan = self.session(&grant).prepare(&sql).await.map_err(status)?;
+        refuse_server_side_effects(&plan)?;
+        let types = plan.get_parameter_types().map_err(status)?;
+        let mut names: Vec<&String> = types.keys().collect();
+        names.sort_by_key(|n| {
+            n.trim_start_matches('$')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
+        let fields: Vec<Field> = names
+            .iter()
+            .map(|n| {
+                Field::new(
+                    n.as_str(),
+                    types[*n].clone().unwrap_or(DataType::Utf8),
+                    true,
+                )
+            })
+            .collect();
+        let dataset = schema_bytes(plan.schema().as_arrow())?;
+        let parameters = schema_bytes(&Schema::new(fields))?;
+        let handle = self.prepared.insert(
+            &grant,
+            Prepared::Plan {
+                plan,
+                parameters: Vec::new(),
+            },
+        )?;
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: handle.into_bytes().into(),
+            dataset_schema: dataset,
+            parameter_schema: parameters,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        let grant = self.grant(&request)?;
+        // Closing is idempotent: a handle already closed, expired or not the caller's
+        // answers the same, so closing reveals nothing about other grants' handles.
+        let _ = self
+            .prepared
+            .take(&grant, &handle_text(&query.prepared_statement_handle));
+        Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.grant(&request)?;
+        info_for(
+            &query.clone().into_builder().schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.grant(&request)?;
+        let (schema, batch) = metadata::catalogs(query)?;
+        one_batch(schema, batch)
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.grant(&request)?;
+        info_for(
+            &query.clone().into_builder().schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let grant = self.grant(&request)?;
+        let (schema, batch) = metadata::schemas(&self.session(&grant), query)?;
+        one_batch(schema, batch)
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.grant(&request)?;
+        info_for(
+            &query.clone().into_builder().schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let grant = self.grant(&request)?;
+        let (schema, batch) = metadata::tables(&self.session(&grant), query).await?;
+        one_batch(schema, batch)
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.grant(&request)?;
+        info_for(
+            &metadata::table_types_schema(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_table_types(
+        &self,
+        _query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.grant(&request)?;
+        one_batch(metadata::table_types_schema(), metadata::table_types()?)
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.grant(&request)?;
+        let info = metadata::sql_info();
+        info_for(
+            query.clone().into_builder(&info).schema().as_ref(),
+            query.as_any().encode_to_vec(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.grant(&request)?;
+        let info = metadata::sql_info();
+        let builder = query.into_builder(&info);
+        let schema = builder.schema();
+        one_batch(schema, builder.build().map_err(internal)?)
+    }
+
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<DoGetStream>, Status> {
+        self.grant(&request)?;
+        Err(Status::unimplemented(format!(
+            "Quiver does not serve {}",
+            message.type_url
+        )))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
