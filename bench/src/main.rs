@@ -8,8 +8,10 @@
 //! cargo run --release -p quiver-bench -- --rows 100000 --rows 1000000
 //! cargo run --release -p quiver-bench -- --rows 10000000          # opt-in 10M
 //! cargo run -p quiver-bench -- --smoke                             # a few thousand rows (CI: tests/smoke.rs)
+//! cargo run --release -p quiver-bench -- --jobs 100000 --rows 0     # the job queue only
 //! ```
 
+mod jobs;
 mod sqlite;
 
 /// The allocator the `quiver` binary uses, so the numbers are the shell's and the server's.
@@ -49,6 +51,9 @@ struct Args {
     /// Load only: report ingest and skip the queries (for profiling the write path).
     #[arg(long)]
     ingest_only: bool,
+    /// Jobs in the job-queue benchmark (0: skip it).
+    #[arg(long, default_value_t = 100_000)]
+    jobs: usize,
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -187,7 +192,9 @@ async fn main() {
     if args.smoke {
         args.rows = vec![3_000];
         args.iterations = 2;
+        args.jobs = 2_000;
     }
+    args.rows.retain(|&n| n > 0);
     let mut json = Vec::new();
     let mut growth: Vec<(u64, Vec<f64>)> = Vec::new();
     println!(
@@ -351,6 +358,9 @@ async fn main() {
         for (i, q) in QUERIES.iter().enumerate() {
             println!("| {} | {:.2}x |", q.name, last.1[i] / first.1[i]);
         }
+    }
+    if args.jobs > 0 && !args.ingest_only {
+        jobs::report(args.jobs, &[1, 4, 16]);
     }
     if let Some(path) = args.json {
         std::fs::write(&path, format!("[{}]\n", json.join(",\n"))).expect("write json");

@@ -20,6 +20,7 @@ fn the_benchmark_runs_every_query_on_every_system() {
     );
     assert!(stdout.contains("3000 rows: Quiver ingest"), "{stdout}");
     // One table row per reference query.
+    assert!(stdout.contains("### job queue, 2000 jobs"), "{stdout}");
     for query in ["top-k by index", "array_has", "full-scan aggregate"] {
         assert!(
             stdout.contains(&format!("| {query} |")),
