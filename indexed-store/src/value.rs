@@ -50,12 +50,10 @@ impl Value {
             (Value::Null, _) => Value::Null,
             (Value::Bool(b), ColumnType::Boolean) => Value::Bool(b),
             (Value::Int(i), ColumnType::Int64) => Value::Int(i),
-            (Value::Float(f), ColumnType::Int64) => {
-                if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) {
-                    Value::Int(f as i64)
-                } else {
-                    return None;
-                }
+            (Value::Float(f), ColumnType::Int64)
+                if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) =>
+            {
+                Value::Int(f as i64)
             }
             (Value::Int(i), ColumnType::Float64) => Value::Float(i as f64),
             (Value::Float(f), ColumnType::Float64) => Value::Float(f),

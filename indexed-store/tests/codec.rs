@@ -194,10 +194,10 @@ fn model_cmp(a: &Value, b: &Value) -> std::cmp::Ordering {
 proptest! {
     #[test]
     fn byte_order_is_value_order(a in scalar(), b in scalar()) {
-        let (ea, eb) = (encode_key(&[a.clone()], &[]), encode_key(&[b.clone()], &[]));
+        let (ea, eb) = (encode_key(std::slice::from_ref(&a), &[]), encode_key(std::slice::from_ref(&b), &[]));
         prop_assert_eq!(ea.cmp(&eb), model_cmp(&a, &b));
         prop_assert_eq!(compare(&a, &b), model_cmp(&a, &b));
-        let (da, db) = (encode_key(&[a.clone()], &[SortOrder::Desc]), encode_key(&[b.clone()], &[SortOrder::Desc]));
+        let (da, db) = (encode_key(std::slice::from_ref(&a), &[SortOrder::Desc]), encode_key(std::slice::from_ref(&b), &[SortOrder::Desc]));
         prop_assert_eq!(da.cmp(&db), model_cmp(&a, &b).reverse());
     }
 

@@ -122,7 +122,7 @@ async fn writes_run_when_their_flight_info_is_asked_for() {
         .await
         .unwrap();
     assert_eq!(first_int(&batches), 3);
-    let again = c.do_get(ticket).await.err().expect("a ticket is read once");
+    let again = c.do_get(ticket).await.expect_err("a ticket is read once");
     assert_eq!(code(&again), Code::NotFound);
 
     // A prepared INSERT executed as a query (GetFlightInfo) without fetching, two sets.

@@ -402,7 +402,7 @@ async fn thirty_two_clients_with_faults() {
         tally.latencies.lock().clone().into_iter().collect();
     let mut names: Vec<&&str> = latencies.keys().collect::<Vec<_>>();
     names.sort();
-    let names: Vec<&'static str> = names.into_iter().map(|n| *n).collect();
+    let names: Vec<&'static str> = names.into_iter().copied().collect();
     for name in names {
         let l = latencies.get_mut(name).unwrap();
         l.sort();

@@ -653,7 +653,7 @@ impl FlightSqlService for QuiverFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
         info_for(
-            &query.clone().into_builder().schema(),
+            &query.into_builder().schema(),
             query.as_any().encode_to_vec(),
             request.into_inner(),
         )
