@@ -240,6 +240,16 @@ impl JobQueue {
         }
     }
 
+    /// Ids of the jobs a path selects, in path order.
+    fn ids(&self, path: &AccessPath) -> StoreResult<Vec<String>> {
+        let reader = self.store.reader();
+        let mut ids = Vec::new();
+        for item in reader.records(path)? {
+            ids.push(item?.1.job_id);
+        }
+        Ok(ids)
+    }
+
     /// Ids of the queue's queued jobs whose `run_after` has passed, in claim order.
     fn ready(&self, queue: &str, now: i64, limit: usize) -> StoreResult<Vec<String>> {
         let path = AccessPath::index("jobs_ready").eq(vec![text(queue), text(QUEUED)]);
@@ -453,14 +463,7 @@ impl JobQueue {
             .eq(vec![text(RUNNING)])
             .range(Bound::Unbounded, Bound::Included(Value::Timestamp(now)))
             .limit(limit);
-        let ids: Vec<String> = {
-            let reader = self.store.reader();
-            let mut ids = Vec::new();
-            for item in reader.records(&path)? {
-                ids.push(item?.1.job_id);
-            }
-            ids
-        };
+        let ids = self.ids(&path)?;
         if ids.is_empty() {
             return Ok(0);
         }
@@ -497,14 +500,7 @@ impl JobQueue {
                     .eq(vec![text(status)])
                     .range(Bound::Unbounded, Bound::Excluded(Value::Timestamp(cutoff)))
                     .limit(1000);
-                let ids: Vec<String> = {
-                    let reader = self.store.reader();
-                    let mut ids = Vec::new();
-                    for item in reader.records(&path)? {
-                        ids.push(item?.1.job_id);
-                    }
-                    ids
-                };
+                let ids = self.ids(&path)?;
                 if ids.is_empty() {
                     break;
                 }
