@@ -35,6 +35,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{execute_stream, SendableRecordBatchStream};
@@ -50,7 +51,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::auth::{Grant, Tokens};
 use super::errors::{internal, status};
 use super::handles::Registry;
-use super::limits::{bounded, Admission, Admitted};
+use super::limits::{bounded, Admission};
 use super::metadata;
 use crate::params::number_placeholders;
 
@@ -269,14 +270,14 @@ async fn collect_parameters(stream: PeekableFlightDataStream) -> Result<Vec<Reco
     decoded.try_collect().await.map_err(Status::from)
 }
 
-/// Runs a plan with the admitted query's memory pool.
+/// Runs a plan with an admitted query's runtime (its memory pool).
 async fn execute(
     session: &Quiver,
     plan: LogicalPlan,
-    admitted: &Admitted,
+    runtime: Arc<RuntimeEnv>,
 ) -> DfResult<SendableRecordBatchStream> {
     let df = session.execute_plan(plan).await?;
-    let task = Arc::new(df.task_ctx().with_runtime(admitted.runtime.clone()));
+    let task = Arc::new(df.task_ctx().with_runtime(runtime));
     let physical = df.create_physical_plan().await?;
     execute_stream(physical, task)
 }
@@ -345,7 +346,9 @@ impl QuiverFlightSql {
         let work = async {
             let mut all = Vec::new();
             for plan in plans {
-                let stream = execute(session, plan, &admitted).await.map_err(status)?;
+                let stream = execute(session, plan, admitted.runtime.clone())
+                    .await
+                    .map_err(status)?;
                 let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
                 all.extend(batches);
             }
@@ -424,7 +427,11 @@ impl QuiverFlightSql {
             .ok_or_else(|| Status::internal("no plan to run"))?;
         // The first result's errors (planning, a missing table) fail the call itself.
         let first = admitted
-            .within(async { execute(&session, first, &admitted).await.map_err(status) })
+            .within(async {
+                execute(&session, first, admitted.runtime.clone())
+                    .await
+                    .map_err(status)
+            })
             .await?;
         let rest: Vec<LogicalPlan> = plans.collect();
         let stream = if rest.is_empty() {
@@ -435,11 +442,7 @@ impl QuiverFlightSql {
             let more = futures::stream::iter(rest)
                 .then(move |plan| {
                     let (session, runtime) = (session.clone(), runtime.clone());
-                    async move {
-                        let df = session.execute_plan(plan).await?;
-                        let task = Arc::new(df.task_ctx().with_runtime(runtime));
-                        execute_stream(df.create_physical_plan().await?, task)
-                    }
+                    async move { execute(&session, plan, runtime).await }
                 })
                 .try_flatten();
             Box::pin(RecordBatchStreamAdapter::new(
