@@ -171,6 +171,38 @@ pub trait ReadView: Send + Sync {
     /// The pairs whose key lies in `range`, in `direction` order.
     fn scan(&self, partition: &str, range: &KeyRange, direction: Direction)
         -> KvResult<KvIter<'_>>;
+
+    /// Calls `visit` with each pair in `range`, in `direction` order, until it returns false.
+    /// The pair is borrowed from the backend: long scans copy nothing per entry.
+    fn visit(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        for item in self.scan(partition, range, direction)? {
+            let (key, value) = item?;
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `visit` with the position and value (None when absent) of each of `keys`, in
+    /// the order given, without copying the values.
+    fn visit_many(
+        &self,
+        partition: &str,
+        keys: &[Vec<u8>],
+        visit: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> KvResult<()> {
+        for (i, value) in self.multi_get(partition, keys)?.into_iter().enumerate() {
+            visit(i, value.as_deref());
+        }
+        Ok(())
+    }
 }
 
 /// An ordered key-value store with named partitions.
@@ -205,8 +237,21 @@ pub trait StorageBackend: ReadView {
         Ok(())
     }
 
+    /// Compacts one partition, so that walks no longer step over the deletions it has
+    /// piled up (a queue's index, whose front is deleted as it is consumed); a no-op in
+    /// memory.
+    fn compact_partition(&self, _partition: &str) -> KvResult<()> {
+        Ok(())
+    }
+
     /// Approximate bytes on disk (0 in memory).
     fn disk_size(&self) -> u64 {
         0
+    }
+
+    /// Approximate bytes on disk of the keys in `[start, end)` of a partition, from the
+    /// backend's own index of its files (data not yet flushed counts as 0; 0 in memory).
+    fn approximate_size(&self, _partition: &str, _start: &[u8], _end: &[u8]) -> KvResult<u64> {
+        Ok(0)
     }
 }

@@ -107,6 +107,34 @@ impl Iterator for Cursor {
     }
 }
 
+/// Walks one map version in place: its entries are borrowed, not cloned.
+fn visit_partition(
+    map: &Partition,
+    range: &KeyRange,
+    direction: Direction,
+    visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+) {
+    let (start, end) = range.half_open();
+    if let (Some(s), Some(e)) = (&start, &end) {
+        if s >= e {
+            return;
+        }
+    }
+    let lower = start.map_or(Bound::Unbounded, Bound::Included);
+    let upper = end.map_or(Bound::Unbounded, Bound::Excluded);
+    let mut it = map.range((lower, upper));
+    loop {
+        let item = match direction {
+            Direction::Forward => it.next(),
+            Direction::Reverse => it.next_back(),
+        };
+        match item {
+            Some((k, v)) if visit(k, v) => {}
+            _ => return,
+        }
+    }
+}
+
 fn read_get(parts: &Partitions, p: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
     Ok(partition(parts, p)?.get(key).cloned())
 }
@@ -132,6 +160,17 @@ impl ReadView for MemorySnapshot {
             direction,
         ))
     }
+
+    fn visit(
+        &self,
+        p: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        visit_partition(partition(&self.partitions, p)?, range, direction, visit);
+        Ok(())
+    }
 }
 
 impl ReadView for MemoryBackend {
@@ -146,6 +185,19 @@ impl ReadView for MemoryBackend {
     fn scan(&self, p: &str, range: &KeyRange, direction: Direction) -> KvResult<KvIter<'_>> {
         let map = partition(&self.partitions.read(), p)?.clone();
         Ok(scan_partition(map, range, direction))
+    }
+
+    fn visit(
+        &self,
+        p: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        // A version of its own: the caller may write from inside the walk.
+        let map = partition(&self.partitions.read(), p)?.clone();
+        visit_partition(&map, range, direction, visit);
+        Ok(())
     }
 }
 

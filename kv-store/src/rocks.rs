@@ -188,18 +188,19 @@ impl RocksBackend {
             .collect()
     }
 
-    fn scan_at<'a>(
+    /// A raw iterator over `range`, bounded on both sides so RocksDB stops at the range's end
+    /// without the caller comparing keys; None when the range is empty.
+    fn raw_at<'a>(
         &'a self,
         snapshot: Option<&SnapshotWithThreadMode<'a, Db>>,
-        partition: &str,
+        cf: &Arc<BoundColumnFamily<'a>>,
         range: &KeyRange,
         direction: Direction,
-    ) -> KvResult<KvIter<'a>> {
-        let cf = self.cf(partition)?;
+    ) -> Option<DBRawIteratorWithThreadMode<'a, Db>> {
         let (start, end) = range.half_open();
         if let (Some(s), Some(e)) = (&start, &end) {
             if s >= e {
-                return Ok(Box::new(std::iter::empty()));
+                return None;
             }
         }
         let mut opts = Self::read_options(snapshot);
@@ -209,11 +210,69 @@ impl RocksBackend {
         if let Some(e) = end {
             opts.set_iterate_upper_bound(e);
         }
-        let mut raw = self.db.raw_iterator_cf_opt(&cf, opts);
+        let mut raw = self.db.raw_iterator_cf_opt(cf, opts);
         match direction {
             Direction::Forward => raw.seek_to_first(),
             Direction::Reverse => raw.seek_to_last(),
         }
+        Some(raw)
+    }
+
+    fn visit_at<'a>(
+        &'a self,
+        snapshot: Option<&SnapshotWithThreadMode<'a, Db>>,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        let cf = self.cf(partition)?;
+        let Some(mut raw) = self.raw_at(snapshot, &cf, range, direction) else {
+            return Ok(());
+        };
+        while let Some((key, value)) = raw.item() {
+            if !visit(key, value) {
+                return Ok(());
+            }
+            match direction {
+                Direction::Forward => raw.next(),
+                Direction::Reverse => raw.prev(),
+            }
+        }
+        raw.status().map_err(KvError::rocks("iterate"))
+    }
+
+    fn visit_many_at(
+        &self,
+        snapshot: Option<&SnapshotWithThreadMode<'_, Db>>,
+        partition: &str,
+        keys: &[Vec<u8>],
+        visit: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> KvResult<()> {
+        let cf = self.cf(partition)?;
+        let opts = Self::read_options(snapshot);
+        let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
+        let values = self
+            .db
+            .batched_multi_get_cf_opt(&cf, keys.iter(), sorted, &opts);
+        for (i, value) in values.into_iter().enumerate() {
+            let value = value.map_err(KvError::rocks("multi_get"))?;
+            visit(i, value.as_deref());
+        }
+        Ok(())
+    }
+
+    fn scan_at<'a>(
+        &'a self,
+        snapshot: Option<&SnapshotWithThreadMode<'a, Db>>,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+    ) -> KvResult<KvIter<'a>> {
+        let cf = self.cf(partition)?;
+        let Some(raw) = self.raw_at(snapshot, &cf, range, direction) else {
+            return Ok(Box::new(std::iter::empty()));
+        };
         Ok(Box::new(RocksIter {
             raw,
             direction,
@@ -327,6 +386,27 @@ impl ReadView for RocksSnapshot<'_> {
         self.backend
             .scan_at(Some(&self.snapshot), partition, range, direction)
     }
+
+    fn visit(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        self.backend
+            .visit_at(Some(&self.snapshot), partition, range, direction, visit)
+    }
+
+    fn visit_many(
+        &self,
+        partition: &str,
+        keys: &[Vec<u8>],
+        visit: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> KvResult<()> {
+        self.backend
+            .visit_many_at(Some(&self.snapshot), partition, keys, visit)
+    }
 }
 
 impl ReadView for RocksBackend {
@@ -345,6 +425,25 @@ impl ReadView for RocksBackend {
         direction: Direction,
     ) -> KvResult<KvIter<'_>> {
         self.scan_at(None, partition, range, direction)
+    }
+
+    fn visit(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        self.visit_at(None, partition, range, direction, visit)
+    }
+
+    fn visit_many(
+        &self,
+        partition: &str,
+        keys: &[Vec<u8>],
+        visit: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> KvResult<()> {
+        self.visit_many_at(None, partition, keys, visit)
     }
 }
 
@@ -432,6 +531,16 @@ impl StorageBackend for RocksBackend {
             .map_err(KvError::rocks("write"))
     }
 
+    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
+        let cf = self.cf(partition)?;
+        Ok(self
+            .db
+            .get_approximate_sizes_cf(&cf, &[rocksdb::Range::new(start, end)])
+            .first()
+            .copied()
+            .unwrap_or(0))
+    }
+
     fn snapshot(&self) -> Box<dyn ReadView + '_> {
         Box::new(RocksSnapshot {
             backend: self,
@@ -448,6 +557,13 @@ impl StorageBackend for RocksBackend {
             let cf = self.cf(&name)?;
             self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
         }
+        Ok(())
+    }
+
+    fn compact_partition(&self, partition: &str) -> KvResult<()> {
+        let cf = self.cf(partition)?;
+        // Flushes the partition's memtable first, so its deletions are dropped too.
+        self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
         Ok(())
     }
 

@@ -242,6 +242,66 @@ fn empty_keys_and_values_round_trip(b: &dyn StorageBackend) {
     );
 }
 
+/// The borrowed walk and the owned scan agree on every range, direction and stopping point,
+/// on the backend and on a snapshot.
+fn visit_agrees_with_scan(b: &dyn StorageBackend) {
+    filled(b);
+    let ranges = [
+        KeyRange::all(),
+        KeyRange::prefix(b"b"),
+        KeyRange::new(
+            Bound::Excluded(b"b".to_vec()),
+            Bound::Included(b"d\xff".to_vec()),
+        ),
+        KeyRange::new(
+            Bound::Included(b"d".to_vec()),
+            Bound::Excluded(b"c".to_vec()),
+        ),
+        KeyRange::new(Bound::Included(b"zz".to_vec()), Bound::Unbounded),
+    ];
+    let snapshot = b.snapshot();
+    for view in [b as &dyn ReadView, &*snapshot] {
+        for range in &ranges {
+            for direction in [Direction::Forward, Direction::Reverse] {
+                let scanned: Vec<KvPair> = view
+                    .scan("p", range, direction)
+                    .unwrap()
+                    .map(|r| r.unwrap())
+                    .collect();
+                for stop_after in [0, 1, usize::MAX] {
+                    let mut visited = Vec::new();
+                    view.visit("p", range, direction, &mut |k, v| {
+                        visited.push((k.to_vec(), v.to_vec()));
+                        visited.len() < stop_after
+                    })
+                    .unwrap();
+                    let expected: Vec<KvPair> =
+                        scanned.iter().take(stop_after.max(1)).cloned().collect();
+                    assert_eq!(visited, expected, "{range:?} {direction:?} {stop_after}");
+                }
+            }
+        }
+    }
+    assert!(matches!(
+        b.visit("nope", &KeyRange::all(), Direction::Forward, &mut |_, _| {
+            true
+        }),
+        Err(KvError::UnknownPartition(_))
+    ));
+}
+
+fn visit_many_agrees_with_multi_get(b: &dyn StorageBackend) {
+    filled(b);
+    let keys = vec![b"c".to_vec(), b"zz".to_vec(), b"a".to_vec(), b"e".to_vec()];
+    let expected = b.multi_get("p", &keys).unwrap();
+    let mut got = vec![None; keys.len()];
+    b.visit_many("p", &keys, &mut |i, v| got[i] = v.map(<[u8]>::to_vec))
+        .unwrap();
+    assert_eq!(got, expected);
+    assert_eq!(got[1], None);
+    assert!(b.visit_many("nope", &keys, &mut |_, _| {}).is_err());
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -258,6 +318,8 @@ macro_rules! conformance {
 
 conformance!(
     partitions_are_created_on_demand_and_dropped,
+    visit_agrees_with_scan,
+    visit_many_agrees_with_multi_get,
     unknown_partition_is_an_error_for_every_operation,
     a_batch_with_an_unknown_partition_writes_nothing,
     batches_put_and_delete_across_partitions,
