@@ -12,8 +12,9 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::definition::{row_table, IndexDefinition};
 use crate::error::{StoreError, StoreResult};
-use crate::jobs::{JobQueue, QueueConfig};
-use crate::payload::{decode_record, encode_record, from_bytes, to_bytes};
+use crate::jobs::{JobQueue, QueueConfig, Upkeep};
+use crate::payload::{decode_entity_record, encode_record, from_bytes, to_bytes};
+use crate::record::RECORD_FORMAT;
 use crate::row_access::RowAccess;
 use crate::schema::{IndexSpec, Row, TableSchema};
 use crate::store::{entries_of, IndexedEntityStore, Partitions};
@@ -36,6 +37,8 @@ pub struct Database {
     backend: Arc<dyn StorageBackend>,
     tables: RwLock<BTreeMap<String, Arc<RowStore>>>,
     jobs: Arc<IndexedEntityStore<String, Job>>,
+    /// What claims on `jobs` share, whichever handle makes them.
+    queue_upkeep: Arc<Upkeep>,
     users: Arc<IndexedEntityStore<String, User>>,
     lists: Arc<IndexedEntityStore<String, ListConfig>>,
     ddl: Mutex<()>,
@@ -75,12 +78,12 @@ fn upgrade_jobs(
     let mut batch = WriteBatch::new();
     for item in backend.scan(&parts.records, &KeyRange::all(), Direction::Forward)? {
         let (pk, raw) = item?;
-        let (old, expiry) = decode_record::<JobV1>(&raw, &parts.records)?;
+        let (old, expiry) = decode_entity_record::<JobV1>(&raw, &parts.records)?;
         let job = Job::from(old);
         for e in entries_of(&def, &job, &pk, expiry) {
             batch.put(&parts.indexes[e.index], e.key, e.value);
         }
-        batch.put(&parts.records, pk, encode_record(&job, expiry));
+        batch.put(&parts.records, pk, encode_record(&def, &job, expiry));
     }
     batch.put(
         CATALOG,
@@ -88,6 +91,41 @@ fn upgrade_jobs(
         JOBS_FORMAT.to_le_bytes().to_vec(),
     );
     backend.write(batch)?;
+    Ok(())
+}
+
+const RECORD_FORMAT_KEY: &[u8] = b"format/records";
+
+/// Checks the catalog's record-format marker: a database written by a newer Quiver (records
+/// in a layout this build cannot read) is refused before any table is opened. Older records
+/// stay readable as they are, so the marker is raised to [`RECORD_FORMAT`] on open.
+fn check_record_format(backend: &Arc<dyn StorageBackend>) -> StoreResult<()> {
+    let found = match backend.get(CATALOG, RECORD_FORMAT_KEY)? {
+        // Quiver 0.1 wrote no marker: its records are all in format 1.
+        None => 1,
+        Some(raw) => {
+            u32::from_le_bytes(raw.as_slice().try_into().map_err(|_| StoreError::Corrupt {
+                partition: CATALOG.into(),
+                reason: "the record format marker is not 4 bytes".into(),
+            })?)
+        }
+    };
+    if found > RECORD_FORMAT {
+        return Err(StoreError::UnsupportedFormat {
+            what: "the database's records".into(),
+            found,
+            supported: RECORD_FORMAT,
+        });
+    }
+    if found < RECORD_FORMAT {
+        let mut batch = WriteBatch::new();
+        batch.put(
+            CATALOG,
+            RECORD_FORMAT_KEY.to_vec(),
+            RECORD_FORMAT.to_le_bytes().to_vec(),
+        );
+        backend.write(batch)?;
+    }
     Ok(())
 }
 
@@ -115,6 +153,7 @@ impl Database {
     /// partitions no table owns (left by a crash during CREATE or DROP).
     pub fn on(backend: Arc<dyn StorageBackend>) -> StoreResult<Self> {
         backend.create_partition(CATALOG)?;
+        check_record_format(&backend)?;
         let mut tables = BTreeMap::new();
         for item in backend.scan(CATALOG, &KeyRange::prefix(b"table/"), Direction::Forward)? {
             let (_, raw) = item?;
@@ -126,6 +165,7 @@ impl Database {
         upgrade_jobs(&backend, &jobs)?;
         let db = Database {
             jobs: Arc::new(jobs),
+            queue_upkeep: Arc::default(),
             users: Arc::new(IndexedEntityStore::open(
                 backend.clone(),
                 users_definition()?,
@@ -176,7 +216,11 @@ impl Database {
 
     /// The job queue over the `jobs` table, with the default retry settings.
     pub fn job_queue(&self) -> JobQueue {
-        JobQueue::new(self.jobs.clone(), QueueConfig::default())
+        JobQueue::with_upkeep(
+            self.jobs.clone(),
+            QueueConfig::default(),
+            self.queue_upkeep.clone(),
+        )
     }
 
     /// The typed `users` table.
@@ -388,7 +432,11 @@ mod tests {
                 &[Value::Text(id.into())],
                 &[crate::codec::SortOrder::Asc],
             );
-            batch.put("t/jobs", pk, encode_record(&v1_job(id, status), None));
+            batch.put(
+                "t/jobs",
+                pk,
+                crate::payload::encode_entity_record(&v1_job(id, status), None),
+            );
         }
         backend.write(batch).unwrap();
 
@@ -427,6 +475,103 @@ mod tests {
             .expect("a newer format is refused");
         assert!(
             matches!(err, StoreError::UnsupportedFormat { found: 99, .. }),
+            "{err}"
+        );
+    }
+
+    fn rows_via_scan(t: &RowStore) -> Vec<Row> {
+        let mut rows = Vec::new();
+        let reader = t.reader();
+        reader
+            .visit_rows(&crate::AccessPath::primary(), &mut |row| {
+                rows.push(
+                    (0..2)
+                        .map(|c| row.get(c).and_then(|v| v.to_value()))
+                        .collect::<Result<Row, _>>()
+                        .unwrap(),
+                );
+                Ok(true)
+            })
+            .unwrap();
+        rows
+    }
+
+    /// A database written by Quiver 0.1 (SQL rows as bincode entities, no record-format
+    /// marker) reads its rows as they are, beside rows written now in the row layout; the
+    /// marker is raised on open, and a marker or record from a newer Quiver is refused.
+    #[test]
+    fn first_format_rows_read_beside_row_layout_rows() {
+        use crate::schema::{ColumnDef, IndexSpec};
+        use crate::value::ColumnType;
+        let backend: Arc<dyn StorageBackend> = Arc::new(MemoryBackend::new());
+        let db = Database::on(backend.clone()).unwrap();
+        let t = db
+            .create_table(TableSchema {
+                name: "t".into(),
+                columns: vec![
+                    ColumnDef::new("id", ColumnType::Int64).not_null(),
+                    ColumnDef::new("name", ColumnType::Text),
+                ],
+                primary_key: vec!["id".into()],
+                indexes: vec![IndexSpec::new("by_name", &["name"])],
+                ttl: None,
+            })
+            .unwrap();
+        let new_row = vec![Value::Int(1), Value::Text("new".into())];
+        let old_row = vec![Value::Int(2), Value::Text("old".into())];
+        t.insert(new_row.clone()).unwrap();
+        t.insert(old_row.clone()).unwrap();
+        let def = t.definition();
+        let parts = Partitions::of(&def);
+        let old_pk = RowStore::pk_bytes(&def, &vec![Value::Int(2)]);
+        let mut batch = WriteBatch::new();
+        batch.put(
+            &parts.records,
+            old_pk.clone(),
+            crate::payload::encode_entity_record(&old_row, None),
+        );
+        batch.delete(CATALOG, RECORD_FORMAT_KEY.to_vec());
+        backend.write(batch).unwrap();
+        drop((t, db));
+
+        let db = Database::on(backend.clone()).unwrap();
+        assert_eq!(
+            backend.get(CATALOG, RECORD_FORMAT_KEY).unwrap(),
+            Some(RECORD_FORMAT.to_le_bytes().to_vec())
+        );
+        let t = db.row_table("t").unwrap();
+        assert_eq!(rows_via_scan(&t), vec![new_row.clone(), old_row.clone()]);
+        assert_eq!(t.get(&vec![Value::Int(2)]).unwrap(), Some(old_row.clone()));
+        assert!(t.verify().unwrap().is_ok());
+        // Rewritten, the old row moves to the row layout.
+        t.upsert(old_row.clone()).unwrap();
+        let raw = backend.get(&parts.records, &old_pk).unwrap().unwrap();
+        assert_eq!(raw[0] >> 4, crate::record::ROW_LAYOUT);
+        assert_eq!(rows_via_scan(&t), vec![new_row, old_row]);
+
+        // A record in a layout from the future is named, not misread.
+        let mut batch = WriteBatch::new();
+        batch.put(&parts.records, old_pk, vec![0x20, 0, 0, 0, 0]);
+        backend.write(batch).unwrap();
+        let err = t.get(&vec![Value::Int(2)]).unwrap_err();
+        assert!(
+            matches!(err, StoreError::UnsupportedFormat { found: 3, .. }),
+            "{err}"
+        );
+        drop((t, db));
+
+        let mut batch = WriteBatch::new();
+        batch.put(
+            CATALOG,
+            RECORD_FORMAT_KEY.to_vec(),
+            (RECORD_FORMAT + 1).to_le_bytes().to_vec(),
+        );
+        backend.write(batch).unwrap();
+        let err = Database::on(backend)
+            .err()
+            .expect("a newer format is refused");
+        assert!(
+            matches!(err, StoreError::UnsupportedFormat { found, .. } if found == RECORD_FORMAT + 1),
             "{err}"
         );
     }

@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use crate::codec::SortOrder;
 use crate::error::{StoreError, StoreResult};
+use crate::payload::to_bytes;
+use crate::record::{encode_group, Group, Malformed, ENTITY_LAYOUT, ROW_LAYOUT};
 use crate::schema::{IndexColumn, IndexSpec, Row, TableSchema};
 use crate::value::Value;
 
@@ -208,6 +210,28 @@ pub struct TableDefinition<K, V> {
     pub(crate) from_row: FromRow<V>,
     /// Orders of the primary-key columns (always ascending).
     pub(crate) pk_orders: Vec<SortOrder>,
+    /// How records are written and, for the row layout, read.
+    pub(crate) records: RecordCodec<V>,
+}
+
+/// How a table's entities become record bodies (see [`crate::record`]).
+pub(crate) struct RecordCodec<V> {
+    /// The layout records are written in.
+    pub layout: u8,
+    /// Appends an entity's body.
+    pub encode: Arc<dyn Fn(&V, &mut Vec<u8>) + Send + Sync>,
+    /// Reads a row-layout body (None: the table's records are all entities).
+    pub decode_row: Option<Arc<dyn Fn(&Group<'_>) -> Result<V, Malformed> + Send + Sync>>,
+}
+
+impl<V> Clone for RecordCodec<V> {
+    fn clone(&self) -> Self {
+        RecordCodec {
+            layout: self.layout,
+            encode: self.encode.clone(),
+            decode_row: self.decode_row.clone(),
+        }
+    }
 }
 
 impl<K, V> Clone for TableDefinition<K, V> {
@@ -220,6 +244,7 @@ impl<K, V> Clone for TableDefinition<K, V> {
             to_row: self.to_row.clone(),
             from_row: self.from_row.clone(),
             pk_orders: self.pk_orders.clone(),
+            records: self.records.clone(),
         }
     }
 }
@@ -232,7 +257,10 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
         key: impl Fn(&V) -> K + Send + Sync + 'static,
         to_row: impl Fn(&V) -> Row + Send + Sync + 'static,
         from_row: impl Fn(Row) -> StoreResult<V> + Send + Sync + 'static,
-    ) -> StoreResult<Self> {
+    ) -> StoreResult<Self>
+    where
+        V: serde::Serialize,
+    {
         schema.validate()?;
         let to_row: ToRow<V> = Arc::new(to_row);
         let indexes = schema
@@ -261,6 +289,11 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
             to_row,
             from_row: Arc::new(from_row),
             pk_orders,
+            records: RecordCodec {
+                layout: ENTITY_LAYOUT,
+                encode: Arc::new(|v, out| to_bytes(v, out)),
+                decode_row: None,
+            },
         })
     }
 
@@ -325,6 +358,12 @@ pub fn row_table(schema: TableSchema) -> StoreResult<TableDefinition<Vec<Value>,
         |row: &Row| row.clone(),
         move |row| checker.check_row(row),
     )?;
+    // Rows are stored in the row layout, so scans read single columns from the stored bytes.
+    def.records = RecordCodec {
+        layout: ROW_LAYOUT,
+        encode: Arc::new(|row: &Row, out: &mut Vec<u8>| encode_group(row, out)),
+        decode_row: Some(Arc::new(|g: &Group<'_>| g.to_values())),
+    };
     // Rows need no mapping: read index columns in place instead of through a row copy.
     def.indexes = def
         .schema

@@ -38,7 +38,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 .scan(&parts.records, &KeyRange::all(), Direction::Forward)?
             {
                 let (pk, raw) = item?;
-                let (v, expiry) = decode_record::<V>(&raw, &parts.records)?;
+                let (v, expiry) = decode_record(&def, &raw, &parts.records)?;
                 for e in entries_of(&def, &v, &pk, expiry)
                     .into_iter()
                     .filter(|e| e.index == position)

@@ -233,6 +233,22 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         self.def.read().clone()
     }
 
+    /// Compacts the named index's partition: walks of an index whose front is deleted as
+    /// it is consumed (a queue) stop stepping over the deletions.
+    pub fn compact_index(&self, name: &str) -> StoreResult<()> {
+        let def = self.definition();
+        let i = def
+            .indexes
+            .iter()
+            .position(|i| i.spec.name == name)
+            .ok_or_else(|| StoreError::UnknownIndex {
+                table: def.schema.name.clone(),
+                index: name.to_owned(),
+            })?;
+        let partition = Partitions::of(&def).indexes[i].clone();
+        Ok(self.backend.compact_partition(&partition)?)
+    }
+
     /// The table name.
     pub fn name(&self) -> String {
         self.def.read().schema.name.clone()
@@ -335,7 +351,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let new = new.map(|v| {
             let expiry = self.expiry_of(def, &v, now);
             let entries = entries_of(def, &v, &pk, expiry);
-            let record = encode_record(&v, expiry);
+            let record = encode_record(def, &v, expiry);
             (v, expiry, entries, record)
         });
         Prepared {
@@ -456,11 +472,12 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     }
 
     fn read_current(&self, parts: &Partitions, pks: &[Vec<u8>]) -> StoreResult<Vec<Current<V>>> {
+        let def = self.definition();
         self.backend
             .multi_get(&parts.records, pks)?
             .into_iter()
             .map(|raw| {
-                raw.map(|b| decode_record::<V>(&b, &parts.records))
+                raw.map(|b| decode_record(&def, &b, &parts.records))
                     .transpose()
             })
             .collect()

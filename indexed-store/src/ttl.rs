@@ -47,7 +47,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             .zip(self.backend.multi_get(&parts.records, &expired)?)
         {
             let Some(raw) = raw else { continue };
-            let (v, expiry) = decode_record::<V>(&raw, &parts.records)?;
+            let (v, expiry) = decode_record(&def, &raw, &parts.records)?;
             if expiry.is_some_and(|e| e <= now) {
                 for e in entries_of(&def, &v, pk, expiry) {
                     batch.delete(&parts.indexes[e.index], e.key);

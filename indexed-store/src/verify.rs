@@ -123,7 +123,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         for item in view.scan(&parts.records, &KeyRange::all(), Direction::Forward)? {
             let (pk, raw) = item?;
             report.records += 1;
-            match decode_record::<V>(&raw, &parts.records) {
+            match decode_record(&def, &raw, &parts.records) {
                 Ok((v, expiry)) => chunk.push((pk, v, expiry)),
                 Err(e) => report.problems.push(Problem::Undecodable {
                     partition: parts.records.clone(),
@@ -241,7 +241,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let records = view.multi_get(&parts.records, &pks)?;
         for (((key, _), pk), raw) in entries.iter().zip(&pks).zip(records) {
             let produced: HashSet<Vec<u8>> =
-                match raw.map(|r| decode_record::<V>(&r, &parts.records)) {
+                match raw.map(|r| decode_record(&def, &r, &parts.records)) {
                     Some(Ok((v, expiry))) => entries_of(&def, &v, pk, expiry)
                         .into_iter()
                         .filter(|e| e.index == index)
