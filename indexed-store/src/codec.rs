@@ -27,6 +27,7 @@
 //! A descending column is the ascending encoding with every byte inverted (`b ^ FF`), which
 //! reverses its order and keeps it self-delimiting; its NULL (`0F`) sorts first.
 
+use crate::record::ValueRef;
 use crate::value::Value;
 
 const TAG_BOOL: u8 = 0x10;
@@ -261,6 +262,32 @@ impl<'a> KeyReader<'a> {
         value
     }
 
+    /// Decodes the next value, borrowing TEXT and BYTEA from the key when their bytes are
+    /// stored as they are (an ascending column with no zero byte in the value); anything
+    /// else comes back owned. Scans use this to decode keys without allocating.
+    pub fn read_ref(&mut self, order: SortOrder) -> Result<KeyValue<'a>, CodecError> {
+        let tag = self.bytes.get(self.pos).copied();
+        if !order.is_desc() && matches!(tag, Some(TAG_TEXT | TAG_BYTES)) {
+            let start = self.pos + 1;
+            let body = &self.bytes[start..];
+            // The first zero byte ends the value unless it starts an escape (`00 FF`).
+            if let Some(zero) = body.iter().position(|&b| b == 0) {
+                if body.get(zero + 1) == Some(&0) {
+                    let raw = &body[..zero];
+                    self.pos = start + zero + 2;
+                    return if tag == Some(TAG_TEXT) {
+                        std::str::from_utf8(raw)
+                            .map(|s| KeyValue::Borrowed(ValueRef::Text(s)))
+                            .map_err(|_| CodecError::InvalidUtf8)
+                    } else {
+                        Ok(KeyValue::Borrowed(ValueRef::Bytes(raw)))
+                    };
+                }
+            }
+        }
+        self.read(order).map(KeyValue::Owned)
+    }
+
     /// Decodes the next `orders.len()` values.
     pub fn read_tuple(&mut self, orders: &[SortOrder]) -> Result<Vec<Value>, CodecError> {
         orders.iter().map(|o| self.read(*o)).collect()
@@ -364,6 +391,25 @@ impl<'a> KeyReader<'a> {
                 }
             }
             tag => Err(CodecError::UnknownTag { tag, at }),
+        }
+    }
+}
+
+/// A value decoded from a key: borrowed from the key's bytes when it could be.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyValue<'a> {
+    /// Borrowed from the key.
+    Borrowed(ValueRef<'a>),
+    /// Decoded into an owned value.
+    Owned(Value),
+}
+
+impl KeyValue<'_> {
+    /// The value, borrowed.
+    pub fn as_ref(&self) -> ValueRef<'_> {
+        match self {
+            KeyValue::Borrowed(v) => *v,
+            KeyValue::Owned(v) => ValueRef::from(v),
         }
     }
 }

@@ -21,7 +21,7 @@
 //! `queued` jobs whose `run_after` has passed (index `jobs_ready`).
 
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::access::AccessPath;
@@ -124,6 +124,56 @@ pub struct QueueStat {
 pub struct JobQueue {
     store: Arc<IndexedEntityStore<String, Job>>,
     config: QueueConfig,
+    upkeep: Arc<Upkeep>,
+}
+
+/// Jobs claimed between two compactions of the claim indexes.
+const COMPACT_EVERY: u64 = 4096;
+
+/// Work claims do on the side, shared by every handle on one `jobs` table.
+///
+/// A queue consumes its indexes from the front: each claim deletes the `jobs_ready` entry
+/// it took and each completion the `jobs_lease` entry, and until RocksDB compacts them
+/// away a walk from the front steps over every deletion (measured: claim latency grew to
+/// 4 ms p50 and 134 ms p99 over 100,000 jobs). So every few thousand claims the two
+/// indexes are compacted on a background thread, and a claim looks for expired leases only
+/// once the earliest lease it knows of has passed, instead of on every claim.
+pub struct Upkeep {
+    /// The earliest lease expiry (µs) granted since expired leases were last looked for;
+    /// `i64::MIN` when unknown (look now).
+    next_expiry: AtomicI64,
+    claimed: AtomicU64,
+    compacting: Arc<AtomicBool>,
+}
+
+impl Default for Upkeep {
+    fn default() -> Self {
+        Upkeep {
+            next_expiry: AtomicI64::new(i64::MIN),
+            claimed: AtomicU64::new(0),
+            compacting: Arc::default(),
+        }
+    }
+}
+
+impl Upkeep {
+    /// Counts claimed jobs and compacts the claim indexes in the background when due.
+    fn claimed(&self, store: &Arc<IndexedEntityStore<String, Job>>, n: usize) {
+        let total = self.claimed.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if total < COMPACT_EVERY || self.compacting.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.claimed.store(0, Ordering::Relaxed);
+        let store = store.clone();
+        let compacting = self.compacting.clone();
+        std::thread::spawn(move || {
+            for index in ["jobs_ready", "jobs_lease"] {
+                // A failed compaction costs only speed; the next one tries again.
+                let _ = store.compact_index(index);
+            }
+            compacting.store(false, Ordering::Release);
+        });
+    }
 }
 
 /// Distinguishes job ids made in the same microsecond.
@@ -145,7 +195,20 @@ fn text(s: &str) -> Value {
 impl JobQueue {
     /// The queue over a `jobs` store.
     pub fn new(store: Arc<IndexedEntityStore<String, Job>>, config: QueueConfig) -> Self {
-        JobQueue { store, config }
+        Self::with_upkeep(store, config, Arc::default())
+    }
+
+    /// A queue whose claims share `upkeep` with every other handle on the same table.
+    pub fn with_upkeep(
+        store: Arc<IndexedEntityStore<String, Job>>,
+        config: QueueConfig,
+        upkeep: Arc<Upkeep>,
+    ) -> Self {
+        JobQueue {
+            store,
+            config,
+            upkeep,
+        }
     }
 
     /// The retry and retention settings.
@@ -282,7 +345,7 @@ impl JobQueue {
         if n == 0 {
             return Ok(Vec::new());
         }
-        self.requeue_expired(256)?;
+        self.requeue_if_due()?;
         let mut claimed: Vec<Job> = Vec::new();
         // A claimer that loses every candidate to others looks again, a few times.
         for _ in 0..8 {
@@ -336,7 +399,45 @@ impl JobQueue {
                 break;
             }
         }
+        if let Some(expiry) = claimed.iter().filter_map(|j| j.lease_expires_at).min() {
+            self.upkeep.next_expiry.fetch_min(expiry, Ordering::AcqRel);
+        }
+        self.upkeep.claimed(&self.store, claimed.len());
         Ok(claimed)
+    }
+
+    /// Puts expired leases back in their queues when the earliest lease known has passed
+    /// (or none is known), then remembers the earliest lease still running.
+    fn requeue_if_due(&self) -> StoreResult<()> {
+        let seen = self.upkeep.next_expiry.load(Ordering::Acquire);
+        let now = self.now();
+        if now < seen {
+            return Ok(());
+        }
+        const BATCH: usize = 256;
+        if self.requeue_expired(BATCH)? as usize == BATCH {
+            // More may have expired: the next claim looks again.
+            return Ok(());
+        }
+        let path = AccessPath::index("jobs_lease")
+            .eq(vec![text(RUNNING)])
+            .range(Bound::Excluded(Value::Timestamp(now)), Bound::Unbounded)
+            .limit(1);
+        let reader = self.store.reader();
+        let next = match reader.records(&path)?.next().transpose()? {
+            Some((_, job)) => job.lease_expires_at.unwrap_or(i64::MAX),
+            None => i64::MAX,
+        };
+        // A claim that granted an earlier lease meanwhile has lowered it: keep that. (A lease
+        // granted between the read above and this exchange, while the value was unknown,
+        // can be missed; background maintenance requeues it then.)
+        let _ = self.upkeep.next_expiry.compare_exchange(
+            seen,
+            next,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        Ok(())
     }
 
     /// One checked transition of a job: `change` gets its current version and returns the
@@ -519,9 +620,8 @@ impl JobQueue {
     /// Jobs per queue and status, counted from the `jobs_ready` index (no record read).
     pub fn stats(&self) -> StoreResult<Vec<QueueStat>> {
         let reader = self.store.reader();
-        let pairs = reader.distinct(Some("jobs_ready"), 2, kv_store::Direction::Forward, None)?;
-        let priorities =
-            reader.distinct(Some("jobs_ready"), 3, kv_store::Direction::Forward, None)?;
+        let pairs = reader.distinct(&AccessPath::index("jobs_ready"), 2)?;
+        let priorities = reader.distinct(&AccessPath::index("jobs_ready"), 3)?;
         let mut out = Vec::new();
         for pair in pairs {
             let (Some(Value::Text(queue)), Some(Value::Text(status))) =

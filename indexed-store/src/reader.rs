@@ -11,7 +11,10 @@ use crate::access::AccessPath;
 use crate::codec::{KeyReader, SortOrder};
 use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{StoreError, StoreResult};
-use crate::payload::{decode_record, record_expiry, EntryPayload};
+use crate::payload::{
+    corrupt, decode_record, from_bytes, record_expiry, record_parts, EntryPayload,
+};
+use crate::record::{Group, RowRef, ROW_LAYOUT};
 use crate::store::{Entity, IndexedEntityStore, Partitions};
 use crate::value::Value;
 
@@ -122,7 +125,7 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             .into_iter()
             .map(|raw| {
                 let Some(raw) = raw else { return Ok(None) };
-                let (v, expiry) = decode_record::<V>(&raw, &self.parts.records)?;
+                let (v, expiry) = decode_record(&self.def, &raw, &self.parts.records)?;
                 Ok(self.live(expiry).then_some(v))
             })
             .collect()
@@ -153,7 +156,9 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         })
     }
 
-    fn raw(&self, path: &AccessPath) -> StoreResult<KvIter<'_>> {
+    /// The partition a path walks and its byte ranges (with the length of each one's
+    /// equality prefix), once the path is checked against the index.
+    fn walks(&self, path: &AccessPath) -> StoreResult<(String, Vec<(usize, KeyRange)>)> {
         let (partition, orders) = self.target(path.index.as_deref())?;
         if path.constrained_columns() > orders.len() {
             return Err(StoreError::InvalidAccessPath {
@@ -165,8 +170,14 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
                 ),
             });
         }
+        let ranges = path.key_ranges(&orders);
+        Ok((partition, ranges))
+    }
+
+    fn raw(&self, path: &AccessPath) -> StoreResult<KvIter<'_>> {
+        let (partition, ranges) = self.walks(path)?;
         let mut walks = Vec::new();
-        for (skip, range) in path.key_ranges(&orders) {
+        for (skip, range) in ranges {
             walks.push((
                 skip,
                 self.view.scan(&partition, &range, path.direction)?,
@@ -231,6 +242,82 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         Ok(Box::new(it.take(limit)))
     }
 
+    /// Calls `visit` with each live entry a path selects — its key, the encoded primary key
+    /// of its row and its payload — in path order, up to its limit, until it returns false.
+    /// On the primary key the entries are the records (key and primary key alike, payload
+    /// empty). Keys are borrowed from the store, not copied.
+    pub fn visit_entries(
+        &self,
+        path: &AccessPath,
+        visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        let mut left = path.limit.unwrap_or(usize::MAX);
+        if left == 0 {
+            return Ok(());
+        }
+        let (partition, mut ranges) = self.walks(path)?;
+        if ranges.len() != 1 {
+            for e in self.entries(path)? {
+                let e = e?;
+                if !visit(&e.key, &e.pk, &e.payload)? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        let (_, range) = ranges.pop().expect("one range");
+        let columns = match &path.index {
+            None => vec![],
+            Some(name) => self.def.indexes[self.index_position(name)?].spec.orders(),
+        };
+        let empty = EntryPayload::default();
+        let mut outcome: StoreResult<()> = Ok(());
+        let mut step = |key: &[u8], value: &[u8]| -> StoreResult<bool> {
+            if path.index.is_none() {
+                if !self.live(record_expiry(value)) {
+                    return Ok(true);
+                }
+                left -= 1;
+                return Ok(visit(key, key, &empty)? && left > 0);
+            }
+            let decoded;
+            let payload = if value.is_empty() {
+                &empty
+            } else {
+                decoded = EntryPayload::decode(value, &partition)?;
+                &decoded
+            };
+            if !self.live(payload.expiry) {
+                return Ok(true);
+            }
+            let pk = match &payload.pk {
+                Some(pk) => pk.as_slice(),
+                None => {
+                    let mut reader = KeyReader::new(key);
+                    for o in &columns {
+                        reader.skip(*o)?;
+                    }
+                    reader.rest()
+                }
+            };
+            left -= 1;
+            Ok(visit(key, pk, payload)? && left > 0)
+        };
+        self.view.visit(
+            &partition,
+            &range,
+            path.direction,
+            &mut |key, value| match step(key, value) {
+                Ok(more) => more,
+                Err(e) => {
+                    outcome = Err(e);
+                    false
+                }
+            },
+        )?;
+        outcome
+    }
+
     /// The live records an access path selects, in path order, up to its limit. Records of
     /// index entries are fetched in growing batches, so a small limit reads little.
     pub fn records(
@@ -258,11 +345,108 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         raw.filter_map(move |r| {
             let item = (|| {
                 let (key, value) = r?;
-                let (v, expiry) = decode_record::<V>(&value, &self.parts.records)?;
+                let (v, expiry) = decode_record(&self.def, &value, &self.parts.records)?;
                 Ok(self.live(expiry).then_some((key, v)))
             })();
             item.transpose()
         })
+    }
+
+    /// Calls `visit` with the row of a stored record unless it has expired; the row is read
+    /// in place when the record is in the row layout. Returns what `visit` returned (true
+    /// for an expired record: keep going).
+    fn visit_record(
+        &self,
+        raw: &[u8],
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<bool> {
+        let partition = &self.parts.records;
+        let parts = record_parts(raw, partition)?;
+        if !self.live(parts.expiry) {
+            return Ok(true);
+        }
+        if parts.layout == ROW_LAYOUT {
+            let group = Group::parse(parts.body).map_err(|m| corrupt(partition, m))?;
+            return visit(RowRef::Stored(group));
+        }
+        let v: V = from_bytes(parts.body, partition)?;
+        visit(RowRef::Values(&self.def.to_row(&v)))
+    }
+
+    /// Calls `visit` with each live row the path selects, in path order, up to its limit,
+    /// until it returns false. Rows are read from the stored bytes without copies; the
+    /// records of index entries are fetched in sorted batches of up to 4096.
+    pub fn visit_rows(
+        &self,
+        path: &AccessPath,
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        let mut left = path.limit.unwrap_or(usize::MAX);
+        if left == 0 {
+            return Ok(());
+        }
+        let mut counted = |row: RowRef<'_>| -> StoreResult<bool> {
+            left -= 1;
+            Ok(visit(row)? && left > 0)
+        };
+        if path.index.is_none() {
+            let (_, mut ranges) = self.walks(path)?;
+            if ranges.len() == 1 {
+                let (_, range) = ranges.pop().expect("one range");
+                return self.visit_range(&range, path.direction, &mut counted);
+            }
+        }
+        let mut entries = self.entries(path)?;
+        let mut chunk = 64;
+        loop {
+            let pks = entries.by_ref().take(chunk).map(|e| e.map(|e| e.pk));
+            let pks: Vec<Vec<u8>> = pks.collect::<StoreResult<_>>()?;
+            if pks.is_empty() {
+                return Ok(());
+            }
+            chunk = (chunk * 4).min(4096);
+            let mut outcome: StoreResult<bool> = Ok(true);
+            let partition = &self.parts.records;
+            self.view.visit_many(partition, &pks, &mut |_, raw| {
+                if !matches!(outcome, Ok(true)) {
+                    return;
+                }
+                outcome = match raw {
+                    Some(raw) => self.visit_record(raw, &mut counted),
+                    None => Err(StoreError::Corrupt {
+                        partition: partition.clone(),
+                        reason: "index entry points at a missing record (run verify)".into(),
+                    }),
+                };
+            })?;
+            if !outcome? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Calls `visit` with each live row whose encoded primary key lies in `range`, in
+    /// `direction` order, until it returns false.
+    pub fn visit_range(
+        &self,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        let mut outcome: StoreResult<()> = Ok(());
+        self.view.visit(
+            &self.parts.records,
+            range,
+            direction,
+            &mut |_, raw| match self.visit_record(raw, visit) {
+                Ok(more) => more,
+                Err(e) => {
+                    outcome = Err(e);
+                    false
+                }
+            },
+        )?;
+        outcome
     }
 
     /// Every live record whose encoded primary key lies in `range`.
@@ -285,11 +469,19 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
     /// Number of live entries the path selects, read from the index alone.
     pub fn count(&self, path: &AccessPath) -> StoreResult<u64> {
         if self.def.schema.ttl.is_none() {
-            // Nothing expires: count keys without decoding anything.
+            // Nothing expires: count keys without decoding (or copying) anything.
+            let limit = path.limit.map_or(u64::MAX, |l| l as u64);
+            let (partition, ranges) = self.walks(path)?;
             let mut n = 0u64;
-            for item in self.raw(path)?.take(path.limit.unwrap_or(usize::MAX)) {
-                item?;
-                n += 1;
+            for (_, range) in ranges {
+                if n >= limit {
+                    break;
+                }
+                self.view
+                    .visit(&partition, &range, path.direction, &mut |_, _| {
+                        n += 1;
+                        n < limit
+                    })?;
             }
             return Ok(n);
         }
@@ -318,27 +510,31 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         Ok((key_values, pk_values))
     }
 
-    /// The distinct values of the first `columns` key columns of an index (None: the primary
-    /// key), found by skipping: one seek per distinct value, never a walk over duplicates.
-    pub fn distinct(
-        &self,
-        index: Option<&str>,
-        columns: usize,
-        direction: Direction,
-        limit: Option<usize>,
-    ) -> StoreResult<Vec<Vec<Value>>> {
-        let (partition, orders) = self.target(index)?;
+    /// The distinct values of the first `columns` key columns of the path's index (None: the
+    /// primary key) among the entries the path selects, in path order, up to its limit,
+    /// found by skipping: one seek per distinct value, never a walk over duplicates. The
+    /// path must have one equality prefix (an IN-list would need a merge).
+    pub fn distinct(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<Vec<Value>>> {
+        let (partition, orders) = self.target(path.index.as_deref())?;
         let orders = &orders[..columns.min(orders.len())];
+        let (_, mut walks) = self.walks(path)?;
+        if walks.len() != 1 {
+            return Err(StoreError::InvalidAccessPath {
+                index: path.index.clone().unwrap_or_else(|| "primary key".into()),
+                reason: "a distinct walk takes one equality prefix".into(),
+            });
+        }
+        let (_, mut range) = walks.pop().expect("one walk");
+        let (floor, ceiling) = (range.lower.clone(), range.upper.clone());
         let mut out = Vec::new();
-        let mut range = KeyRange::all();
-        while limit.is_none_or(|l| out.len() < l) {
+        while path.limit.is_none_or(|l| out.len() < l) {
             let mut found = None;
-            for item in self.view.scan(&partition, &range, direction)? {
+            for item in self.view.scan(&partition, &range, path.direction)? {
                 let (key, value) = item?;
                 let mut reader = KeyReader::new(&key);
                 let values = reader.read_tuple(orders)?;
                 let prefix = key[..reader.position()].to_vec();
-                let expiry = match index {
+                let expiry = match path.index {
                     None => record_expiry(&value),
                     Some(_) => EntryPayload::decode(&value, &partition)?.expiry,
                 };
@@ -349,15 +545,117 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             }
             let Some((values, prefix)) = found else { break };
             out.push(values);
-            range = match direction {
+            range = match path.direction {
                 Direction::Forward => match prefix_successor(&prefix) {
-                    Some(next) => KeyRange::new(Bound::Included(next), range.upper.clone()),
+                    Some(next) => KeyRange::new(Bound::Included(next), ceiling.clone()),
                     None => break,
                 },
-                Direction::Reverse => KeyRange::new(range.lower.clone(), Bound::Excluded(prefix)),
+                Direction::Reverse => KeyRange::new(floor.clone(), Bound::Excluded(prefix)),
             };
         }
         Ok(out)
+    }
+
+    /// The distinct values of the first `columns` key columns among the entries the path
+    /// selects, each with the number of entries that hold it: a skip scan that counts each
+    /// value's range without decoding it. Up to the path's limit of values; forward only,
+    /// and not on tables with a TTL (an entry's liveness needs its payload).
+    pub fn facets(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<(Vec<Value>, u64)>> {
+        let invalid = |reason: &str| StoreError::InvalidAccessPath {
+            index: path.index.clone().unwrap_or_else(|| "primary key".into()),
+            reason: reason.into(),
+        };
+        if self.def.schema.ttl.is_some() || path.direction == Direction::Reverse {
+            return Err(invalid(
+                "facets are counted forward on tables without a TTL",
+            ));
+        }
+        let (partition, orders) = self.target(path.index.as_deref())?;
+        let orders = &orders[..columns.min(orders.len())];
+        let (_, mut walks) = self.walks(path)?;
+        if walks.len() != 1 {
+            return Err(invalid("a facet walk takes one equality prefix"));
+        }
+        let (_, mut range) = walks.pop().expect("one walk");
+        // First the values and their key ranges (one seek each), then the counts.
+        let mut found: Vec<(Vec<Value>, KeyRange)> = Vec::new();
+        while path.limit.is_none_or(|l| found.len() < l) {
+            let mut first: Option<Vec<u8>> = None;
+            self.view
+                .visit(&partition, &range, Direction::Forward, &mut |key, _| {
+                    first = Some(key.to_vec());
+                    false
+                })?;
+            let Some(key) = first else { break };
+            let mut reader = KeyReader::new(&key);
+            let values = reader.read_tuple(orders)?;
+            let prefix = &key[..reader.position()];
+            // This value's entries: from here to the next value or the path's end.
+            let end = range.half_open().1;
+            let stop = match (prefix_successor(prefix), end) {
+                (Some(next), Some(end)) => Some(next.min(end)),
+                (next, end) => next.or(end),
+            };
+            let upper = stop.clone().map_or(Bound::Unbounded, Bound::Excluded);
+            found.push((values, KeyRange::new(Bound::Included(key), upper)));
+            match stop {
+                Some(stop) => range = KeyRange::new(Bound::Included(stop), range.upper.clone()),
+                None => break,
+            }
+        }
+        let counts = self.count_ranges(&partition, found.iter().map(|(_, r)| r))?;
+        Ok(found.into_iter().map(|(v, _)| v).zip(counts).collect())
+    }
+
+    /// The number of entries in each range, counted on every core: threads take the next
+    /// uncounted range until none is left, so a few large ranges and many small ones both
+    /// spread evenly enough.
+    fn count_ranges<'r>(
+        &self,
+        partition: &str,
+        ranges: impl Iterator<Item = &'r KeyRange>,
+    ) -> StoreResult<Vec<u64>> {
+        let ranges: Vec<&KeyRange> = ranges.collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(ranges.len());
+        let count_some = || -> StoreResult<Vec<(usize, u64)>> {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(range) = ranges.get(i) else {
+                    return Ok(done);
+                };
+                let mut n = 0u64;
+                self.view
+                    .visit(partition, range, Direction::Forward, &mut |_, _| {
+                        n += 1;
+                        true
+                    })?;
+                done.push((i, n));
+            }
+        };
+        let parts: Vec<StoreResult<Vec<(usize, u64)>>> = std::thread::scope(|scope| {
+            let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(count_some)).collect();
+            let mut parts = vec![count_some()];
+            for h in helpers {
+                parts.push(h.join().unwrap_or_else(|_| {
+                    Err(StoreError::Corrupt {
+                        partition: partition.to_owned(),
+                        reason: "a counting thread panicked".into(),
+                    })
+                }));
+            }
+            parts
+        });
+        let mut counts = vec![0u64; ranges.len()];
+        for part in parts {
+            for (i, n) in part? {
+                counts[i] = n;
+            }
+        }
+        Ok(counts)
     }
 
     /// The first and last encoded primary keys, for splitting full scans.
@@ -415,7 +713,7 @@ impl<K: EntityKey, V: Entity> Iterator for RecordFetch<'_, '_, K, V> {
                     partition: partition.clone(),
                     reason: "index entry points at a missing record (run verify)".into(),
                 })),
-                Some(raw) => match decode_record::<V>(&raw, partition) {
+                Some(raw) => match decode_record(&self.reader.def, &raw, partition) {
                     // Expired between entry and record only if the entry had no expiry: skip.
                     Ok((v, expiry)) => self.reader.live(expiry).then_some(Ok((pk, v))),
                     Err(e) => Some(Err(e)),

@@ -6,7 +6,9 @@ use kv_store::{Direction, KeyRange};
 use crate::access::AccessPath;
 use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{StoreError, StoreResult};
+use crate::payload::EntryPayload;
 use crate::reader::{IndexEntry, StoreReader};
+use crate::record::RowRef;
 use crate::schema::{Row, TableSchema};
 use crate::store::{Entity, IndexedEntityStore, Mutation, WriteOutcome};
 use crate::value::Value;
@@ -14,16 +16,25 @@ use crate::verify::VerifyReport;
 
 /// Rows from one snapshot.
 pub trait RowReader {
-    /// The live rows a path selects, in path order, up to its limit.
-    fn rows(
+    /// Calls `visit` with each live row a path selects, in path order, up to its limit,
+    /// until it returns false. See [`StoreReader::visit_rows`].
+    fn visit_rows(
         &self,
         path: &AccessPath,
-    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<()>;
     /// The live entries a path selects, without reading records.
     fn entries(
         &self,
         path: &AccessPath,
     ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>>;
+    /// Calls `visit` with each live entry a path selects (key, encoded primary key,
+    /// payload), borrowed, until it returns false. See [`StoreReader::visit_entries`].
+    fn visit_entries(
+        &self,
+        path: &AccessPath,
+        visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
+    ) -> StoreResult<()>;
     /// Index key values and primary-key values of an entry.
     fn decode_entry(
         &self,
@@ -32,23 +43,20 @@ pub trait RowReader {
     ) -> StoreResult<(Vec<Value>, Vec<Value>)>;
     /// Rows with these encoded primary keys (None when absent or expired).
     fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>>;
-    /// Live rows whose encoded primary key lies in `range`.
-    fn rows_in_key_range(
+    /// Calls `visit` with each live row whose encoded primary key lies in `range`, in key
+    /// order, until it returns false.
+    fn visit_range(
         &self,
         range: &KeyRange,
-    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>>;
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<()>;
     /// Count of live entries a path selects.
     fn count(&self, path: &AccessPath) -> StoreResult<u64>;
-    /// Distinct values of the first `columns` key columns (skip scan).
-    fn distinct(
-        &self,
-        index: Option<&str>,
-        columns: usize,
-        direction: Direction,
-        limit: Option<usize>,
-    ) -> StoreResult<Vec<Vec<Value>>>;
-    /// First and last encoded primary keys.
-    fn key_bounds(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>>;
+    /// Distinct values of the first `columns` key columns among the entries a path
+    /// selects (skip scan).
+    fn distinct(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<Vec<Value>>>;
+    /// Distinct values of the first `columns` key columns with their entry counts.
+    fn facets(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<(Vec<Value>, u64)>>;
     /// The instant rows are judged expired against.
     fn now(&self) -> i64;
 }
@@ -72,6 +80,8 @@ pub trait RowAccess: Send + Sync {
             Option<&Row>,
         ) -> StoreResult<Vec<Mutation<Vec<Value>, Row>>>,
     ) -> StoreResult<WriteOutcome>;
+    /// Encoded primary keys that split a full scan into `parts` ranges of about equal size.
+    fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>>;
     /// The integrity check.
     fn verify(&self) -> StoreResult<VerifyReport>;
     /// Deletes expired rows.
@@ -79,15 +89,12 @@ pub trait RowAccess: Send + Sync {
 }
 
 impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
-    fn rows(
+    fn visit_rows(
         &self,
         path: &AccessPath,
-    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
-        let def = self.definition().clone();
-        Ok(Box::new(
-            self.records(path)?
-                .map(move |r| r.map(|(_, v)| def.to_row(&v))),
-        ))
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        StoreReader::visit_rows(self, path, visit)
     }
 
     fn entries(
@@ -95,6 +102,14 @@ impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
         path: &AccessPath,
     ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>> {
         StoreReader::entries(self, path)
+    }
+
+    fn visit_entries(
+        &self,
+        path: &AccessPath,
+        visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        StoreReader::visit_entries(self, path, visit)
     }
 
     fn decode_entry(
@@ -114,33 +129,24 @@ impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
             .collect())
     }
 
-    fn rows_in_key_range(
+    fn visit_range(
         &self,
         range: &KeyRange,
-    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<Row>> + '_>> {
-        let def = self.definition().clone();
-        Ok(Box::new(
-            self.scan_records(range, Direction::Forward)?
-                .map(move |r| r.map(|(_, v)| def.to_row(&v))),
-        ))
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        StoreReader::visit_range(self, range, Direction::Forward, visit)
     }
 
     fn count(&self, path: &AccessPath) -> StoreResult<u64> {
         StoreReader::count(self, path)
     }
 
-    fn distinct(
-        &self,
-        index: Option<&str>,
-        columns: usize,
-        direction: Direction,
-        limit: Option<usize>,
-    ) -> StoreResult<Vec<Vec<Value>>> {
-        StoreReader::distinct(self, index, columns, direction, limit)
+    fn distinct(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<Vec<Value>>> {
+        StoreReader::distinct(self, path, columns)
     }
 
-    fn key_bounds(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>> {
-        StoreReader::key_bounds(self)
+    fn facets(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<(Vec<Value>, u64)>> {
+        StoreReader::facets(self, path, columns)
     }
 
     fn now(&self) -> i64 {
@@ -187,6 +193,10 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
                 .map(|m| typed_mutation(&def, m))
                 .collect()
         })
+    }
+
+    fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>> {
+        IndexedEntityStore::split_points(self, parts)
     }
 
     fn verify(&self) -> StoreResult<VerifyReport> {

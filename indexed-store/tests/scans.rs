@@ -6,7 +6,6 @@ use std::ops::Bound;
 
 use common::*;
 use indexed_store::{AccessPath, Value};
-use kv_store::Direction;
 
 fn load(t: &TempStore) {
     let statuses = ["active", "pending", "rejected"];
@@ -116,7 +115,7 @@ fn distinct_skips_through_the_index() {
     load(&t);
     let r = t.store.reader();
     let d = r
-        .distinct(Some("by_status_contacts"), 1, Direction::Forward, None)
+        .distinct(&AccessPath::index("by_status_contacts"), 1)
         .unwrap();
     assert_eq!(
         d,
@@ -127,7 +126,10 @@ fn distinct_skips_through_the_index() {
         ]
     );
     let d = r
-        .distinct(Some("by_status_contacts"), 1, Direction::Reverse, Some(1))
+        .distinct(
+            &AccessPath::index("by_status_contacts").reverse().limit(1),
+            1,
+        )
         .unwrap();
     assert_eq!(d, vec![vec![Value::Text("rejected".into())]]);
 }

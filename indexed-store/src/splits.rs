@@ -1,0 +1,73 @@
+//! Where to split a full scan of a table so that each partition reads about as much data:
+//! split points found by bisecting the key space against RocksDB's own estimate of the bytes
+//! between two keys, so skewed keys still give even partitions.
+
+use kv_store::range::midpoint;
+
+use crate::definition::EntityKey;
+use crate::error::StoreResult;
+use crate::store::{Entity, IndexedEntityStore, Partitions};
+
+/// Bisection steps per split point: each halves the key interval, far finer than the
+/// data blocks the size estimate counts in.
+const STEPS: usize = 24;
+
+impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
+    /// Up to `parts - 1` encoded primary keys, ascending, that split the table's records
+    /// into `parts` ranges of about equal size on disk. Before anything reaches disk (the
+    /// estimate is 0) the key space between the first and last key is split evenly instead.
+    pub fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>> {
+        if parts < 2 {
+            return Ok(vec![]);
+        }
+        let Some((first, last)) = self.reader().key_bounds()? else {
+            return Ok(vec![]);
+        };
+        let records = Partitions::of(&self.definition()).records;
+        let mut end = last.clone();
+        end.push(0);
+        let size = |to: &[u8]| self.backend.approximate_size(&records, &first, to);
+        let total = size(&end)?;
+        let mut points: Vec<Vec<u8>> = Vec::new();
+        for i in 1..parts {
+            let (mut lo, mut hi) = (points.last().unwrap_or(&first).clone(), end.clone());
+            for _ in 0..STEPS {
+                let Some(mid) = midpoint(&lo, &hi) else { break };
+                let below = if total == 0 {
+                    // Even split of the key space: compare positions, not bytes on disk.
+                    key_fraction(&first, &end, &mid) < i as f64 / parts as f64
+                } else {
+                    (size(&mid)? as u128 * parts as u128) < total as u128 * i as u128
+                };
+                if below {
+                    lo = mid;
+                } else {
+                    hi = mid;
+                }
+            }
+            if hi > first && hi <= last && points.last().is_none_or(|p| *p < hi) {
+                points.push(hi);
+            }
+        }
+        Ok(points)
+    }
+}
+
+/// Where `key` lies between `from` and `to`, as a fraction, reading the keys as base-256
+/// fractions from their first differing byte.
+fn key_fraction(from: &[u8], to: &[u8], key: &[u8]) -> f64 {
+    let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
+    let value = |k: &[u8]| {
+        k.iter()
+            .skip(common)
+            .take(8)
+            .enumerate()
+            .map(|(i, &b)| b as f64 / 256f64.powi(i as i32 + 1))
+            .sum::<f64>()
+    };
+    let (a, b) = (value(from), value(to));
+    if b <= a {
+        return 0.0;
+    }
+    (value(key) - a) / (b - a)
+}
