@@ -10,7 +10,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
-use indexed_store::{ColumnType, Row, TableSchema, Value};
+use indexed_store::record::Malformed;
+use indexed_store::{ColumnType, Row, TableSchema, Value, ValueRef};
 
 /// The Arrow type of a column type.
 pub fn arrow_type(ty: &ColumnType) -> DataType {
@@ -117,8 +118,28 @@ enum ColumnBuilder {
     ),
 }
 
-fn type_error(ty: &ColumnType, v: &Value) -> DataFusionError {
-    DataFusionError::Internal(format!("stored value {v} does not fit column type {ty}"))
+fn type_error(ty: &ColumnType, v: &ValueRef<'_>) -> DataFusionError {
+    let shown = v
+        .to_value()
+        .map_or_else(|e| format!("<{e}>"), |v| v.to_string());
+    DataFusionError::Internal(format!(
+        "stored value {shown} does not fit column type {ty}"
+    ))
+}
+
+fn malformed(e: Malformed) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// A BIGINT as DOUBLE or an integral DOUBLE as BIGINT: numbers decoded from index keys may
+/// come back as the other numeric kind.
+fn numeric(ty: &ColumnType, v: ValueRef<'_>) -> Result<ValueRef<'static>> {
+    let owned = v.to_value().map_err(malformed)?;
+    match owned.coerce_to(ty) {
+        Some(Value::Int(i)) => Ok(ValueRef::Int(i)),
+        Some(Value::Float(f)) => Ok(ValueRef::Float(f)),
+        _ => Err(type_error(ty, &v)),
+    }
 }
 
 impl ColumnBuilder {
@@ -147,31 +168,30 @@ impl ColumnBuilder {
         }
     }
 
-    fn append(&mut self, ty: &ColumnType, v: &Value) -> Result<()> {
-        // Numbers decoded from index keys may come back as the other numeric kind.
+    fn append(&mut self, ty: &ColumnType, v: ValueRef<'_>) -> Result<()> {
         let v = match (ty, v) {
-            (ColumnType::Int64, Value::Float(_)) | (ColumnType::Float64, Value::Int(_)) => {
-                v.clone().coerce_to(ty).ok_or_else(|| type_error(ty, v))?
+            (ColumnType::Int64, ValueRef::Float(_)) | (ColumnType::Float64, ValueRef::Int(_)) => {
+                numeric(ty, v)?
             }
-            _ => v.clone(),
+            _ => v,
         };
         match (self, v) {
-            (ColumnBuilder::Boolean(b), Value::Bool(x)) => b.append_value(x),
-            (ColumnBuilder::Boolean(b), Value::Null) => b.append_null(),
-            (ColumnBuilder::Int64(b), Value::Int(x)) => b.append_value(x),
-            (ColumnBuilder::Int64(b), Value::Null) => b.append_null(),
-            (ColumnBuilder::Float64(b), Value::Float(x)) => b.append_value(x),
-            (ColumnBuilder::Float64(b), Value::Null) => b.append_null(),
-            (ColumnBuilder::Text(b), Value::Text(x)) => b.append_value(x),
-            (ColumnBuilder::Text(b), Value::Null) => b.append_null(),
-            (ColumnBuilder::Bytes(b), Value::Bytes(x)) => b.append_value(x),
-            (ColumnBuilder::Bytes(b), Value::Null) => b.append_null(),
-            (ColumnBuilder::Timestamp(b), Value::Timestamp(x)) => b.append_value(x),
-            (ColumnBuilder::Timestamp(b), Value::Null) => b.append_null(),
-            (ColumnBuilder::List(b, _), Value::Null) => b.append_null(),
-            (ColumnBuilder::List(b, inner), Value::List(items)) => {
-                for item in &items {
-                    append_dyn(b.values(), inner, item)?;
+            (ColumnBuilder::Boolean(b), ValueRef::Bool(x)) => b.append_value(x),
+            (ColumnBuilder::Boolean(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Int64(b), ValueRef::Int(x)) => b.append_value(x),
+            (ColumnBuilder::Int64(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Float64(b), ValueRef::Float(x)) => b.append_value(x),
+            (ColumnBuilder::Float64(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Text(b), ValueRef::Text(x)) => b.append_value(x),
+            (ColumnBuilder::Text(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Bytes(b), ValueRef::Bytes(x)) => b.append_value(x),
+            (ColumnBuilder::Bytes(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Timestamp(b), ValueRef::Timestamp(x)) => b.append_value(x),
+            (ColumnBuilder::Timestamp(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::List(b, _), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::List(b, inner), ValueRef::List(items)) => {
+                for i in 0..items.len() {
+                    append_dyn(b.values(), inner, items.get(i).map_err(malformed)?)?;
                 }
                 b.append(true);
             }
@@ -180,15 +200,15 @@ impl ColumnBuilder {
         Ok(())
     }
 
-    fn finish(self) -> ArrayRef {
+    fn finish(&mut self) -> ArrayRef {
         match self {
-            ColumnBuilder::Boolean(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Int64(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Float64(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Text(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Bytes(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::Timestamp(mut b) => Arc::new(b.finish()),
-            ColumnBuilder::List(mut b, _) => Arc::new(b.finish()),
+            ColumnBuilder::Boolean(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float64(b) => Arc::new(b.finish()),
+            ColumnBuilder::Text(b) => Arc::new(b.finish()),
+            ColumnBuilder::Bytes(b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
+            ColumnBuilder::List(b, _) => Arc::new(b.finish()),
         }
     }
 }
@@ -196,69 +216,34 @@ impl ColumnBuilder {
 fn append_dyn(
     b: &mut Box<dyn datafusion::arrow::array::ArrayBuilder>,
     ty: &ColumnType,
-    v: &Value,
+    v: ValueRef<'_>,
 ) -> Result<()> {
+    let v = match (ty, v) {
+        (ColumnType::Int64, ValueRef::Float(_)) | (ColumnType::Float64, ValueRef::Int(_)) => {
+            numeric(ty, v)?
+        }
+        _ => v,
+    };
     let any = b.as_any_mut();
     macro_rules! put {
-        ($builder:ty, $some:expr) => {{
+        ($builder:ty, $pattern:pat => $x:expr) => {{
             let b = any
                 .downcast_mut::<$builder>()
-                .ok_or_else(|| type_error(ty, v))?;
+                .ok_or_else(|| type_error(ty, &v))?;
             match v {
-                Value::Null => b.append_null(),
-                _ => b.append_value($some.ok_or_else(|| type_error(ty, v))?),
+                ValueRef::Null => b.append_null(),
+                $pattern => b.append_value($x),
+                _ => return Err(type_error(ty, &v)),
             }
         }};
     }
     match ty {
-        ColumnType::Boolean => put!(
-            BooleanBuilder,
-            if let Value::Bool(x) = v {
-                Some(*x)
-            } else {
-                None
-            }
-        ),
-        ColumnType::Int64 => put!(
-            Int64Builder,
-            v.clone()
-                .coerce_to(ty)
-                .and_then(|v| if let Value::Int(x) = v { Some(x) } else { None })
-        ),
-        ColumnType::Float64 => put!(
-            Float64Builder,
-            v.clone()
-                .coerce_to(ty)
-                .and_then(|v| if let Value::Float(x) = v {
-                    Some(x)
-                } else {
-                    None
-                })
-        ),
-        ColumnType::Text => put!(
-            StringBuilder,
-            if let Value::Text(x) = v {
-                Some(x.as_str())
-            } else {
-                None
-            }
-        ),
-        ColumnType::Bytes => put!(
-            BinaryBuilder,
-            if let Value::Bytes(x) = v {
-                Some(x.as_slice())
-            } else {
-                None
-            }
-        ),
-        ColumnType::Timestamp => put!(
-            TimestampMicrosecondBuilder,
-            if let Value::Timestamp(x) = v {
-                Some(*x)
-            } else {
-                None
-            }
-        ),
+        ColumnType::Boolean => put!(BooleanBuilder, ValueRef::Bool(x) => x),
+        ColumnType::Int64 => put!(Int64Builder, ValueRef::Int(x) => x),
+        ColumnType::Float64 => put!(Float64Builder, ValueRef::Float(x) => x),
+        ColumnType::Text => put!(StringBuilder, ValueRef::Text(x) => x),
+        ColumnType::Bytes => put!(BinaryBuilder, ValueRef::Bytes(x) => x),
+        ColumnType::Timestamp => put!(TimestampMicrosecondBuilder, ValueRef::Timestamp(x) => x),
         ColumnType::List(_) => {
             return Err(DataFusionError::NotImplemented(
                 "lists of lists are not supported".into(),
@@ -268,28 +253,94 @@ fn append_dyn(
     Ok(())
 }
 
+/// Arrow columns built row by row from stored values: what every scan decodes into.
+pub struct BatchBuilder {
+    schema: SchemaRef,
+    types: Vec<ColumnType>,
+    builders: Vec<ColumnBuilder>,
+    rows: usize,
+}
+
+impl BatchBuilder {
+    /// Empty columns of `types` (the fields of `schema`), sized for `capacity` rows.
+    pub fn new(schema: SchemaRef, types: Vec<ColumnType>, capacity: usize) -> Self {
+        let builders = types
+            .iter()
+            .map(|t| ColumnBuilder::new(t, capacity))
+            .collect();
+        BatchBuilder {
+            schema,
+            types,
+            builders,
+            rows: 0,
+        }
+    }
+
+    /// Rows appended since the last batch.
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    /// True when no row waits.
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one row: `value(i)` gives the value of column `i`.
+    pub fn append<'v>(
+        &mut self,
+        mut value: impl FnMut(usize) -> std::result::Result<ValueRef<'v>, Malformed>,
+    ) -> Result<()> {
+        for (i, (b, ty)) in self.builders.iter_mut().zip(&self.types).enumerate() {
+            b.append(ty, value(i).map_err(malformed)?)?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Appends the value of column `i` of the row being built; [`BatchBuilder::end_row`]
+    /// closes the row once every column has its value.
+    pub fn append_column(&mut self, i: usize, v: ValueRef<'_>) -> Result<()> {
+        let ty = self
+            .types
+            .get(i)
+            .ok_or_else(|| DataFusionError::Internal(format!("no column {i} in the batch")))?;
+        self.builders[i].append(ty, v)
+    }
+
+    /// Closes a row built with [`BatchBuilder::append_column`].
+    pub fn end_row(&mut self) {
+        self.rows += 1;
+    }
+
+    /// The rows appended so far, as a batch; the builder starts over.
+    pub fn finish(&mut self) -> Result<RecordBatch> {
+        let columns: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .map(ColumnBuilder::finish)
+            .collect();
+        let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
+        self.rows = 0;
+        Ok(RecordBatch::try_new_with_options(
+            self.schema.clone(),
+            columns,
+            &options,
+        )?)
+    }
+}
+
 /// A record batch of `rows` (each holding the values of `columns`, in order) with `schema`.
 pub fn rows_to_batch(
     schema: &SchemaRef,
     types: &[ColumnType],
     rows: &[Vec<Value>],
 ) -> Result<RecordBatch> {
-    let mut builders: Vec<ColumnBuilder> = types
-        .iter()
-        .map(|t| ColumnBuilder::new(t, rows.len()))
-        .collect();
+    let mut builder = BatchBuilder::new(schema.clone(), types.to_vec(), rows.len());
     for row in rows {
-        for ((b, ty), v) in builders.iter_mut().zip(types).zip(row) {
-            b.append(ty, v)?;
-        }
+        builder.append(|i| Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from)))?;
     }
-    let columns: Vec<ArrayRef> = builders.into_iter().map(ColumnBuilder::finish).collect();
-    let options = RecordBatchOptions::new().with_row_count(Some(rows.len()));
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &options,
-    )?)
+    builder.finish()
 }
 
 /// The rows of a record batch, as values (columns in batch order).

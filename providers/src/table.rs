@@ -16,7 +16,6 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use indexed_store::{RowAccess, TableSchema};
-use kv_store::range::midpoint;
 use kv_store::KeyRange;
 use std::ops::Bound;
 
@@ -131,26 +130,27 @@ pub(crate) fn build_scan(
         ranges: vec![KeyRange::all()],
     };
     spec.plan_for(&[]);
-    // A full walk of the primary key with no limit is split in two so both cores work.
+    // A full walk of the primary key with no limit is split into one range per target
+    // partition, of about equal size on disk, so every core works.
+    let parts = state.config().target_partitions();
     if limit.is_none()
+        && parts > 1
         && spec.plan.path.index.is_none()
         && !spec.plan.is_selective()
         && spec.mode == ScanMode::Records
     {
-        let mut bounds = None;
-        access
-            .read(&mut |r| {
-                bounds = r.key_bounds()?;
-                Ok(())
-            })
-            .map_err(crate::store_err)?;
-        if let Some((first, last)) = bounds {
-            if let Some(mid) = midpoint(&first, &last) {
-                spec.ranges = vec![
-                    KeyRange::new(Bound::Unbounded, Bound::Excluded(mid.clone())),
-                    KeyRange::new(Bound::Included(mid), Bound::Unbounded),
-                ];
-            }
+        let points = access.split_points(parts).map_err(crate::store_err)?;
+        if !points.is_empty() {
+            let mut lower = Bound::Unbounded;
+            spec.ranges = points
+                .into_iter()
+                .map(|p| {
+                    let range = KeyRange::new(lower.clone(), Bound::Excluded(p.clone()));
+                    lower = Bound::Included(p);
+                    range
+                })
+                .collect();
+            spec.ranges.push(KeyRange::new(lower, Bound::Unbounded));
         }
     }
     Ok(IndexScanExec::new(spec))

@@ -93,7 +93,7 @@ fn predicate(rng: &mut Rng) -> String {
 /// (query, whether row order matters).
 fn query(rng: &mut Rng) -> (String, bool) {
     let w = predicate(rng);
-    match rng.below(6) {
+    match rng.below(9) {
         0 | 1 => {
             let col = ["contacts_count", "score", "owner", "status"][rng.below(4) as usize];
             let desc = rng.below(2) == 0;
@@ -120,6 +120,38 @@ fn query(rng: &mut Rng) -> (String, bool) {
         3 => (format!("SELECT DISTINCT status FROM t WHERE {w}"), false),
         4 => (
             format!("SELECT owner, count(*), sum(contacts_count) FROM t WHERE {w} GROUP BY owner"),
+            false,
+        ),
+        // Facets: counts per value of an indexed column, with and without a filter.
+        5 => {
+            let col = ["status", "owner", "contacts_count"][rng.below(3) as usize];
+            let filter = if rng.below(3) == 0 {
+                String::new()
+            } else {
+                format!(" WHERE {w}")
+            };
+            (
+                format!("SELECT {col}, count(*) FROM t{filter} GROUP BY {col}"),
+                false,
+            )
+        }
+        // Filtered DISTINCT on an indexed column: a range on the column itself or any filter.
+        6 => {
+            let filter = match rng.below(3) {
+                0 => format!("owner >= 'o{}'", rng.below(12)),
+                1 => format!("owner < 'o{}' AND owner IS NOT NULL", rng.below(12)),
+                _ => w,
+            };
+            (
+                format!("SELECT DISTINCT owner FROM t WHERE {filter}"),
+                false,
+            )
+        }
+        7 => (
+            format!(
+                "SELECT DISTINCT status, contacts_count FROM t WHERE status = '{}' AND {w}",
+                STATUSES[rng.below(4) as usize]
+            ),
             false,
         ),
         _ => (
@@ -250,7 +282,7 @@ async fn quiver_answers_like_sqlite() {
     sqlite.execute(&insert, []).unwrap();
 
     let mut checked = 0;
-    for _ in 0..300 {
+    for _ in 0..1200 {
         let (sql, ordered) = query(&mut rng);
         let want = normalise(sqlite_rows(&sqlite, &sql), ordered);
         let got = normalise(
@@ -264,5 +296,5 @@ async fn quiver_answers_like_sqlite() {
         assert_eq!(got, want, "{sql}");
         checked += 1;
     }
-    assert_eq!(checked, 300);
+    assert_eq!(checked, 1200);
 }

@@ -1,0 +1,278 @@
+//! The execution plan node: plan properties, DataFusion's pushdown hooks, and one blocking
+//! reader task per partition.
+
+use std::fmt;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::{ConstExpr, EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics::{
+    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream, SortOrderPushdownResult,
+};
+use indexed_store::{AccessPath, OrderKey};
+use kv_store::{Direction, KeyRange};
+
+use super::spec::{ScanMode, ScanSpec};
+
+/// Calls `f` on each expression in turn, stopping when it says so (`apply_expressions`).
+pub(crate) fn visit_expressions<'a>(
+    exprs: impl IntoIterator<Item = &'a Arc<dyn PhysicalExpr>>,
+    f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+) -> Result<TreeNodeRecursion> {
+    for e in exprs {
+        if f(e)? == TreeNodeRecursion::Stop {
+            return Ok(TreeNodeRecursion::Stop);
+        }
+    }
+    Ok(TreeNodeRecursion::Continue)
+}
+
+/// Scans a Quiver table through an index or its primary key.
+pub struct IndexScanExec {
+    spec: ScanSpec,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+impl fmt::Debug for IndexScanExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IndexScanExec({})", self.spec.schema.name)
+    }
+}
+
+impl IndexScanExec {
+    pub(crate) fn new(spec: ScanSpec) -> Self {
+        let (ordering, constants) = spec.output_ordering();
+        let mut eq = EquivalenceProperties::new(spec.output_schema.clone());
+        if !ordering.is_empty() {
+            eq.add_ordering(ordering);
+        }
+        let consts: Vec<ConstExpr> = constants
+            .iter()
+            .filter_map(|c| spec.output_schema.index_of(c).ok().map(|i| (c, i)))
+            .map(|(c, i)| {
+                ConstExpr::from(Arc::new(PhysicalColumn::new(c, i)) as Arc<dyn PhysicalExpr>)
+            })
+            .collect();
+        let _ = eq.add_constants(consts);
+        let properties = PlanProperties::new(
+            eq,
+            Partitioning::UnknownPartitioning(spec.ranges.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        IndexScanExec {
+            spec,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// The access path chosen.
+    pub fn access_path(&self) -> &AccessPath {
+        &self.spec.plan.path
+    }
+
+    /// How rows are produced.
+    pub fn mode(&self) -> &ScanMode {
+        &self.spec.mode
+    }
+
+    /// The table scanned.
+    pub fn table_name(&self) -> &str {
+        &self.spec.schema.name
+    }
+
+    /// True when every pushed filter is answered by the path.
+    pub fn has_residual(&self) -> bool {
+        !self.spec.residual().is_empty()
+    }
+
+    /// Output columns (table column names).
+    pub fn output_columns(&self) -> Vec<String> {
+        self.spec
+            .output_schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// The same scan returning one row per distinct value of the `n` columns read, by a
+    /// skip scan (None when it cannot).
+    pub fn with_distinct(&self, n: usize) -> Option<Self> {
+        let path = self.spec.skip_path(n)?;
+        let mut spec = self.spec.clone();
+        spec.plan.path = path;
+        spec.mode = ScanMode::Distinct(n);
+        spec.ranges = vec![KeyRange::all()];
+        Some(IndexScanExec::new(spec))
+    }
+
+    /// The scan that answers `SELECT cols, count(*), ... GROUP BY cols` with `schema` (the
+    /// `grouped` columns in order, then `counts` counts) by a facet walk over an index that
+    /// leads with the grouped columns (None when it cannot).
+    pub fn with_facets(
+        &self,
+        grouped: &[String],
+        schema: SchemaRef,
+        counts: usize,
+    ) -> Option<Self> {
+        let n = grouped.len();
+        if n == 0
+            || schema.fields().len() != n + counts
+            || self.spec.plan.path.direction == Direction::Reverse
+        {
+            return None;
+        }
+        let path = self.spec.skip_path(n)?;
+        let mut spec = self.spec.clone();
+        spec.read_columns = grouped
+            .iter()
+            .map(|g| spec.schema.column_index(g))
+            .collect::<Option<_>>()?;
+        spec.plan.path = AccessPath {
+            direction: Direction::Forward,
+            ..path
+        };
+        spec.mode = ScanMode::Facets { columns: n, counts };
+        spec.read_schema = schema.clone();
+        spec.projection = (0..schema.fields().len()).collect();
+        spec.output_schema = schema;
+        spec.ranges = vec![KeyRange::all()];
+        Some(IndexScanExec::new(spec))
+    }
+}
+
+impl DisplayAs for IndexScanExec {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        match t {
+            DisplayFormatType::Default | DisplayFormatType::Verbose => {
+                write!(f, "IndexScanExec: {}", self.spec.describe())
+            }
+            DisplayFormatType::TreeRender => {
+                write!(f, "{}", self.spec.describe().replace(", ", "\n"))
+            }
+        }
+    }
+}
+
+impl ExecutionPlan for IndexScanExec {
+    fn name(&self) -> &str {
+        "IndexScanExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        visit_expressions(&self.spec.physical_filters, f)
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
+    fn with_fetch(&self, limit: Option<usize>) -> Option<Arc<dyn ExecutionPlan>> {
+        let mut spec = self.spec.clone();
+        spec.fetch = match (spec.fetch, limit) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if spec.ranges.len() > 1 {
+            // A hard limit over several partitions would return up to n per partition.
+            spec.ranges = vec![KeyRange::all()];
+        }
+        Some(Arc::new(IndexScanExec::new(spec)))
+    }
+
+    fn fetch(&self) -> Option<usize> {
+        self.spec.fetch
+    }
+
+    fn try_pushdown_sort(
+        &self,
+        order: &[PhysicalSortExpr],
+    ) -> Result<SortOrderPushdownResult<Arc<dyn ExecutionPlan>>> {
+        if matches!(
+            self.spec.mode,
+            ScanMode::Distinct(_) | ScanMode::Facets { .. }
+        ) {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        }
+        let mut keys = Vec::with_capacity(order.len());
+        for e in order {
+            let Some(col) = e.expr.downcast_ref::<PhysicalColumn>() else {
+                return Ok(SortOrderPushdownResult::Unsupported);
+            };
+            if self.spec.schema.column_index(col.name()).is_none() {
+                return Ok(SortOrderPushdownResult::Unsupported);
+            }
+            keys.push(OrderKey {
+                column: col.name().to_owned(),
+                descending: e.options.descending,
+                nulls_first: e.options.nulls_first,
+            });
+        }
+        let mut spec = self.spec.clone();
+        spec.plan_for(&keys);
+        if !spec.plan.ordered {
+            return Ok(SortOrderPushdownResult::Unsupported);
+        }
+        spec.ranges = vec![KeyRange::all()];
+        Ok(SortOrderPushdownResult::Exact {
+            inner: Arc::new(IndexScanExec::new(spec)),
+        })
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let spec = self.spec.clone();
+        let range = spec.ranges.get(partition).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!("IndexScanExec has no partition {partition}"))
+        })?;
+        let rows_read = MetricBuilder::new(&self.metrics).counter("rows_read", partition);
+        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        let schema = spec.output_schema.clone();
+        tokio::task::spawn_blocking(move || {
+            let err_tx = tx.clone();
+            if let Err(e) = super::read::run_scan(&spec, range, &tx, &rows_read, &baseline) {
+                let _ = err_tx.blocking_send(Err(e));
+            }
+        });
+        let stream =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+}

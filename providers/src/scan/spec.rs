@@ -1,0 +1,369 @@
+//! What a scan reads and how: the access path, the mode, the order it yields, the ranges of
+//! its partitions, decided once when the scan is planned.
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::physical_expr::expressions::Column as PhysicalColumn;
+use datafusion::physical_expr::utils::collect_columns;
+use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
+use indexed_store::{
+    choose_access_path, AccessPath, AccessPlan, ColumnPredicate, ColumnRange, OrderKey, Predicate,
+    RowAccess, TableSchema, Value,
+};
+use kv_store::{Direction, KeyRange};
+
+/// How the scan produces rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ScanMode {
+    /// Read records.
+    Records,
+    /// Read index entries only: every needed column is in the key or INCLUDE columns.
+    Covered,
+    /// One row per distinct value of the first `n` key columns, found by skipping.
+    Distinct(usize),
+    /// One row per distinct value of the first `columns` key columns, followed by `counts`
+    /// copies of its number of entries (`GROUP BY a` with `count(*)`): a skip scan that
+    /// counts each value's range without decoding it.
+    Facets { columns: usize, counts: usize },
+}
+
+/// Everything a scan needs; shared by its partitions.
+#[derive(Clone)]
+pub(crate) struct ScanSpec {
+    pub table: Arc<dyn RowAccess>,
+    pub schema: TableSchema,
+    /// Pushed filters: the store predicate each one means (if any) and the compiled
+    /// expression over `read_schema`.
+    pub predicates: Vec<Option<ColumnPredicate>>,
+    pub physical_filters: Vec<Arc<dyn PhysicalExpr>>,
+    pub filter_text: Vec<String>,
+    /// Table columns read, ascending.
+    pub read_columns: Vec<usize>,
+    pub read_schema: SchemaRef,
+    /// Output columns as positions in `read_columns`.
+    pub projection: Vec<usize>,
+    pub output_schema: SchemaRef,
+    pub plan: AccessPlan,
+    pub mode: ScanMode,
+    pub fetch: Option<usize>,
+    /// Primary-key ranges, one per partition (one unbounded range for a single partition).
+    pub ranges: Vec<KeyRange>,
+}
+
+impl ScanSpec {
+    /// Filters the access path does not answer, by position.
+    pub(super) fn residual(&self) -> Vec<usize> {
+        (0..self.physical_filters.len())
+            .filter(|i| !self.plan.answered.contains(i))
+            .collect()
+    }
+
+    /// The store predicates with their filter positions.
+    pub(super) fn store_predicates(&self) -> (Vec<ColumnPredicate>, Vec<usize>) {
+        self.predicates
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.clone().map(|p| (p, i)))
+            .unzip()
+    }
+
+    /// Chooses the access path (and mode) for an ordering.
+    pub fn plan_for(&mut self, order: &[OrderKey]) {
+        let (preds, positions) = self.store_predicates();
+        let mut plan = choose_access_path(&self.schema, &preds, order);
+        plan.answered = plan.answered.iter().map(|i| positions[*i]).collect();
+        self.plan = plan;
+        self.mode = if self.covers() {
+            ScanMode::Covered
+        } else {
+            ScanMode::Records
+        };
+    }
+
+    /// True when the chosen secondary index holds every column read.
+    pub(super) fn covers(&self) -> bool {
+        let needed = self.needed();
+        let Some(index) = &self.plan.path.index else {
+            return !needed.contains(&true);
+        };
+        let Some(spec) = self.schema.index(index) else {
+            return false;
+        };
+        self.read_columns
+            .iter()
+            .zip(&needed)
+            .filter(|(_, n)| **n)
+            .all(|(&c, _)| {
+                let col = &self.schema.columns[c];
+                (!col.ty.is_list() && spec.columns.iter().any(|k| k.name == col.name))
+                    || self.schema.primary_key.contains(&col.name)
+                    || spec.include.contains(&col.name)
+            })
+    }
+
+    /// Which of the columns read (by position in `read_columns`) the output or a filter the
+    /// path leaves to the scan uses. A column only an answered filter mentions is not read:
+    /// `array_has(tags, 'x')` answered by the tags index needs no record.
+    pub(super) fn needed(&self) -> Vec<bool> {
+        let mut needed = vec![false; self.read_columns.len()];
+        for &p in &self.projection {
+            needed[p] = true;
+        }
+        for i in self.residual() {
+            for c in collect_columns(&self.physical_filters[i]) {
+                if let Some(n) = needed.get_mut(c.index()) {
+                    *n = true;
+                }
+            }
+        }
+        needed
+    }
+
+    /// True when the scan only counts what the path selects: no column is needed and no
+    /// filter is left (`count(*)` with an indexed filter).
+    pub(super) fn counts_only(&self) -> bool {
+        self.residual().is_empty() && !self.needed().contains(&true)
+    }
+
+    /// The types of the columns a batch is built with: the columns read, then any counts.
+    pub(super) fn types(&self) -> Vec<indexed_store::ColumnType> {
+        let counts = match self.mode {
+            ScanMode::Facets { counts, .. } => counts,
+            _ => 0,
+        };
+        self.read_columns
+            .iter()
+            .map(|&c| self.schema.columns[c].ty.clone())
+            .chain(std::iter::repeat_n(
+                indexed_store::ColumnType::Int64,
+                counts,
+            ))
+            .collect()
+    }
+
+    /// The key columns of the path's index, in key order.
+    pub(super) fn lead_columns(&self) -> Vec<String> {
+        match &self.plan.path.index {
+            None => self.schema.primary_key.clone(),
+            Some(i) => self
+                .schema
+                .index(i)
+                .map(|s| s.columns.iter().map(|c| c.name.clone()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The path to walk for a partition, with the fetch as its limit when nothing is left to
+    /// filter.
+    pub(super) fn path(&self) -> AccessPath {
+        let mut path = self.plan.path.clone();
+        if self.residual().is_empty() {
+            path.limit = self.fetch;
+        }
+        path
+    }
+
+    /// The order rows come out in, over the output columns, and the constant columns.
+    pub(super) fn output_ordering(&self) -> (Vec<PhysicalSortExpr>, Vec<String>) {
+        let constants: Vec<String> = self
+            .predicates
+            .iter()
+            .flatten()
+            .filter(|p| matches!(p.predicate, Predicate::Eq(_) | Predicate::IsNull))
+            .filter(|p| {
+                !self.schema.columns[self.schema.column_index(&p.column).unwrap_or(0)]
+                    .ty
+                    .is_list()
+            })
+            .map(|p| p.column.clone())
+            .collect();
+        if self.ranges.len() > 1
+            || matches!(self.mode, ScanMode::Distinct(_) | ScanMode::Facets { .. })
+                && self.plan.path.index.is_none()
+        {
+            return (vec![], constants);
+        }
+        let orders: Vec<(String, bool)> = match &self.plan.path.index {
+            None => self
+                .schema
+                .primary_key
+                .iter()
+                .map(|c| (c.clone(), false))
+                .collect(),
+            Some(name) => match self.schema.index(name) {
+                Some(spec) => spec
+                    .columns
+                    .iter()
+                    .map(|c| (c.name.clone(), c.order.is_desc()))
+                    .collect(),
+                None => vec![],
+            },
+        };
+        let reverse = self.plan.path.direction == Direction::Reverse;
+        let mut sort = Vec::new();
+        for (name, desc) in orders.into_iter().skip(self.plan.equality_columns) {
+            let list = self
+                .schema
+                .column_index(&name)
+                .is_some_and(|i| self.schema.columns[i].ty.is_list());
+            let Ok(pos) = self.output_schema.index_of(&name) else {
+                break;
+            };
+            if list {
+                break;
+            }
+            let descending = desc != reverse;
+            sort.push(PhysicalSortExpr::new(
+                Arc::new(PhysicalColumn::new(&name, pos)),
+                SortOptions {
+                    descending,
+                    nulls_first: descending,
+                },
+            ));
+        }
+        (sort, constants)
+    }
+
+    /// The path of a skip scan over the distinct values of the `n` columns read (None when
+    /// there is none). Without filters any index (or the primary key) whose leading columns
+    /// are the ones read will do; with filters, the path already chosen must answer all of
+    /// them with one equality prefix, and its index must lead with the columns read (a
+    /// range or prefix on those columns narrows the skip scan).
+    pub(super) fn skip_path(&self, n: usize) -> Option<AccessPath> {
+        let spec = self;
+        if spec.fetch.is_some() || spec.schema.ttl.is_some() {
+            return None;
+        }
+        let wanted: Vec<String> = spec
+            .read_columns
+            .iter()
+            .map(|&c| spec.schema.columns[c].name.clone())
+            .collect();
+        let leads = |cols: &[String]| {
+            cols.len() >= n
+                && wanted.len() == n
+                && cols[..n].iter().all(|c| {
+                    spec.schema
+                        .column_index(c)
+                        .is_some_and(|i| !spec.schema.columns[i].ty.is_list())
+                })
+                && wanted.iter().all(|w| cols[..n].contains(w))
+        };
+        let key_columns = |index: &Option<String>| -> Option<Vec<String>> {
+            match index {
+                None => Some(spec.schema.primary_key.clone()),
+                Some(name) => spec
+                    .schema
+                    .index(name)
+                    .filter(|i| !i.partial)
+                    .map(|i| i.columns.iter().map(|c| c.name.clone()).collect()),
+            }
+        };
+        Some(if spec.physical_filters.is_empty() {
+            let mut candidates = vec![None];
+            candidates.extend(spec.schema.indexes.iter().map(|i| Some(i.name.clone())));
+            let index = candidates
+                .into_iter()
+                .find(|c| key_columns(c).is_some_and(|cols| leads(&cols)))?;
+            AccessPath {
+                index,
+                ..AccessPath::primary()
+            }
+        } else {
+            let path = &spec.plan.path;
+            let answered = spec.residual().is_empty() && path.prefixes.len() == 1;
+            if !answered || !key_columns(&path.index).is_some_and(|cols| leads(&cols)) {
+                return None;
+            }
+            AccessPath {
+                limit: None,
+                ..path.clone()
+            }
+        })
+    }
+
+    /// The one-line description EXPLAIN shows.
+    pub(super) fn describe(&self) -> String {
+        let s = self;
+        let p = &s.plan.path;
+        let mut parts = vec![format!("table={}", s.schema.name)];
+        parts.push(format!("index={}", p.index.as_deref().unwrap_or("PRIMARY")));
+        let eq_cols = &s.plan.key_columns[..s.plan.equality_columns.min(s.plan.key_columns.len())];
+        if !eq_cols.is_empty() {
+            let values: Vec<String> = if p.prefixes.len() == 1 {
+                eq_cols
+                    .iter()
+                    .zip(&p.prefixes[0])
+                    .map(|(c, v)| format!("{c}={v}"))
+                    .collect()
+            } else {
+                vec![format!(
+                    "({}) IN {} prefixes",
+                    eq_cols.join(", "),
+                    p.prefixes.len()
+                )]
+            };
+            parts.push(format!("eq=[{}]", values.join(", ")));
+        }
+        if let Some(col) = s.plan.key_columns.get(s.plan.equality_columns) {
+            match &p.range {
+                ColumnRange::All => {}
+                ColumnRange::StartsWith(pre) => parts.push(format!("range={col} LIKE '{pre}%'")),
+                ColumnRange::Between { lower, upper } => {
+                    let lo = match lower {
+                        std::ops::Bound::Included(v) => format!("[{v}"),
+                        std::ops::Bound::Excluded(v) => format!("({v}"),
+                        std::ops::Bound::Unbounded => "(-inf".into(),
+                    };
+                    let hi = match upper {
+                        std::ops::Bound::Included(v) => format!("{v}]"),
+                        std::ops::Bound::Excluded(Value::Null) => "NULL)".into(),
+                        std::ops::Bound::Excluded(v) => format!("{v})"),
+                        std::ops::Bound::Unbounded => "+inf)".into(),
+                    };
+                    parts.push(format!("range={col} in {lo}, {hi}"));
+                }
+            }
+        }
+        parts.push(format!(
+            "direction={}",
+            if p.direction == Direction::Reverse {
+                "reverse"
+            } else {
+                "forward"
+            }
+        ));
+        if let Some(f) = s.fetch {
+            parts.push(format!("limit={f}"));
+        }
+        match s.mode {
+            ScanMode::Records => parts.push("covered=false".into()),
+            ScanMode::Covered => parts.push("covered=true".into()),
+            ScanMode::Distinct(n) => parts.push(format!("distinct={n}")),
+            ScanMode::Facets { columns, .. } => parts.push(format!("facets={columns}")),
+        }
+        let residual: Vec<String> = s
+            .residual()
+            .iter()
+            .map(|&i| s.filter_text[i].clone())
+            .collect();
+        if !residual.is_empty() {
+            parts.push(format!("residual=[{}]", residual.join(" AND ")));
+        }
+        if s.ranges.len() > 1 {
+            parts.push(format!("partitions={}", s.ranges.len()));
+        }
+        parts.push(format!(
+            "projection=[{}]",
+            self.output_schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        parts.join(", ")
+    }
+}
