@@ -3,6 +3,7 @@
 //! between two keys, so skewed keys still give even partitions.
 
 use kv_store::range::midpoint;
+use kv_store::ReadView;
 
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
@@ -26,31 +27,47 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let records = Partitions::of(&self.definition()).records;
         let mut end = last.clone();
         end.push(0);
-        let size = |to: &[u8]| self.backend.approximate_size(&records, &first, to);
-        let total = size(&end)?;
-        let mut points: Vec<Vec<u8>> = Vec::new();
-        for i in 1..parts {
-            let (mut lo, mut hi) = (points.last().unwrap_or(&first).clone(), end.clone());
-            for _ in 0..STEPS {
-                let Some(mid) = midpoint(&lo, &hi) else { break };
-                let below = if total == 0 {
-                    // Even split of the key space: compare positions, not bytes on disk.
-                    key_fraction(&first, &end, &mid) < i as f64 / parts as f64
-                } else {
-                    (size(&mid)? as u128 * parts as u128) < total as u128 * i as u128
-                };
-                if below {
-                    lo = mid;
-                } else {
-                    hi = mid;
-                }
-            }
-            if hi > first && hi <= last && points.last().is_none_or(|p| *p < hi) {
-                points.push(hi);
+        split_range(&*self.backend, &records, &first, &end, parts)
+    }
+}
+
+/// Up to `parts - 1` keys, ascending, strictly inside `(first, end)`, that split the keys
+/// of `[first, end)` in a partition into `parts` ranges of about equal size on disk (evenly
+/// in key space while the estimate is 0).
+pub(crate) fn split_range(
+    view: &dyn ReadView,
+    partition: &str,
+    first: &[u8],
+    end: &[u8],
+    parts: usize,
+) -> StoreResult<Vec<Vec<u8>>> {
+    let size = |to: &[u8]| view.approximate_size(partition, first, to);
+    let total = size(end)?;
+    let mut points: Vec<Vec<u8>> = Vec::new();
+    for i in 1..parts {
+        let (mut lo, mut hi) = (
+            points.last().map_or(first.to_vec(), Vec::clone),
+            end.to_vec(),
+        );
+        for _ in 0..STEPS {
+            let Some(mid) = midpoint(&lo, &hi) else { break };
+            let below = if total == 0 {
+                // Even split of the key space: compare positions, not bytes on disk.
+                key_fraction(first, end, &mid) < i as f64 / parts as f64
+            } else {
+                (size(&mid)? as u128 * parts as u128) < total as u128 * i as u128
+            };
+            if below {
+                lo = mid;
+            } else {
+                hi = mid;
             }
         }
-        Ok(points)
+        if hi.as_slice() > first && hi.as_slice() < end && points.last().is_none_or(|p| *p < hi) {
+            points.push(hi);
+        }
     }
+    Ok(points)
 }
 
 /// Where `key` lies between `from` and `to`, as a fraction, reading the keys as base-256

@@ -190,6 +190,13 @@ pub trait ReadView: Send + Sync {
         Ok(())
     }
 
+    /// Approximate bytes on disk of the keys in `[start, end)` of a partition, from the
+    /// backend's own index of its files (data not yet flushed counts as 0; 0 in memory).
+    /// A snapshot answers for the database as it is now.
+    fn approximate_size(&self, _partition: &str, _start: &[u8], _end: &[u8]) -> KvResult<u64> {
+        Ok(0)
+    }
+
     /// Calls `visit` with the position and value (None when absent) of each of `keys`, in
     /// the order given, without copying the values.
     fn visit_many(
@@ -247,11 +254,5 @@ pub trait StorageBackend: ReadView {
     /// Approximate bytes on disk (0 in memory).
     fn disk_size(&self) -> u64 {
         0
-    }
-
-    /// Approximate bytes on disk of the keys in `[start, end)` of a partition, from the
-    /// backend's own index of its files (data not yet flushed counts as 0; 0 in memory).
-    fn approximate_size(&self, _partition: &str, _start: &[u8], _end: &[u8]) -> KvResult<u64> {
-        Ok(0)
     }
 }

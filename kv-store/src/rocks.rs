@@ -407,6 +407,10 @@ impl ReadView for RocksSnapshot<'_> {
         self.backend
             .visit_many_at(Some(&self.snapshot), partition, keys, visit)
     }
+
+    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
+        self.backend.approximate_size(partition, start, end)
+    }
 }
 
 impl ReadView for RocksBackend {
@@ -444,6 +448,16 @@ impl ReadView for RocksBackend {
         visit: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> KvResult<()> {
         self.visit_many_at(None, partition, keys, visit)
+    }
+
+    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
+        let cf = self.cf(partition)?;
+        Ok(self
+            .db
+            .get_approximate_sizes_cf(&cf, &[rocksdb::Range::new(start, end)])
+            .first()
+            .copied()
+            .unwrap_or(0))
     }
 }
 
@@ -529,16 +543,6 @@ impl StorageBackend for RocksBackend {
         self.db
             .write_opt(wb, &self.write_options)
             .map_err(KvError::rocks("write"))
-    }
-
-    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
-        let cf = self.cf(partition)?;
-        Ok(self
-            .db
-            .get_approximate_sizes_cf(&cf, &[rocksdb::Range::new(start, end)])
-            .first()
-            .copied()
-            .unwrap_or(0))
     }
 
     fn snapshot(&self) -> Box<dyn ReadView + '_> {
