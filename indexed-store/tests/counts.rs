@@ -5,7 +5,6 @@ use std::ops::Bound;
 
 use indexed_store::workload::{accounts, accounts_schema};
 use indexed_store::{AccessPath, Database, Value};
-use kv_store::ReadView;
 
 #[test]
 fn split_counts_equal_a_walk_of_the_entries() {
