@@ -55,23 +55,8 @@ fn upgrade_jobs(
     backend: &Arc<dyn StorageBackend>,
     jobs: &IndexedEntityStore<String, Job>,
 ) -> StoreResult<()> {
-    if let Some(raw) = backend.get(CATALOG, JOBS_FORMAT_KEY)? {
-        let found = <[u8; 4]>::try_from(raw.as_slice())
-            .map(u32::from_le_bytes)
-            .map_err(|_| StoreError::Corrupt {
-                partition: CATALOG.into(),
-                reason: "the jobs format marker is not 4 bytes".into(),
-            })?;
-        if found > JOBS_FORMAT {
-            return Err(StoreError::UnsupportedFormat {
-                what: "table 'jobs'".into(),
-                found,
-                supported: JOBS_FORMAT,
-            });
-        }
-        if found == JOBS_FORMAT {
-            return Ok(());
-        }
+    if stored_format(backend, JOBS_FORMAT_KEY, "table 'jobs'", JOBS_FORMAT)? == Some(JOBS_FORMAT) {
+        return Ok(());
     }
     let def = jobs.definition();
     let parts = Partitions::of(&def);
@@ -96,27 +81,48 @@ fn upgrade_jobs(
 
 const RECORD_FORMAT_KEY: &[u8] = b"format/records";
 
+/// The format a catalog marker records (None without a marker); a format newer than
+/// `supported` is refused, naming `what` is stored in it.
+fn stored_format(
+    backend: &Arc<dyn StorageBackend>,
+    key: &[u8],
+    what: &str,
+    supported: u32,
+) -> StoreResult<Option<u32>> {
+    let Some(raw) = backend.get(CATALOG, key)? else {
+        return Ok(None);
+    };
+    let found = <[u8; 4]>::try_from(raw.as_slice())
+        .map(u32::from_le_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            partition: CATALOG.into(),
+            reason: format!(
+                "the format marker '{}' is not 4 bytes",
+                String::from_utf8_lossy(key)
+            ),
+        })?;
+    if found > supported {
+        return Err(StoreError::UnsupportedFormat {
+            what: what.into(),
+            found,
+            supported,
+        });
+    }
+    Ok(Some(found))
+}
+
 /// Checks the catalog's record-format marker: a database written by a newer Quiver (records
 /// in a layout this build cannot read) is refused before any table is opened. Older records
 /// stay readable as they are, so the marker is raised to [`RECORD_FORMAT`] on open.
 fn check_record_format(backend: &Arc<dyn StorageBackend>) -> StoreResult<()> {
-    let found = match backend.get(CATALOG, RECORD_FORMAT_KEY)? {
-        // Quiver 0.1 wrote no marker: its records are all in format 1.
-        None => 1,
-        Some(raw) => {
-            u32::from_le_bytes(raw.as_slice().try_into().map_err(|_| StoreError::Corrupt {
-                partition: CATALOG.into(),
-                reason: "the record format marker is not 4 bytes".into(),
-            })?)
-        }
-    };
-    if found > RECORD_FORMAT {
-        return Err(StoreError::UnsupportedFormat {
-            what: "the database's records".into(),
-            found,
-            supported: RECORD_FORMAT,
-        });
-    }
+    // Quiver 0.1 wrote no marker: its records are all in format 1.
+    let found = stored_format(
+        backend,
+        RECORD_FORMAT_KEY,
+        "the database's records",
+        RECORD_FORMAT,
+    )?
+    .unwrap_or(1);
     if found < RECORD_FORMAT {
         let mut batch = WriteBatch::new();
         batch.put(

@@ -312,16 +312,20 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
         Ok(self)
     }
 
-    /// The same table without the named index.
-    pub fn without_index(mut self, name: &str) -> StoreResult<Self> {
-        let pos = self
-            .indexes
+    /// Position of the named index among [`TableDefinition::indexes`].
+    pub fn index_position(&self, name: &str) -> StoreResult<usize> {
+        self.indexes
             .iter()
             .position(|i| i.spec.name == name)
             .ok_or_else(|| StoreError::UnknownIndex {
                 table: self.schema.name.clone(),
                 index: name.to_owned(),
-            })?;
+            })
+    }
+
+    /// The same table without the named index.
+    pub fn without_index(mut self, name: &str) -> StoreResult<Self> {
+        let pos = self.index_position(name)?;
         self.indexes.remove(pos);
         self.schema.indexes.retain(|i| i.name != name);
         Ok(self)

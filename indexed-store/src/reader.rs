@@ -132,23 +132,12 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             .collect()
     }
 
-    fn index_position(&self, name: &str) -> StoreResult<usize> {
-        self.def
-            .indexes
-            .iter()
-            .position(|i| i.spec.name == name)
-            .ok_or_else(|| StoreError::UnknownIndex {
-                table: self.def.schema.name.clone(),
-                index: name.to_owned(),
-            })
-    }
-
     /// Partition and key-column orders of the path's index.
     fn target(&self, index: Option<&str>) -> StoreResult<(String, Vec<SortOrder>)> {
         Ok(match index {
             None => (self.parts.records.clone(), self.def.pk_orders.clone()),
             Some(name) => {
-                let i = self.index_position(name)?;
+                let i = self.def.index_position(name)?;
                 (
                     self.parts.indexes[i].clone(),
                     self.def.indexes[i].spec.orders(),
@@ -214,7 +203,7 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
                 Err(e) => Some(Err(e.into())),
             })),
             Some(name) => {
-                let i = self.index_position(name)?;
+                let i = self.def.index_position(name)?;
                 let partition = self.parts.indexes[i].clone();
                 let columns = self.def.indexes[i].spec.orders();
                 Box::new(raw.filter_map(move |r| {
@@ -224,16 +213,7 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
                         if !self.live(payload.expiry) {
                             return Ok(None);
                         }
-                        let pk = match &payload.pk {
-                            Some(pk) => pk.clone(),
-                            None => {
-                                let mut reader = KeyReader::new(&key);
-                                for o in &columns {
-                                    reader.skip(*o)?;
-                                }
-                                reader.rest().to_vec()
-                            }
-                        };
+                        let pk = entry_pk(&key, &payload, &columns)?.to_vec();
                         Ok(Some(IndexEntry { key, pk, payload }))
                     })();
                     entry.transpose()
@@ -269,10 +249,11 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         let (_, range) = ranges.pop().expect("one range");
         let columns = match &path.index {
             None => vec![],
-            Some(name) => self.def.indexes[self.index_position(name)?].spec.orders(),
+            Some(name) => self.def.indexes[self.def.index_position(name)?]
+                .spec
+                .orders(),
         };
         let empty = EntryPayload::default();
-        let mut outcome: StoreResult<()> = Ok(());
         let mut step = |key: &[u8], value: &[u8]| -> StoreResult<bool> {
             if path.index.is_none() {
                 if !self.live(record_expiry(value)) {
@@ -291,32 +272,11 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             if !self.live(payload.expiry) {
                 return Ok(true);
             }
-            let pk = match &payload.pk {
-                Some(pk) => pk.as_slice(),
-                None => {
-                    let mut reader = KeyReader::new(key);
-                    for o in &columns {
-                        reader.skip(*o)?;
-                    }
-                    reader.rest()
-                }
-            };
+            let pk = entry_pk(key, payload, &columns)?;
             left -= 1;
             Ok(visit(key, pk, payload)? && left > 0)
         };
-        self.view.visit(
-            &partition,
-            &range,
-            path.direction,
-            &mut |key, value| match step(key, value) {
-                Ok(more) => more,
-                Err(e) => {
-                    outcome = Err(e);
-                    false
-                }
-            },
-        )?;
-        outcome
+        try_visit(&*self.view, &partition, &range, path.direction, &mut step)
     }
 
     /// The live records an access path selects, in path order, up to its limit. Records of
@@ -434,20 +394,13 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         direction: Direction,
         visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
     ) -> StoreResult<()> {
-        let mut outcome: StoreResult<()> = Ok(());
-        self.view.visit(
+        try_visit(
+            &*self.view,
             &self.parts.records,
             range,
             direction,
-            &mut |_, raw| match self.visit_record(raw, visit) {
-                Ok(more) => more,
-                Err(e) => {
-                    outcome = Err(e);
-                    false
-                }
-            },
-        )?;
-        outcome
+            &mut |_, raw| self.visit_record(raw, visit),
+        )
     }
 
     /// Every live record whose encoded primary key lies in `range`.
@@ -509,7 +462,7 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         let key_values = match index {
             None => pk_values.clone(),
             Some(name) => {
-                let i = self.index_position(name)?;
+                let i = self.def.index_position(name)?;
                 KeyReader::new(&entry.key).read_tuple(&self.def.indexes[i].spec.orders())?
             }
         };
@@ -634,20 +587,7 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             return Ok(None);
         }
         let points = split_range(&*self.view, partition, &start, &end, cores)?;
-        if points.is_empty() {
-            return Ok(None);
-        }
-        let mut lower = Bound::Included(start);
-        let mut parts: Vec<KeyRange> = points
-            .into_iter()
-            .map(|p| {
-                let part = KeyRange::new(lower.clone(), Bound::Excluded(p.clone()));
-                lower = Bound::Included(p);
-                part
-            })
-            .collect();
-        parts.push(KeyRange::new(lower, Bound::Excluded(end)));
-        Ok(Some(parts))
+        Ok((!points.is_empty()).then(|| range.split_at(points)))
     }
 
     /// The number of entries in each range, counted on every core: threads take the next
@@ -766,4 +706,46 @@ impl<K: EntityKey, V: Entity> Iterator for RecordFetch<'_, '_, K, V> {
         self.buffer = items.into_iter();
         self.buffer.next().or_else(|| self.next())
     }
+}
+
+/// The encoded primary key an index entry leads to: its payload's, for unique entries whose
+/// key does not end in it, or else the key's bytes after its `columns`.
+fn entry_pk<'k>(
+    key: &'k [u8],
+    payload: &'k EntryPayload,
+    columns: &[SortOrder],
+) -> StoreResult<&'k [u8]> {
+    if let Some(pk) = &payload.pk {
+        return Ok(pk);
+    }
+    let mut reader = KeyReader::new(key);
+    for o in columns {
+        reader.skip(*o)?;
+    }
+    Ok(reader.rest())
+}
+
+/// Walks `range` like [`ReadView::visit`] with a step that can fail: the first error stops
+/// the walk and is returned.
+fn try_visit(
+    view: &dyn ReadView,
+    partition: &str,
+    range: &KeyRange,
+    direction: Direction,
+    step: &mut dyn FnMut(&[u8], &[u8]) -> StoreResult<bool>,
+) -> StoreResult<()> {
+    let mut outcome: StoreResult<()> = Ok(());
+    view.visit(
+        partition,
+        range,
+        direction,
+        &mut |key, value| match step(key, value) {
+            Ok(more) => more,
+            Err(e) => {
+                outcome = Err(e);
+                false
+            }
+        },
+    )?;
+    outcome
 }

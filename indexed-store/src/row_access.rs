@@ -7,7 +7,7 @@ use crate::access::AccessPath;
 use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::payload::EntryPayload;
-use crate::reader::{IndexEntry, StoreReader};
+use crate::reader::StoreReader;
 use crate::record::RowRef;
 use crate::schema::{Row, TableSchema};
 use crate::store::{Entity, IndexedEntityStore, Mutation, WriteOutcome};
@@ -23,11 +23,6 @@ pub trait RowReader {
         path: &AccessPath,
         visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
     ) -> StoreResult<()>;
-    /// The live entries a path selects, without reading records.
-    fn entries(
-        &self,
-        path: &AccessPath,
-    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>>;
     /// Calls `visit` with each live entry a path selects (key, encoded primary key,
     /// payload), borrowed, until it returns false. See [`StoreReader::visit_entries`].
     fn visit_entries(
@@ -35,12 +30,6 @@ pub trait RowReader {
         path: &AccessPath,
         visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
     ) -> StoreResult<()>;
-    /// Index key values and primary-key values of an entry.
-    fn decode_entry(
-        &self,
-        index: Option<&str>,
-        entry: &IndexEntry,
-    ) -> StoreResult<(Vec<Value>, Vec<Value>)>;
     /// Rows with these encoded primary keys (None when absent or expired).
     fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>>;
     /// Calls `visit` with each live row whose encoded primary key lies in `range`, in key
@@ -97,27 +86,12 @@ impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
         StoreReader::visit_rows(self, path, visit)
     }
 
-    fn entries(
-        &self,
-        path: &AccessPath,
-    ) -> StoreResult<Box<dyn Iterator<Item = StoreResult<IndexEntry>> + '_>> {
-        StoreReader::entries(self, path)
-    }
-
     fn visit_entries(
         &self,
         path: &AccessPath,
         visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
     ) -> StoreResult<()> {
         StoreReader::visit_entries(self, path, visit)
-    }
-
-    fn decode_entry(
-        &self,
-        index: Option<&str>,
-        entry: &IndexEntry,
-    ) -> StoreResult<(Vec<Value>, Vec<Value>)> {
-        StoreReader::decode_entry(self, index, entry)
     }
 
     fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>> {

@@ -237,14 +237,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// it is consumed (a queue) stop stepping over the deletions.
     pub fn compact_index(&self, name: &str) -> StoreResult<()> {
         let def = self.definition();
-        let i = def
-            .indexes
-            .iter()
-            .position(|i| i.spec.name == name)
-            .ok_or_else(|| StoreError::UnknownIndex {
-                table: def.schema.name.clone(),
-                index: name.to_owned(),
-            })?;
+        let i = def.index_position(name)?;
         let partition = Partitions::of(&def).indexes[i].clone();
         Ok(self.backend.compact_partition(&partition)?)
     }

@@ -37,6 +37,22 @@ impl KeyRange {
         KeyRange { lower, upper }
     }
 
+    /// The range cut at `points` (ascending, each inside the range): `points.len() + 1`
+    /// consecutive ranges that together cover exactly this one.
+    pub fn split_at(&self, points: Vec<Vec<u8>>) -> Vec<KeyRange> {
+        let mut lower = self.lower.clone();
+        let mut pieces: Vec<KeyRange> = points
+            .into_iter()
+            .map(|p| {
+                let piece = KeyRange::new(lower.clone(), Bound::Excluded(p.clone()));
+                lower = Bound::Included(p);
+                piece
+            })
+            .collect();
+        pieces.push(KeyRange::new(lower, self.upper.clone()));
+        pieces
+    }
+
     /// The same range as `[start, end)`: `start` inclusive (None: from the first key), `end`
     /// exclusive (None: to the last key). RocksDB's iterator bounds take exactly this form.
     pub fn half_open(&self) -> (Option<Vec<u8>>, Option<Vec<u8>>) {

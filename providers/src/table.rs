@@ -17,7 +17,6 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
 use indexed_store::{RowAccess, TableSchema};
 use kv_store::KeyRange;
-use std::ops::Bound;
 
 use crate::convert::arrow_schema;
 use crate::dml::{DmlExec, DmlKind};
@@ -141,16 +140,7 @@ pub(crate) fn build_scan(
     {
         let points = access.split_points(parts).map_err(crate::store_err)?;
         if !points.is_empty() {
-            let mut lower = Bound::Unbounded;
-            spec.ranges = points
-                .into_iter()
-                .map(|p| {
-                    let range = KeyRange::new(lower.clone(), Bound::Excluded(p.clone()));
-                    lower = Bound::Included(p);
-                    range
-                })
-                .collect();
-            spec.ranges.push(KeyRange::new(lower, Bound::Unbounded));
+            spec.ranges = KeyRange::all().split_at(points);
         }
     }
     Ok(IndexScanExec::new(spec))
