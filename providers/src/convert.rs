@@ -131,11 +131,17 @@ fn malformed(e: Malformed) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
-/// A BIGINT as DOUBLE or an integral DOUBLE as BIGINT: numbers decoded from index keys may
-/// come back as the other numeric kind.
-fn numeric(ty: &ColumnType, v: ValueRef<'_>) -> Result<ValueRef<'static>> {
-    let owned = v.to_value().map_err(malformed)?;
-    match owned.coerce_to(ty) {
+/// The value as its column's numeric kind (a BIGINT as DOUBLE, an integral DOUBLE as
+/// BIGINT: numbers decoded from index keys may come back as the other kind); any other
+/// value as it is.
+fn fit_number<'v>(ty: &ColumnType, v: ValueRef<'v>) -> Result<ValueRef<'v>> {
+    if !matches!(
+        (ty, v),
+        (ColumnType::Int64, ValueRef::Float(_)) | (ColumnType::Float64, ValueRef::Int(_))
+    ) {
+        return Ok(v);
+    }
+    match v.to_value().map_err(malformed)?.coerce_to(ty) {
         Some(Value::Int(i)) => Ok(ValueRef::Int(i)),
         Some(Value::Float(f)) => Ok(ValueRef::Float(f)),
         _ => Err(type_error(ty, &v)),
@@ -169,12 +175,7 @@ impl ColumnBuilder {
     }
 
     fn append(&mut self, ty: &ColumnType, v: ValueRef<'_>) -> Result<()> {
-        let v = match (ty, v) {
-            (ColumnType::Int64, ValueRef::Float(_)) | (ColumnType::Float64, ValueRef::Int(_)) => {
-                numeric(ty, v)?
-            }
-            _ => v,
-        };
+        let v = fit_number(ty, v)?;
         match (self, v) {
             (ColumnBuilder::Boolean(b), ValueRef::Bool(x)) => b.append_value(x),
             (ColumnBuilder::Boolean(b), ValueRef::Null) => b.append_null(),
@@ -218,12 +219,7 @@ fn append_dyn(
     ty: &ColumnType,
     v: ValueRef<'_>,
 ) -> Result<()> {
-    let v = match (ty, v) {
-        (ColumnType::Int64, ValueRef::Float(_)) | (ColumnType::Float64, ValueRef::Int(_)) => {
-            numeric(ty, v)?
-        }
-        _ => v,
-    };
+    let v = fit_number(ty, v)?;
     let any = b.as_any_mut();
     macro_rules! put {
         ($builder:ty, $pattern:pat => $x:expr) => {{
