@@ -13,6 +13,7 @@
 
 mod jobs;
 mod sqlite;
+mod writes;
 
 /// The allocator the `quiver` binary uses, so the numbers are the shell's and the server's.
 #[global_allocator]
@@ -51,9 +52,15 @@ struct Args {
     /// Load only: report ingest and skip the queries (for profiling the write path).
     #[arg(long)]
     ingest_only: bool,
+    /// Single-row prepared INSERTs and UPDATEs timed per system.
+    #[arg(long, default_value_t = 5_000)]
+    writes: usize,
     /// Jobs in the job-queue benchmark (0: skip it).
     #[arg(long, default_value_t = 100_000)]
     jobs: usize,
+    /// Run only the queries whose name contains this text (repeatable; for profiling).
+    #[arg(long = "query")]
+    only: Vec<String>,
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -246,6 +253,7 @@ async fn main() {
         args.rows = vec![3_000];
         args.iterations = 2;
         args.jobs = 2_000;
+        args.writes = 200;
     }
     args.rows.retain(|&n| n > 0);
     let mut json = Vec::new();
@@ -326,38 +334,31 @@ async fn main() {
             "ingest rows/s: Quiver {quiver_ingest:.0} with load, {apply_ingest:.0} with apply (4 indexes, WAL on), SQLite {sqlite_ingest:.0} (3 indexes + tag table, WAL mode); Quiver on disk: {:.1} MiB\n",
             db.backend().disk_size() as f64 / (1 << 20) as f64
         );
-        println!("| query | rows | Quiver ms (p95) | Quiver prepared ms | SQLite ms (p95) | SQLite prepared ms | MemTable ms (p95) | Quiver / SQLite | Quiver / MemTable |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        println!("| query | rows | Quiver ms (p95) | Quiver prepared ms | Quiver unplanned ms | SQLite ms (p95) | SQLite prepared ms | MemTable ms (p95) | Quiver / SQLite | prepared / SQLite prepared | Quiver / MemTable |");
+        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut medians = Vec::new();
-        for q in &QUERIES {
+        for q in QUERIES.iter().filter(|q| {
+            args.only.is_empty() || args.only.iter().any(|o| q.name.contains(o.as_str()))
+        }) {
+            // The text as an application sends it: after the warm-up run, a plan-cache hit.
             let quiv = time(args.iterations, || async {
-                quiver.sql(q.sql).await.unwrap().collect().await.unwrap()
+                quiver.query(q.sql).await.unwrap()
             })
             .await;
-            let plan = quiver.prepare(q.prepared).await.expect("prepare");
+            // The same text planned from scratch every time (no plan cache).
+            let planned = time(args.iterations, || async {
+                quiver.run_script(q.sql).await.unwrap()
+            })
+            .await;
+            let statement = quiver.prepare(q.prepared).await.expect("prepare");
             let params: Vec<ScalarValue> = if q.param.is_empty() {
                 vec![]
             } else {
                 vec![ScalarValue::Utf8(Some(q.param.to_owned()))]
             };
             let prep = time(args.iterations, || {
-                let plan = plan.clone();
-                let params = params.clone();
-                let quiver = &quiver;
-                async move {
-                    let bound = if params.is_empty() {
-                        plan
-                    } else {
-                        plan.with_param_values(params).unwrap()
-                    };
-                    quiver
-                        .execute_plan(bound)
-                        .await
-                        .unwrap()
-                        .collect()
-                        .await
-                        .unwrap()
-                }
+                let (statement, params) = (&statement, params.clone());
+                async move { statement.query(params).await.unwrap() }
             })
             .await;
             let mem = time(args.iterations, || async {
@@ -376,30 +377,34 @@ async fn main() {
                 q.name, quiv.rows, lite.rows
             );
             println!(
-                "| {} | {} | {:.3} ({:.3}) | {:.3} | {:.3} ({:.3}) | {:.3} | {:.3} ({:.3}) | {:.2} | {:.2} |",
+                "| {} | {} | {:.4} ({:.4}) | {:.4} | {:.3} | {:.4} ({:.4}) | {:.4} | {:.3} ({:.3}) | {:.2} | {:.2} | {:.2} |",
                 q.name,
                 quiv.rows,
                 ms(quiv.median),
                 ms(quiv.p95),
                 ms(prep.median),
+                ms(planned.median),
                 ms(lite.median),
                 ms(lite.p95),
                 ms(lite_prep.median),
                 ms(mem.median),
                 ms(mem.p95),
                 ms(quiv.median) / ms(lite.median),
+                ms(prep.median) / ms(lite_prep.median),
                 ms(quiv.median) / ms(mem.median),
             );
             medians.push(ms(quiv.median));
             json.push(format!(
-                "{{\"rows\":{n},\"query\":\"{}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"quiver_prepared_median_ms\":{:.4},\"sqlite_median_ms\":{:.4},\"sqlite_p95_ms\":{:.4},\"sqlite_prepared_median_ms\":{:.4},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"quiver_ingest_rows_per_s\":{:.0},\"quiver_apply_ingest_rows_per_s\":{:.0},\"sqlite_ingest_rows_per_s\":{:.0}}}",
-                q.name, quiv.rows, ms(quiv.median), ms(quiv.p95), ms(prep.median), ms(lite.median), ms(lite.p95), ms(lite_prep.median), ms(mem.median), ms(mem.p95), quiver_ingest, apply_ingest, sqlite_ingest
+                "{{\"rows\":{n},\"query\":\"{}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"quiver_prepared_median_ms\":{:.4},\"quiver_unplanned_median_ms\":{:.4},\"sqlite_median_ms\":{:.4},\"sqlite_p95_ms\":{:.4},\"sqlite_prepared_median_ms\":{:.4},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"quiver_ingest_rows_per_s\":{:.0},\"quiver_apply_ingest_rows_per_s\":{:.0},\"sqlite_ingest_rows_per_s\":{:.0}}}",
+                q.name, quiv.rows, ms(quiv.median), ms(quiv.p95), ms(prep.median), ms(planned.median), ms(lite.median), ms(lite.p95), ms(lite_prep.median), ms(mem.median), ms(mem.p95), quiver_ingest, apply_ingest, sqlite_ingest
             ));
         }
         growth.push((n, medians));
+        writes::report(&quiver, &sqlite, args.writes).await;
+        println!("\nplan cache: {:?}", quiver.plan_cache().stats());
         scan_rates(&db, &quiver, n).await;
     }
-    if growth.len() > 1 {
+    if growth.len() > 1 && args.only.is_empty() {
         let (first, last) = (&growth[0], &growth[growth.len() - 1]);
         println!(
             "\nQuiver latency growth from {} to {} rows ({}x the rows):\n",

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kv_store::{
@@ -42,6 +43,22 @@ pub struct Database {
     users: Arc<IndexedEntityStore<String, User>>,
     lists: Arc<IndexedEntityStore<String, ListConfig>>,
     ddl: Mutex<()>,
+    /// Bumped after every change to the catalog (CREATE/DROP TABLE or INDEX), so a plan made
+    /// under an older version is never run.
+    catalog_version: AtomicU64,
+}
+
+/// A catalog change in progress: holds the DDL lock and bumps the catalog version when it
+/// ends.
+struct CatalogChange<'a> {
+    _lock: parking_lot::MutexGuard<'a, ()>,
+    version: &'a AtomicU64,
+}
+
+impl Drop for CatalogChange<'_> {
+    fn drop(&mut self) {
+        self.version.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 /// The catalog key holding the storage format of the `jobs` records.
@@ -183,6 +200,7 @@ impl Database {
             backend,
             tables: RwLock::new(tables),
             ddl: Mutex::new(()),
+            catalog_version: AtomicU64::new(0),
         };
         db.drop_orphans()?;
         Ok(db)
@@ -279,9 +297,24 @@ impl Database {
         Ok(self.backend.write(batch)?)
     }
 
+    /// Serialises a catalog change; the catalog version moves on when the change ends,
+    /// whether or not it succeeded (a failed change may have changed something).
+    fn catalog_change(&self) -> CatalogChange<'_> {
+        CatalogChange {
+            _lock: self.ddl.lock(),
+            version: &self.catalog_version,
+        }
+    }
+
+    /// A number that changes whenever a table or index is created or dropped: what a plan
+    /// cache keys its plans by. Read it before planning.
+    pub fn catalog_version(&self) -> u64 {
+        self.catalog_version.load(Ordering::Acquire)
+    }
+
     /// Creates a table (and its indexes); fails when it exists or cannot work.
     pub fn create_table(&self, schema: TableSchema) -> StoreResult<Arc<RowStore>> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.catalog_change();
         if Self::is_system(&schema.name) || self.tables.read().contains_key(&schema.name) {
             return Err(StoreError::TableExists(schema.name));
         }
@@ -298,7 +331,7 @@ impl Database {
 
     /// Drops a table and all its data.
     pub fn drop_table(&self, name: &str) -> StoreResult<()> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.catalog_change();
         if Self::is_system(name) {
             return Err(StoreError::SystemTable(
                 name.to_owned(),
@@ -321,7 +354,7 @@ impl Database {
 
     /// Creates an index over a SQL table's existing rows.
     pub fn create_index(&self, table: &str, spec: IndexSpec) -> StoreResult<()> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.catalog_change();
         if Self::is_system(table) {
             return Err(StoreError::SystemTable(
                 table.to_owned(),
@@ -353,7 +386,7 @@ impl Database {
 
     /// Drops an index by name (index names are unique across the database).
     pub fn drop_index(&self, index: &str) -> StoreResult<String> {
-        let _ddl = self.ddl.lock();
+        let _ddl = self.catalog_change();
         let table = self
             .index_owner(index)
             .ok_or_else(|| StoreError::UnknownIndex {

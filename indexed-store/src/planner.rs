@@ -79,6 +79,14 @@ impl AccessPlan {
     pub fn is_selective(&self) -> bool {
         self.equality_columns > 0 || self.path.range != ColumnRange::All
     }
+
+    /// True when the path reads at most one row per prefix of the primary key: an
+    /// equality (or IN-list) on every primary-key column.
+    pub fn is_point(&self) -> bool {
+        self.path.index.is_none()
+            && self.equality_columns > 0
+            && self.equality_columns == self.key_columns.len()
+    }
 }
 
 /// Largest number of prefixes an IN-list product may expand to.

@@ -358,7 +358,9 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             }
         }
         let mut entries = self.entries(path)?;
-        let mut chunk = 64;
+        // A limit says how many records are wanted: fetch them in one batch. Without one,
+        // start small (the caller may stop early) and grow.
+        let mut chunk = path.limit.map_or(64, |l| l.min(4096));
         loop {
             let pks = entries.by_ref().take(chunk).map(|e| e.map(|e| e.pk));
             let pks: Vec<Vec<u8>> = pks.collect::<StoreResult<_>>()?;

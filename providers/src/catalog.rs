@@ -14,6 +14,7 @@ use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use indexed_store::Database;
 
+use crate::plan_cache::PlanCache;
 use crate::table::QuiverTable;
 
 /// The catalog's name when registered by [`crate::register`].
@@ -29,6 +30,8 @@ pub struct QuiverCatalog {
     db: Arc<Database>,
     /// When set, only this namespace is visible (per-tenant access).
     only: Option<String>,
+    /// The plan cache `sys.plan_cache` describes, if the session has one.
+    plan_cache: Option<Arc<PlanCache>>,
 }
 
 impl std::fmt::Debug for QuiverCatalog {
@@ -40,7 +43,19 @@ impl std::fmt::Debug for QuiverCatalog {
 impl QuiverCatalog {
     /// Every namespace of the database.
     pub fn new(db: Arc<Database>) -> Self {
-        QuiverCatalog { db, only: None }
+        QuiverCatalog {
+            db,
+            only: None,
+            plan_cache: None,
+        }
+    }
+
+    /// The same catalog, whose `sys.plan_cache` tables describe `cache`.
+    pub fn with_plan_cache(self, cache: Arc<PlanCache>) -> Self {
+        QuiverCatalog {
+            plan_cache: Some(cache),
+            ..self
+        }
     }
 
     /// Only one namespace visible.
@@ -48,6 +63,7 @@ impl QuiverCatalog {
         QuiverCatalog {
             db,
             only: Some(namespace.to_owned()),
+            plan_cache: None,
         }
     }
 }
@@ -97,6 +113,7 @@ impl CatalogProvider for QuiverCatalog {
         if name == SYS_SCHEMA && self.only.is_none() {
             return Some(Arc::new(SysSchema {
                 db: self.db.clone(),
+                plan_cache: self.plan_cache.clone(),
             }));
         }
         Some(Arc::new(QuiverSchema {
@@ -170,9 +187,11 @@ impl SchemaProvider for HiddenSchema {
     }
 }
 
-/// `sys.indexes`: one row per index of every table (primary keys included).
+/// `sys.indexes`: one row per index of every table (primary keys included); `sys.queues`,
+/// `sys.plan_cache` and `sys.plan_cache_stats`.
 struct SysSchema {
     db: Arc<Database>,
+    plan_cache: Option<Arc<PlanCache>>,
 }
 
 impl std::fmt::Debug for SysSchema {
@@ -281,8 +300,82 @@ impl SysSchema {
     }
 }
 
+impl SysSchema {
+    /// `sys.plan_cache`: one row per cached statement, most recently used first.
+    fn plan_cache(&self) -> Result<Arc<dyn TableProvider>> {
+        let statements = self
+            .plan_cache
+            .as_ref()
+            .map(|c| c.statements())
+            .unwrap_or_default();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("statement", DataType::Utf8, false),
+            Field::new("namespace", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, false),
+            Field::new("executions", DataType::UInt64, false),
+            Field::new("fast_runs", DataType::UInt64, false),
+            Field::new("bytes", DataType::UInt64, false),
+        ]));
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                statements.iter().map(|s| &s.sql),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                statements.iter().map(|s| &s.namespace),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                statements.iter().map(|s| &s.path),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                statements.iter().map(|s| s.executions),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                statements.iter().map(|s| s.fast_runs),
+            )),
+            Arc::new(UInt64Array::from_iter_values(
+                statements.iter().map(|s| s.bytes),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+
+    /// `sys.plan_cache_stats`: the cache's counters, one row.
+    fn plan_cache_stats(&self) -> Result<Arc<dyn TableProvider>> {
+        let stats = self
+            .plan_cache
+            .as_ref()
+            .map(|c| c.stats())
+            .unwrap_or_default();
+        let counters = [
+            ("entries", stats.entries),
+            ("bytes", stats.bytes),
+            ("hits", stats.hits),
+            ("misses", stats.misses),
+            ("evictions", stats.evictions),
+            ("invalidations", stats.invalidations),
+            ("uncacheable", stats.uncacheable),
+            ("fast_runs", stats.fast_runs),
+            ("planned_runs", stats.planned_runs),
+            ("fallbacks", stats.fallbacks),
+        ];
+        let schema = Arc::new(Schema::new(
+            counters
+                .iter()
+                .map(|(name, _)| Field::new(*name, DataType::UInt64, false))
+                .collect::<Vec<_>>(),
+        ));
+        let arrays: Vec<ArrayRef> = counters
+            .iter()
+            .map(|(_, v)| Arc::new(UInt64Array::from(vec![*v])) as ArrayRef)
+            .collect();
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
 /// The tables of schema `sys`.
-const SYS_TABLES: [&str; 2] = ["indexes", "queues"];
+const SYS_TABLES: [&str; 4] = ["indexes", "queues", "plan_cache", "plan_cache_stats"];
 
 #[async_trait]
 impl SchemaProvider for SysSchema {
@@ -294,6 +387,8 @@ impl SchemaProvider for SysSchema {
         match name {
             "indexes" => Ok(Some(self.indexes()?)),
             "queues" => Ok(Some(self.queues()?)),
+            "plan_cache" => Ok(Some(self.plan_cache()?)),
+            "plan_cache_stats" => Ok(Some(self.plan_cache_stats()?)),
             _ => Ok(None),
         }
     }

@@ -116,7 +116,12 @@ impl DisplayAs for DmlExec {
 }
 
 async fn matched_rows(matcher: &Arc<IndexScanExec>, ctx: Arc<TaskContext>) -> Result<Vec<Row>> {
-    let batches = collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await?;
+    // A write by key reads a row or a few: here, rather than in a blocking task.
+    let batches = if matcher.is_small(1) {
+        matcher.read_now()?
+    } else {
+        collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await?
+    };
     let mut rows = Vec::new();
     for b in &batches {
         rows.extend(batch_to_rows(b)?);

@@ -7,10 +7,15 @@ pub mod ddl;
 pub mod distinct;
 pub mod dml;
 pub mod error;
+pub(crate) mod fast_path;
+pub(crate) mod fast_write;
 pub mod filters;
 pub mod jobs_sql;
+pub mod optimizer;
+pub mod plan_cache;
 pub mod scan;
 pub mod session;
+pub mod statement;
 pub mod table;
 
 /// A store error as DataFusion carries it (the source kept, its message unchanged).
@@ -21,6 +26,8 @@ pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::Data
 pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use distinct::DistinctScan;
 pub use error::SqlError;
+pub use plan_cache::{CachedStatementStats, PlanCache, PlanCacheLimits, PlanCacheStats};
 pub use scan::{IndexScanExec, ScanMode};
 pub use session::{default_config, register, session_context, Quiver};
+pub use statement::PreparedStatement;
 pub use table::QuiverTable;

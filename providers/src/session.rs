@@ -6,18 +6,24 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::{DFParser, Statement as DFStatement};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
+use futures::TryStreamExt;
 use indexed_store::{Database, Maintenance, MaintenanceSettings};
 
 use crate::catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use crate::ddl::{plan_ddl, DdlOutcome};
 use crate::distinct::DistinctScan;
+use crate::fast_path::{analyze, depends_on_time_or_chance};
+use crate::plan_cache::{is_cacheable, CachedStatement, PlanCache};
+use crate::statement::PreparedStatement;
 
 /// Registers a database's tables into any session as catalog `quiver` (schemas `public`,
 /// one per namespace, and `sys`). Queries name them `quiver.public.accounts`, or just
@@ -45,6 +51,7 @@ fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext
     let state = SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
+        .with_optimizer_rules(crate::optimizer::rules())
         .with_physical_optimizer_rule(Arc::new(DistinctScan))
         .build();
     let ctx = SessionContext::new_with_state(state);
@@ -59,6 +66,8 @@ pub struct Quiver {
     ctx: SessionContext,
     /// The only namespace this session may see and change, if restricted.
     only: Option<String>,
+    /// Statements planned once, shared by the session's clones.
+    cache: Arc<PlanCache>,
     /// Background upkeep (TTL purge, expired job leases, job retention) of a database this
     /// session opened; it stops when the last clone of the session is dropped.
     _maintenance: Option<Arc<Maintenance>>,
@@ -78,11 +87,15 @@ impl Quiver {
 
     /// A session over an open database.
     pub fn new(db: Arc<Database>) -> Self {
-        let ctx = session_context(db.clone(), default_config());
+        let cache = Arc::new(PlanCache::default());
+        let catalog = QuiverCatalog::new(db.clone()).with_plan_cache(cache.clone());
+        let ctx = context_with(default_config(), catalog);
+        crate::jobs_sql::register_job_functions(&ctx, db.clone());
         Quiver {
             db,
             ctx,
             only: None,
+            cache,
             _maintenance: None,
         }
     }
@@ -92,11 +105,14 @@ impl Quiver {
         let config = SessionConfig::new()
             .with_default_catalog_and_schema(CATALOG_NAME, namespace)
             .with_information_schema(true);
-        let ctx = context_with(config, QuiverCatalog::restricted_to(db.clone(), namespace));
+        let cache = Arc::new(PlanCache::default());
+        let catalog = QuiverCatalog::restricted_to(db.clone(), namespace);
+        let ctx = context_with(config, catalog.with_plan_cache(cache.clone()));
         Quiver {
             db,
             ctx,
             only: Some(namespace.to_owned()),
+            cache,
             _maintenance: None,
         }
     }
@@ -112,16 +128,113 @@ impl Quiver {
     }
 
     /// Plans one SQL statement. Quiver DDL runs here and returns an empty frame; everything
-    /// else is planned by DataFusion and runs when the frame is collected.
+    /// else is planned by DataFusion (its logical plan through the plan cache) and runs when
+    /// the frame is collected.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
-        let mut statements = parse(sql)?;
-        if statements.len() != 1 {
-            return Err(DataFusionError::Plan(format!(
-                "expected one statement, found {} (use run_script for several)",
-                statements.len()
-            )));
+        match self.lookup(sql).await? {
+            Lookup::Ddl(outcome) => self.ddl_frame(outcome).await,
+            Lookup::Statement(s) => self.ctx.execute_logical_plan(s.plan.clone()).await,
         }
-        self.statement(statements.remove(0)).await
+    }
+
+    /// Runs one SQL statement through the plan cache: a repeated text skips parsing and
+    /// planning, and a statement the fast path runs skips DataFusion's planner altogether.
+    pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        match self.lookup(sql).await? {
+            Lookup::Ddl(_) => Ok(Box::pin(
+                datafusion::physical_plan::EmptyRecordBatchStream::new(Arc::new(Schema::empty())),
+            )),
+            Lookup::Statement(s) => {
+                PreparedStatement::new(self.clone(), s)
+                    .execute(Vec::<ScalarValue>::new())
+                    .await
+            }
+        }
+    }
+
+    /// Runs one SQL statement (as [`Quiver::execute`]) and collects its rows.
+    pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
+        self.execute(sql).await?.try_collect().await
+    }
+
+    /// The session's plan cache: its counters, its statements.
+    pub fn plan_cache(&self) -> &Arc<PlanCache> {
+        &self.cache
+    }
+
+    /// The cached statement for `sql`, or DDL run now.
+    async fn lookup(&self, sql: &str) -> Result<Lookup> {
+        let version = self.db.catalog_version();
+        if let Some(s) = self.cache.get(&self.namespace(), sql, version) {
+            return Ok(Lookup::Statement(s));
+        }
+        let statement = one_statement(sql, "a statement")?;
+        if let DFStatement::Statement(s) = &statement {
+            if let Some(outcome) = plan_ddl(&self.db, s, self.namespace(), self.only.as_deref())? {
+                self.cache.count_uncacheable();
+                return Ok(Lookup::Ddl(outcome));
+            }
+        }
+        Ok(Lookup::Statement(
+            self.plan_and_keep(sql, statement, version).await?,
+        ))
+    }
+
+    /// The cached statement for `sql`, planning it on a miss. DDL is refused.
+    pub(crate) async fn cached(&self, sql: &str) -> Result<Arc<CachedStatement>> {
+        let version = self.db.catalog_version();
+        if let Some(s) = self.cache.get(&self.namespace(), sql, version) {
+            return Ok(s);
+        }
+        let statement = one_statement(sql, "a prepared statement")?;
+        if let DFStatement::Statement(s) = &statement {
+            if crate::ddl::is_ddl(s) {
+                return Err(DataFusionError::Plan(
+                    "DDL cannot be prepared; run it as a statement".into(),
+                ));
+            }
+        }
+        self.plan_and_keep(sql, statement, version).await
+    }
+
+    /// Plans a statement (and its fast plan) and keeps it when it may be reused.
+    async fn plan_and_keep(
+        &self,
+        sql: &str,
+        statement: DFStatement,
+        version: u64,
+    ) -> Result<Arc<CachedStatement>> {
+        self.check_tables_exist(&statement)?;
+        let state = self.ctx.state();
+        let plan = state.statement_to_plan(statement).await?;
+        check_plan(&plan)?;
+        let cacheable = is_cacheable(&plan);
+        // The fast path reads the plan as DataFusion optimizes it, placeholders in place;
+        // a plan the optimizer cannot take that way is simply planned each time.
+        let optimized = if cacheable && !depends_on_time_or_chance(&plan) {
+            state.optimize(&plan).ok()
+        } else {
+            None
+        };
+        let (fast, fast_write) = match &optimized {
+            Some(o @ LogicalPlan::Dml(_)) => (None, crate::fast_write::analyze(o)),
+            Some(o) => (analyze(o), None),
+            None => (None, None),
+        };
+        let cached = Arc::new(CachedStatement::new(
+            sql,
+            &self.namespace(),
+            version,
+            plan,
+            fast,
+            fast_write,
+        ));
+        if cacheable {
+            self.cache.insert(cached.clone());
+        } else {
+            self.cache.count_uncacheable();
+        }
+        Ok(cached)
     }
 
     /// Runs every statement of a script in order and returns the last one's rows; stops at
@@ -143,7 +256,7 @@ impl Quiver {
         }
         self.check_tables_exist(&statement)?;
         let plan = self.ctx.state().statement_to_plan(statement).await?;
-        reject_list_ordering(&plan)?;
+        check_plan(&plan)?;
         self.ctx.execute_logical_plan(plan).await
     }
 
@@ -187,28 +300,13 @@ impl Quiver {
         Ok(())
     }
 
-    /// Plans a statement once, for running many times with different parameters (`$1`...).
-    /// DDL cannot be prepared.
-    pub async fn prepare(&self, sql: &str) -> Result<LogicalPlan> {
-        let mut statements = parse(sql)?;
-        if statements.len() != 1 {
-            return Err(DataFusionError::Plan(format!(
-                "a prepared statement is one statement, found {}",
-                statements.len()
-            )));
-        }
-        let statement = statements.remove(0);
-        if let DFStatement::Statement(s) = &statement {
-            if crate::ddl::is_ddl(s) {
-                return Err(DataFusionError::Plan(
-                    "DDL cannot be prepared; run it as a statement".into(),
-                ));
-            }
-        }
-        self.check_tables_exist(&statement)?;
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
-        reject_list_ordering(&plan)?;
-        Ok(plan)
+    /// Plans a statement once (through the plan cache), for running many times with
+    /// different parameters (`$1`...). DDL cannot be prepared.
+    pub async fn prepare(&self, sql: &str) -> Result<PreparedStatement> {
+        Ok(PreparedStatement::new(
+            self.clone(),
+            self.cached(sql).await?,
+        ))
     }
 
     /// True when `sql` is one Quiver DDL statement (CREATE TABLE/INDEX, DROP TABLE/INDEX),
@@ -223,14 +321,11 @@ impl Quiver {
         }
     }
 
-    /// Runs a (prepared) logical plan.
-    pub async fn execute_plan(&self, plan: LogicalPlan) -> Result<DataFrame> {
-        self.ctx.execute_logical_plan(plan).await
-    }
-
     fn namespace(&self) -> String {
+        // Read in place: cloning the session state costs more than a cached execution.
         self.ctx
-            .state()
+            .state_ref()
+            .read()
             .config()
             .options()
             .catalog
@@ -243,6 +338,49 @@ impl Quiver {
         self.ctx
             .read_batch(RecordBatch::new_empty(Arc::new(Schema::empty())))
     }
+}
+
+/// Refuses, by name, what a plan asks for that Quiver cannot do right.
+fn check_plan(plan: &LogicalPlan) -> Result<()> {
+    reject_list_ordering(plan)?;
+    reject_write_subqueries(plan)
+}
+
+/// A write's WHERE is evaluated row by row against the table itself (see `optimizer.rs`),
+/// which a subquery cannot be.
+fn reject_write_subqueries(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{DmlStatement, Expr, WriteOp};
+    let LogicalPlan::Dml(DmlStatement { op, input, .. }) = plan else {
+        return Ok(());
+    };
+    let statement = match op {
+        WriteOp::Update => "UPDATE",
+        WriteOp::Delete => "DELETE",
+        _ => return Ok(()),
+    };
+    let mut found = false;
+    input.apply(|node| {
+        if let LogicalPlan::Filter(f) = node {
+            found |= f.predicate.exists(|e| {
+                Ok(matches!(
+                    e,
+                    Expr::ScalarSubquery(_) | Expr::Exists(_) | Expr::InSubquery(_)
+                ))
+            })?;
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    })?;
+    if found {
+        return Err(crate::SqlError::Unsupported {
+            what: format!("a subquery in the WHERE of {statement}"),
+            context: "in Quiver".into(),
+            instead: "select the keys first, then write by key (WHERE id IN ('a', 'b', ...))"
+                .into(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// ORDER BY a list column has no meaningful order here: refuse it by name.
@@ -272,6 +410,26 @@ fn reject_list_ordering(plan: &datafusion::logical_expr::LogicalPlan) -> Result<
         Some(col) => Err(DataFusionError::Plan(format!("cannot ORDER BY list column {col}: lists have no sort order in Quiver; order by a scalar column"))),
         None => Ok(()),
     }
+}
+
+/// What a statement's text turned out to be.
+enum Lookup {
+    /// Quiver DDL, already run.
+    Ddl(DdlOutcome),
+    /// Anything else, planned.
+    Statement(Arc<CachedStatement>),
+}
+
+/// The one statement of `sql`; `what` names it in the error when there are several.
+fn one_statement(sql: &str, what: &str) -> Result<DFStatement> {
+    let mut statements = parse(sql)?;
+    if statements.len() != 1 {
+        return Err(DataFusionError::Plan(format!(
+            "{what} is one statement, found {} (use run_script for several)",
+            statements.len()
+        )));
+    }
+    Ok(statements.remove(0))
 }
 
 /// Parses SQL into statements with DataFusion's parser.

@@ -41,6 +41,11 @@ impl QuiverTable {
         let schema = arrow_schema(&access.schema());
         QuiverTable { access, schema }
     }
+
+    /// The table's rows.
+    pub(crate) fn access(&self) -> &Arc<dyn RowAccess> {
+        &self.access
+    }
 }
 
 /// The expression with every column unqualified (the scan evaluates it over its own batch).
@@ -196,6 +201,36 @@ impl TableProvider for QuiverTable {
         input: Arc<dyn ExecutionPlan>,
         op: InsertOp,
     ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(self.insert_exec(input, op)?))
+    }
+
+    async fn delete_from(
+        &self,
+        state: &dyn Session,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(self.delete_exec(state, &filters)?))
+    }
+
+    async fn update(
+        &self,
+        state: &dyn Session,
+        assignments: Vec<(String, Expr)>,
+        filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(Arc::new(self.update_exec(state, assignments, &filters)?))
+    }
+}
+
+/// The write plans, built the same way by DataFusion's planner (through the `TableProvider`
+/// methods above) and by the plan cache's fast path.
+impl QuiverTable {
+    /// INSERT (or INSERT OR REPLACE) of `input`'s rows.
+    pub(crate) fn insert_exec(
+        &self,
+        input: Arc<dyn ExecutionPlan>,
+        op: InsertOp,
+    ) -> Result<DmlExec> {
         let kind = match op {
             InsertOp::Append => DmlKind::Insert {
                 input,
@@ -211,30 +246,28 @@ impl TableProvider for QuiverTable {
                 ))
             }
         };
-        Ok(Arc::new(DmlExec::new(self.access.clone(), kind)))
+        Ok(DmlExec::new(self.access.clone(), kind))
     }
 
-    async fn delete_from(
-        &self,
-        state: &dyn Session,
-        filters: Vec<Expr>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
-        Ok(Arc::new(DmlExec::new(
+    /// DELETE of the rows matching every filter.
+    pub(crate) fn delete_exec(&self, state: &dyn Session, filters: &[Expr]) -> Result<DmlExec> {
+        let matcher = build_scan(state, self.access.clone(), None, filters, None)?;
+        Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Delete {
                 matcher: Arc::new(matcher),
-                predicate: compile(state, &filters, &self.schema)?,
+                predicate: compile(state, filters, &self.schema)?,
             },
-        )))
+        ))
     }
 
-    async fn update(
+    /// UPDATE of the rows matching every filter, with `assignments` (column, new value).
+    pub(crate) fn update_exec(
         &self,
         state: &dyn Session,
         assignments: Vec<(String, Expr)>,
-        filters: Vec<Expr>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+        filters: &[Expr],
+    ) -> Result<DmlExec> {
         let schema = self.access.schema();
         let mut compiled = Vec::new();
         for (column, expr) in assignments {
@@ -247,14 +280,14 @@ impl TableProvider for QuiverTable {
             let e = compile(state, &[expr], &self.schema)?.remove(0);
             compiled.push((i, e));
         }
-        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
-        Ok(Arc::new(DmlExec::new(
+        let matcher = build_scan(state, self.access.clone(), None, filters, None)?;
+        Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Update {
                 matcher: Arc::new(matcher),
-                predicate: compile(state, &filters, &self.schema)?,
+                predicate: compile(state, filters, &self.schema)?,
                 assignments: compiled,
             },
-        )))
+        ))
     }
 }

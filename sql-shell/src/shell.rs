@@ -49,16 +49,20 @@ impl Shell {
     /// Runs every statement of `sql` in order, printing each result; stops at the first error.
     pub async fn run_sql(&mut self, sql: &str) -> Result<(), String> {
         let statements = providers::session::parse(sql).map_err(|e| e.to_string())?;
+        // One statement (what the prompt sends) goes through the plan cache by its text, so
+        // running it again skips planning; a script's statements are planned one by one.
+        let single = statements.len() == 1;
         for statement in statements {
             let start = Instant::now();
-            let batches = self
-                .quiver
-                .statement(statement)
-                .await
-                .map_err(|e| e.to_string())?
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?;
+            let batches = if single {
+                self.quiver.query(sql.trim()).await
+            } else {
+                match self.quiver.statement(statement).await {
+                    Ok(frame) => frame.collect().await,
+                    Err(e) => Err(e),
+                }
+            }
+            .map_err(|e| e.to_string())?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             let has_columns = batches.first().is_some_and(|b| b.num_columns() > 0);
             if has_columns {

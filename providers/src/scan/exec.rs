@@ -109,7 +109,51 @@ impl IndexScanExec {
             .collect()
     }
 
-    /// The same scan returning one row per distinct value of the `n` columns read, by a
+    /// The same scan yielding rows in `keys` order from an index (None when no access path
+    /// gives that order).
+    pub(crate) fn ordered_by(&self, keys: &[OrderKey]) -> Option<Self> {
+        let mut spec = self.spec.clone();
+        spec.plan_for(keys);
+        if !spec.plan.ordered {
+            return None;
+        }
+        spec.ranges = vec![KeyRange::all()];
+        Some(IndexScanExec::new(spec))
+    }
+
+    /// The same scan stopping after `fetch` rows (one partition then).
+    pub(crate) fn limited(self, fetch: Option<usize>) -> Self {
+        let mut spec = self.spec;
+        spec.fetch = fetch;
+        if fetch.is_some() && spec.ranges.len() > 1 {
+            spec.ranges = vec![KeyRange::all()];
+        }
+        IndexScanExec::new(spec)
+    }
+
+    /// Reads every partition on the calling thread and returns the batches: for reads small
+    /// enough that handing them to a blocking task would cost more than the read.
+    pub(crate) fn read_now(&self) -> Result<Vec<RecordBatch>> {
+        let mut batches = Vec::new();
+        for (partition, range) in self.spec.ranges.iter().enumerate() {
+            let rows_read = MetricBuilder::new(&self.metrics).counter("rows_read", partition);
+            let baseline = BaselineMetrics::new(&self.metrics, partition);
+            let mut sink = |batch| {
+                batches.push(batch);
+                true
+            };
+            super::read::run_scan(&self.spec, range.clone(), &mut sink, &rows_read, &baseline)?;
+        }
+        Ok(batches)
+    }
+
+    /// True when the scan reads at most a few rows: a fetch of at most `rows`, or an
+    /// equality on every primary-key column.
+    pub(crate) fn is_small(&self, rows: usize) -> bool {
+        self.spec.fetch.is_some_and(|f| f <= rows) || self.spec.plan.is_point()
+    }
+
+    /// The same scan. of the `n` columns read, by a
     /// skip scan (None when it cannot).
     pub fn with_distinct(&self, n: usize) -> Option<Self> {
         let path = self.spec.skip_path(n)?;
@@ -241,14 +285,11 @@ impl ExecutionPlan for IndexScanExec {
                 nulls_first: e.options.nulls_first,
             });
         }
-        let mut spec = self.spec.clone();
-        spec.plan_for(&keys);
-        if !spec.plan.ordered {
-            return Ok(SortOrderPushdownResult::Unsupported);
-        }
-        spec.ranges = vec![KeyRange::all()];
-        Ok(SortOrderPushdownResult::Exact {
-            inner: Arc::new(IndexScanExec::new(spec)),
+        Ok(match self.ordered_by(&keys) {
+            Some(scan) => SortOrderPushdownResult::Exact {
+                inner: Arc::new(scan),
+            },
+            None => SortOrderPushdownResult::Unsupported,
         })
     }
 
@@ -266,9 +307,9 @@ impl ExecutionPlan for IndexScanExec {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
         let schema = spec.output_schema.clone();
         tokio::task::spawn_blocking(move || {
-            let err_tx = tx.clone();
-            if let Err(e) = super::read::run_scan(&spec, range, &tx, &rows_read, &baseline) {
-                let _ = err_tx.blocking_send(Err(e));
+            let mut sink = |batch| tx.blocking_send(Ok(batch)).is_ok();
+            if let Err(e) = super::read::run_scan(&spec, range, &mut sink, &rows_read, &baseline) {
+                let _ = tx.blocking_send(Err(e));
             }
         });
         let stream =

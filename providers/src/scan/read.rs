@@ -21,7 +21,8 @@ use super::spec::{ScanMode, ScanSpec};
 struct Emitter<'a> {
     spec: &'a ScanSpec,
     residual: Vec<usize>,
-    tx: &'a tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+    /// Takes each batch; false when nobody wants more.
+    sink: &'a mut dyn FnMut(RecordBatch) -> bool,
     produced: usize,
     batch_size: usize,
     builder: BatchBuilder,
@@ -59,7 +60,7 @@ impl Emitter<'_> {
             RecordBatch::try_new_with_options(self.spec.output_schema.clone(), vec![], &options)?;
         self.produced += left;
         self.baseline.record_output(left);
-        if left > 0 && self.tx.blocking_send(Ok(batch)).is_err() {
+        if left > 0 && !(self.sink)(batch) {
             return Ok(false);
         }
         Ok(self.spec.fetch.is_none_or(|f| self.produced < f))
@@ -105,17 +106,19 @@ impl Emitter<'_> {
         }
         self.produced += batch.num_rows();
         self.baseline.record_output(batch.num_rows());
-        if batch.num_rows() > 0 && self.tx.blocking_send(Ok(batch)).is_err() {
+        if batch.num_rows() > 0 && !(self.sink)(batch) {
             return Ok(false);
         }
         Ok(self.spec.fetch.is_none_or(|f| self.produced < f))
     }
 }
 
+/// Reads one partition's `range`, handing each batch to `sink` (which returns false when it
+/// wants no more).
 pub(super) fn run_scan(
     spec: &ScanSpec,
     range: KeyRange,
-    tx: &tokio::sync::mpsc::Sender<Result<RecordBatch>>,
+    sink: &mut dyn FnMut(RecordBatch) -> bool,
     rows_read: &Count,
     baseline: &BaselineMetrics,
 ) -> Result<()> {
@@ -127,7 +130,7 @@ pub(super) fn run_scan(
     let mut emitter = Emitter {
         spec,
         residual,
-        tx,
+        sink,
         produced: 0,
         batch_size,
         builder: BatchBuilder::new(spec.read_schema.clone(), spec.types(), batch_size),

@@ -33,18 +33,18 @@ use arrow_flight::{
 use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
-use datafusion::common::ScalarValue;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{execute_stream, SendableRecordBatchStream};
+use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use indexed_store::Database;
 use parking_lot::Mutex;
 use prost::Message;
 use providers::jobs_sql::runs_job_operation;
-use providers::{Quiver, SqlError};
+use providers::{PreparedStatement, Quiver, SqlError};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -67,7 +67,7 @@ enum Prepared {
     Ddl(String),
     /// A planned statement and the parameter sets bound to it (rows of the batches).
     Plan {
-        plan: LogicalPlan,
+        statement: PreparedStatement,
         parameters: Vec<RecordBatch>,
     },
 }
@@ -76,7 +76,7 @@ enum Prepared {
 #[derive(Clone)]
 enum Pending {
     /// A query to run, once per parameter set, one result after another.
-    Rows(Vec<LogicalPlan>),
+    Rows(PreparedStatement, Vec<ParamValues>),
     /// A statement that already ran: its reply (a row count, the jobs a job function
     /// wrote, or nothing for DDL).
     Done(SchemaRef, Vec<RecordBatch>),
@@ -85,7 +85,7 @@ enum Pending {
 impl Pending {
     fn schema(&self) -> SchemaRef {
         match self {
-            Pending::Rows(plans) => Arc::new(plans[0].schema().as_arrow().clone()),
+            Pending::Rows(statement, _) => statement.schema(),
             Pending::Done(schema, _) => schema.clone(),
         }
     }
@@ -99,7 +99,7 @@ impl Pending {
         match self {
             Pending::Done(_, batches) => count_of(batches) as i64,
             // ExecuteUpdate of a query: nothing changed.
-            Pending::Rows(_) => 0,
+            Pending::Rows(..) => 0,
         }
     }
 }
@@ -237,11 +237,15 @@ fn parameter_sets(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Stat
     Ok(sets)
 }
 
-/// The plan once per bound parameter set (or once, without parameters).
-fn bind(plan: &LogicalPlan, parameters: &[RecordBatch]) -> Result<Vec<LogicalPlan>, Status> {
-    let wanted = plan.get_parameter_types().map_err(status)?.len();
+/// The parameter values of each run: one per bound parameter set (or one empty set, for a
+/// statement without parameters).
+fn bind(
+    statement: &PreparedStatement,
+    parameters: &[RecordBatch],
+) -> Result<Vec<ParamValues>, Status> {
+    let wanted = statement.parameter_types().map_err(status)?.len();
     if wanted == 0 {
-        return Ok(vec![plan.clone()]);
+        return Ok(vec![ParamValues::List(Vec::new())]);
     }
     let sets = parameter_sets(parameters)?;
     if sets.is_empty() {
@@ -257,7 +261,7 @@ fn bind(plan: &LogicalPlan, parameters: &[RecordBatch]) -> Result<Vec<LogicalPla
                     values.len()
                 )));
             }
-            plan.clone().with_param_values(values).map_err(status)
+            Ok(ParamValues::from(values))
         })
         .collect()
 }
@@ -272,14 +276,11 @@ async fn collect_parameters(stream: PeekableFlightDataStream) -> Result<Vec<Reco
 
 /// Runs a plan with an admitted query's runtime (its memory pool).
 async fn execute(
-    session: &Quiver,
-    plan: LogicalPlan,
+    statement: &PreparedStatement,
+    params: ParamValues,
     runtime: Arc<RuntimeEnv>,
 ) -> DfResult<SendableRecordBatchStream> {
-    let df = session.execute_plan(plan).await?;
-    let task = Arc::new(df.task_ctx().with_runtime(runtime));
-    let physical = df.create_physical_plan().await?;
-    execute_stream(physical, task)
+    statement.execute_with(params, Some(runtime)).await
 }
 
 impl QuiverFlightSql {
@@ -339,14 +340,14 @@ impl QuiverFlightSql {
     /// Runs a statement that changes data once per plan, now; returns what they returned.
     async fn run_now(
         &self,
-        session: &Quiver,
-        plans: Vec<LogicalPlan>,
+        statement: &PreparedStatement,
+        runs: Vec<ParamValues>,
     ) -> Result<Vec<RecordBatch>, Status> {
         let admitted = self.admission.admit().await?;
         let work = async {
             let mut all = Vec::new();
-            for plan in plans {
-                let stream = execute(session, plan, admitted.runtime.clone())
+            for params in runs {
+                let stream = execute(statement, params, admitted.runtime.clone())
                     .await
                     .map_err(status)?;
                 let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
@@ -363,8 +364,9 @@ impl QuiverFlightSql {
         if Quiver::is_ddl(sql) {
             return self.run_ddl(&session, sql).await;
         }
-        let plan = session.prepare(sql).await.map_err(status)?;
-        self.start_plans(&session, &plan, vec![plan.clone()]).await
+        let statement = session.prepare(sql).await.map_err(status)?;
+        self.start_plans(statement, vec![ParamValues::List(Vec::new())])
+            .await
     }
 
     /// What a prepared statement's ticket will read: writes and DDL run here.
@@ -372,29 +374,32 @@ impl QuiverFlightSql {
         let session = self.session(grant);
         match self.prepared.get(grant, handle)? {
             Prepared::Ddl(sql) => self.run_ddl(&session, &sql).await,
-            Prepared::Plan { plan, parameters } => {
-                let plans = bind(&plan, &parameters)?;
-                self.start_plans(&session, &plan, plans).await
+            Prepared::Plan {
+                statement,
+                parameters,
+            } => {
+                let runs = bind(&statement, &parameters)?;
+                self.start_plans(statement, runs).await
             }
         }
     }
 
     async fn start_plans(
         &self,
-        session: &Quiver,
-        plan: &LogicalPlan,
-        plans: Vec<LogicalPlan>,
+        statement: PreparedStatement,
+        runs: Vec<ParamValues>,
     ) -> Result<Pending, Status> {
-        refuse_server_side_effects(plan)?;
-        if is_write(plan) {
-            let count = count_of(&self.run_now(session, plans).await?);
+        let plan = statement.logical_plan();
+        refuse_server_side_effects(&plan)?;
+        if is_write(&plan) {
+            let count = count_of(&self.run_now(&statement, runs).await?);
             return Ok(Pending::done(count_batch(count)?));
         }
-        if runs_job_operation(plan) {
-            let schema = Arc::new(plan.schema().as_arrow().clone());
-            return Ok(Pending::Done(schema, self.run_now(session, plans).await?));
+        if runs_job_operation(&plan) {
+            let batches = self.run_now(&statement, runs).await?;
+            return Ok(Pending::Done(statement.schema(), batches));
         }
-        Ok(Pending::Rows(plans))
+        Ok(Pending::Rows(statement, runs))
     }
 
     /// A FlightInfo whose ticket reads `pending`.
@@ -413,36 +418,35 @@ impl QuiverFlightSql {
     }
 
     /// The reply stream of a pending result.
-    async fn read(&self, grant: &Grant, pending: Pending) -> Result<Response<DoGetStream>, Status> {
+    async fn read(&self, pending: Pending) -> Result<Response<DoGetStream>, Status> {
         let schema = pending.schema();
-        let plans = match pending {
+        let (statement, runs) = match pending {
             Pending::Done(_, batches) => return batches_reply(schema, batches),
-            Pending::Rows(plans) => plans,
+            Pending::Rows(statement, runs) => (statement, runs),
         };
-        let session = self.session(grant);
         let admitted = self.admission.admit().await?;
-        let mut plans = plans.into_iter();
-        let first = plans
+        let mut runs = runs.into_iter();
+        let first = runs
             .next()
-            .ok_or_else(|| Status::internal("no plan to run"))?;
+            .ok_or_else(|| Status::internal("no parameter set to run"))?;
         // The first result's errors (planning, a missing table) fail the call itself.
         let first = admitted
             .within(async {
-                execute(&session, first, admitted.runtime.clone())
+                execute(&statement, first, admitted.runtime.clone())
                     .await
                     .map_err(status)
             })
             .await?;
-        let rest: Vec<LogicalPlan> = plans.collect();
+        let rest: Vec<ParamValues> = runs.collect();
         let stream = if rest.is_empty() {
             first
         } else {
             // Several parameter sets: the results one after another.
             let runtime = admitted.runtime.clone();
             let more = futures::stream::iter(rest)
-                .then(move |plan| {
-                    let (session, runtime) = (session.clone(), runtime.clone());
-                    async move { execute(&session, plan, runtime).await }
+                .then(move |params| {
+                    let (statement, runtime) = (statement.clone(), runtime.clone());
+                    async move { execute(&statement, params, runtime).await }
                 })
                 .try_flatten();
             Box::pin(RecordBatchStreamAdapter::new(
@@ -507,7 +511,7 @@ impl FlightSqlService for QuiverFlightSql {
         let pending = self
             .pending
             .take(&grant, &handle_text(&ticket.statement_handle))?;
-        self.read(&grant, pending).await
+        self.read(pending).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -533,7 +537,7 @@ impl FlightSqlService for QuiverFlightSql {
         let pending = self
             .start_prepared(&grant, &handle_text(&cmd.prepared_statement_handle))
             .await?;
-        self.read(&grant, pending).await
+        self.read(pending).await
     }
 
     async fn do_put_prepared_statement_query(
@@ -600,7 +604,8 @@ impl FlightSqlService for QuiverFlightSql {
                 parameter_schema: empty,
             });
         }
-        let plan = self.session(&grant).prepare(&sql).await.map_err(status)?;
+        let statement = self.session(&grant).prepare(&sql).await.map_err(status)?;
+        let plan = statement.logical_plan();
         refuse_server_side_effects(&plan)?;
         let types = plan.get_parameter_types().map_err(status)?;
         let mut names: Vec<&String> = types.keys().collect();
@@ -624,7 +629,7 @@ impl FlightSqlService for QuiverFlightSql {
         let handle = self.prepared.insert(
             &grant,
             Prepared::Plan {
-                plan,
+                statement,
                 parameters: Vec::new(),
             },
         )?;

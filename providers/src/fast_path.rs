@@ -1,0 +1,511 @@
+//! The fast path: a statement whose optimized plan is one Quiver table scan under column
+//! projections, a filter, an ORDER BY that an index yields, a LIMIT/OFFSET, or `count(*)`,
+//! runs by building its `IndexScanExec` straight from the bound parameters, with no logical
+//! optimizer and no physical planner. Everything else goes to DataFusion's planner.
+//!
+//! The shape is recognised once, when the statement is prepared, on the plan DataFusion
+//! optimized with its placeholders in place (so type coercion, projection pushdown and
+//! limit pushdown are DataFusion's own). What can only be decided with the values in hand
+//! is decided per execution, and falls back to planning when it does not hold: a parameter
+//! bound with another type than the one the plan inferred, or an ORDER BY no access path
+//! yields for the predicates these values make.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, Int64Array};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::datasource::source_as_provider;
+use datafusion::error::Result;
+use datafusion::execution::session_state::SessionState;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Expr, FetchType, LogicalPlan, SkipType, Volatility};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan, SendableRecordBatchStream};
+use futures::{StreamExt, TryStreamExt};
+use indexed_store::{OrderKey, RowAccess};
+
+use crate::filters::evaluable_in_scan;
+use crate::table::{build_scan, unqualified, QuiverTable};
+
+/// Largest fetch read on the calling task instead of a blocking one: reading this many rows
+/// costs less than handing the read to another thread.
+const INLINE_ROWS: usize = 1000;
+
+/// A statement the fast path can run: what to scan and what to make of the rows.
+#[derive(Clone)]
+pub(crate) struct FastPlan {
+    table: Arc<dyn RowAccess>,
+    /// Table columns the scan yields, in order.
+    scan_projection: Vec<usize>,
+    /// WHERE conjuncts over table column names, with their placeholders.
+    filters: Vec<Expr>,
+    parameters: Parameters,
+    order: Vec<OrderKey>,
+    skip: usize,
+    fetch: Option<usize>,
+    /// `Some(k)`: one row of `k` counts of the matching rows instead of the rows.
+    counts: Option<usize>,
+    /// Output columns as positions in the scan's output (or in the counts).
+    columns: Vec<usize>,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for FastPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FastPlan({})", self.describe())
+    }
+}
+
+/// What the plan below a node amounts to, built bottom-up.
+struct Lowered {
+    table: Arc<dyn RowAccess>,
+    scan_projection: Vec<usize>,
+    /// Table column names of the scan's output.
+    scan_names: Vec<String>,
+    filters: Vec<Expr>,
+    order: Vec<OrderKey>,
+    skip: usize,
+    fetch: Option<usize>,
+    counts: Option<usize>,
+    columns: Vec<usize>,
+}
+
+impl Lowered {
+    /// Rows as the scan yields them: nothing ordered, limited or counted yet.
+    fn plain(&self) -> bool {
+        self.order.is_empty() && self.skip == 0 && self.fetch.is_none() && self.counts.is_none()
+    }
+}
+
+/// The fast plan of a query, from its plan as optimized, when it has the shape. The caller
+/// first checks the plan as planned with [`depends_on_time_or_chance`].
+pub(crate) fn analyze(plan: &LogicalPlan) -> Option<FastPlan> {
+    let mut lowered = lower(plan, true)?;
+    let parameters = Parameters::of(&lowered.filters)?;
+    // The scan reads what the output needs: the optimizer kept the columns the filters above
+    // the scan use, but the scan reads those itself (and a count needs none).
+    let needed: Vec<usize> = match lowered.counts {
+        Some(_) => Vec::new(),
+        None => {
+            let mut n = lowered.columns.clone();
+            n.sort_unstable();
+            n.dedup();
+            n
+        }
+    };
+    if lowered.counts.is_none() {
+        lowered.columns = lowered
+            .columns
+            .iter()
+            .map(|c| needed.binary_search(c).unwrap_or(0))
+            .collect();
+    }
+    lowered.scan_projection = needed.iter().map(|&i| lowered.scan_projection[i]).collect();
+    Some(FastPlan {
+        table: lowered.table,
+        scan_projection: lowered.scan_projection,
+        filters: lowered.filters,
+        parameters,
+        order: lowered.order,
+        skip: lowered.skip,
+        fetch: lowered.fetch,
+        counts: lowered.counts,
+        columns: lowered.columns,
+        schema: Arc::new(plan.schema().as_arrow().clone()),
+    })
+}
+
+fn lower(plan: &LogicalPlan, top: bool) -> Option<Lowered> {
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            let provider = source_as_provider(&scan.source).ok()?;
+            let table = provider.downcast_ref::<QuiverTable>()?;
+            let access = table.access().clone();
+            let schema = access.schema();
+            let scan_projection = scan
+                .projection
+                .clone()
+                .unwrap_or_else(|| (0..schema.columns.len()).collect());
+            let scan_names = scan_projection
+                .iter()
+                .map(|&i| schema.columns.get(i).map(|c| c.name.clone()))
+                .collect::<Option<Vec<_>>>()?;
+            let filters = scan
+                .filters
+                .iter()
+                .map(|f| unqualified(f.clone()).ok())
+                .collect::<Option<Vec<_>>>()?;
+            Some(Lowered {
+                table: access,
+                columns: (0..scan_projection.len()).collect(),
+                scan_projection,
+                scan_names,
+                filters,
+                order: Vec::new(),
+                skip: 0,
+                fetch: scan.fetch,
+                counts: None,
+            })
+        }
+        LogicalPlan::SubqueryAlias(a) => lower(&a.input, top),
+        LogicalPlan::Filter(f) => {
+            let mut inner = lower(&f.input, false)?;
+            if !inner.plain() {
+                return None;
+            }
+            for c in split_conjunction(&f.predicate) {
+                if !evaluable_once_bound(c) {
+                    return None;
+                }
+                inner.filters.push(unqualified(c.clone()).ok()?);
+            }
+            Some(inner)
+        }
+        LogicalPlan::Sort(s) => {
+            let mut inner = lower(&s.input, false)?;
+            if !inner.plain() || s.expr.is_empty() {
+                return None;
+            }
+            for e in &s.expr {
+                let Expr::Column(c) = &e.expr else {
+                    return None;
+                };
+                let i = s.input.schema().index_of_column(c).ok()?;
+                inner.order.push(OrderKey {
+                    column: inner.scan_names.get(*inner.columns.get(i)?)?.clone(),
+                    descending: !e.asc,
+                    nulls_first: e.nulls_first,
+                });
+            }
+            inner.fetch = s.fetch;
+            Some(inner)
+        }
+        LogicalPlan::Limit(l) => {
+            let mut inner = lower(&l.input, false)?;
+            if inner.counts.is_some() || inner.skip > 0 {
+                return None;
+            }
+            let SkipType::Literal(skip) = l.get_skip_type().ok()? else {
+                return None;
+            };
+            let FetchType::Literal(fetch) = l.get_fetch_type().ok()? else {
+                return None;
+            };
+            // The rows below are at most `inner.fetch`; this node skips then takes.
+            let left = inner.fetch.map(|f| f.saturating_sub(skip));
+            inner.skip = skip;
+            inner.fetch = match (left, fetch) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            Some(inner)
+        }
+        LogicalPlan::Projection(p) => {
+            let mut inner = lower(&p.input, false)?;
+            let mut columns = Vec::with_capacity(p.expr.len());
+            for e in &p.expr {
+                let c = match e {
+                    Expr::Column(c) => c,
+                    // Only the outermost projection may rename: below it, names are the
+                    // table's and filters and sorts are read by them.
+                    Expr::Alias(a) if top => match a.expr.as_ref() {
+                        Expr::Column(c) => c,
+                        _ => return None,
+                    },
+                    _ => return None,
+                };
+                let i = p.input.schema().index_of_column(c).ok()?;
+                columns.push(*inner.columns.get(i)?);
+            }
+            inner.columns = columns;
+            Some(inner)
+        }
+        LogicalPlan::Aggregate(a) => {
+            let inner = lower(&a.input, false)?;
+            if !inner.plain() || !a.group_expr.is_empty() || !a.aggr_expr.iter().all(counts_rows) {
+                return None;
+            }
+            let k = a.aggr_expr.len();
+            Some(Lowered {
+                counts: Some(k),
+                columns: (0..k).collect(),
+                ..inner
+            })
+        }
+        _ => None,
+    }
+}
+
+/// `count(*)` (or `count` of a non-null constant): the number of rows.
+fn counts_rows(e: &Expr) -> bool {
+    let e = match e {
+        Expr::Alias(a) => a.expr.as_ref(),
+        e => e,
+    };
+    let Expr::AggregateFunction(f) = e else {
+        return false;
+    };
+    f.func.name() == "count"
+        && !f.params.distinct
+        && f.params.filter.is_none()
+        && f.params.order_by.is_empty()
+        && matches!(f.params.args.as_slice(), [Expr::Literal(v, _)] if !v.is_null())
+}
+
+/// True when any expression of the plan calls a function that is not immutable: the
+/// optimizer folds `now()` into a constant (so a plan optimized once would keep the time it
+/// was prepared at) and `random()` must be drawn per row.
+pub(crate) fn depends_on_time_or_chance(plan: &LogicalPlan) -> bool {
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                if let Expr::ScalarFunction(f) = x {
+                    if f.func.signature().volatility != Volatility::Immutable {
+                        found = true;
+                        return Ok(TreeNodeRecursion::Stop);
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    });
+    found
+}
+
+/// True when the scan can evaluate the conjunct once its placeholders hold values.
+fn evaluable_once_bound(e: &Expr) -> bool {
+    evaluable_in_scan(&without_placeholders(e))
+}
+
+/// The expression with each placeholder as a NULL (only its shape matters).
+fn without_placeholders(e: &Expr) -> Expr {
+    e.clone()
+        .transform(|node| match node {
+            Expr::Placeholder(_) => Ok(Transformed::yes(Expr::Literal(ScalarValue::Null, None))),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+        .unwrap_or_else(|_| e.clone())
+}
+
+impl FastPlan {
+    /// Runs the statement with `params`, or returns None when these values need the planner.
+    pub(crate) fn execute(
+        &self,
+        state: &SessionState,
+        task: &dyn Fn() -> Arc<TaskContext>,
+        params: &ParamValues,
+    ) -> Result<Option<SendableRecordBatchStream>> {
+        let Some(filters) = self.bind(params)? else {
+            return Ok(None);
+        };
+        let total = self.fetch.map(|f| f + self.skip);
+        let scan = if self.order.is_empty() {
+            build_scan(
+                state,
+                self.table.clone(),
+                Some(&self.scan_projection),
+                &filters,
+                total,
+            )?
+        } else {
+            let unordered = build_scan(
+                state,
+                self.table.clone(),
+                Some(&self.scan_projection),
+                &filters,
+                None,
+            )?;
+            match unordered.ordered_by(&self.order) {
+                Some(scan) => scan.limited(total),
+                None => return Ok(None),
+            }
+        };
+        let small = scan.is_small(INLINE_ROWS);
+        if self.counts.is_some() {
+            let (schema, width) = (self.schema.clone(), self.columns.len());
+            if small {
+                let n = scan.read_now()?.iter().map(|b| b.num_rows()).sum();
+                return Ok(Some(self.stream_of(vec![count_batch(&schema, width, n)?])));
+            }
+            // A count of many rows reads in a blocking task like any long scan.
+            let rows = execute_stream(Arc::new(scan) as Arc<dyn ExecutionPlan>, task())?;
+            let counted = futures::stream::once(async move {
+                let n = rows
+                    .try_fold(0, |n, b| futures::future::ready(Ok(n + b.num_rows())))
+                    .await?;
+                count_batch(&schema, width, n)
+            });
+            return Ok(Some(Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                counted,
+            ))));
+        }
+        if small {
+            let batches = self.shape(scan.read_now()?)?;
+            return Ok(Some(self.stream_of(batches)));
+        }
+        let stream = execute_stream(Arc::new(scan) as Arc<dyn ExecutionPlan>, task())?;
+        let (schema, columns) = (self.schema.clone(), self.columns.clone());
+        let mut window = Window::new(self.skip, self.fetch);
+        let shaped = stream.map(move |b| {
+            let b = b?;
+            let b = window.take(b);
+            reshape(&b, &columns, &schema)
+        });
+        Ok(Some(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            shaped,
+        ))))
+    }
+
+    /// The filters with their placeholders bound, or None when a value's type is not the
+    /// one the plan was optimized for.
+    fn bind(&self, params: &ParamValues) -> Result<Option<Vec<Expr>>> {
+        let Some(values) = self.parameters.values(params)? else {
+            return Ok(None);
+        };
+        let bound = self
+            .filters
+            .iter()
+            .map(|f| substitute(f, &values))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(bound))
+    }
+
+    /// The scan's batches with the offset and limit applied and the output columns picked.
+    fn shape(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        let mut window = Window::new(self.skip, self.fetch);
+        batches
+            .into_iter()
+            .map(|b| reshape(&window.take(b), &self.columns, &self.schema))
+            .filter(|b| b.as_ref().map_or(true, |b| b.num_rows() > 0))
+            .collect()
+    }
+
+    fn stream_of(&self, batches: Vec<RecordBatch>) -> SendableRecordBatchStream {
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::iter(batches.into_iter().map(Ok)),
+        ))
+    }
+
+    /// A line for `sys.plan_cache`: the table and what the fast path does.
+    pub(crate) fn describe(&self) -> String {
+        let mut s = self.table.schema().name;
+        if self.counts.is_some() {
+            s.push_str(", count");
+        }
+        if !self.order.is_empty() {
+            s.push_str(", ordered by index");
+        }
+        if let Some(f) = self.fetch {
+            s.push_str(&format!(", fetch {f}"));
+        }
+        s
+    }
+}
+
+/// The placeholders of a statement and the type the plan expects of each.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Parameters(HashMap<String, DataType>);
+
+impl Parameters {
+    /// The placeholders in `exprs`; None when one has no type.
+    pub(crate) fn of<'a>(exprs: impl IntoIterator<Item = &'a Expr>) -> Option<Self> {
+        let mut types = HashMap::new();
+        let mut typed = true;
+        for e in exprs {
+            let _ = e.apply(|node| {
+                if let Expr::Placeholder(p) = node {
+                    match &p.field {
+                        Some(field) => {
+                            types.insert(p.id.clone(), field.data_type().clone());
+                        }
+                        None => typed = false,
+                    }
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        typed.then_some(Parameters(types))
+    }
+
+    /// Each placeholder's bound value as a literal, or None when a value has another type
+    /// than planned (a NULL takes the planned type).
+    pub(crate) fn values(&self, params: &ParamValues) -> Result<Option<HashMap<String, Expr>>> {
+        let mut values = HashMap::with_capacity(self.0.len());
+        for (id, ty) in &self.0 {
+            let (value, metadata) = params.get_placeholders_with_values(id)?.into_inner();
+            let value = if value.data_type() == *ty {
+                value
+            } else if value.is_null() {
+                ScalarValue::try_from(ty)?
+            } else {
+                return Ok(None);
+            };
+            values.insert(id.clone(), Expr::Literal(value, metadata));
+        }
+        Ok(Some(values))
+    }
+}
+
+/// `e` with each placeholder replaced by its value.
+pub(crate) fn substitute(e: &Expr, values: &HashMap<String, Expr>) -> Result<Expr> {
+    e.clone()
+        .transform(|node| match node {
+            Expr::Placeholder(p) => Ok(match values.get(&p.id) {
+                Some(v) => Transformed::yes(v.clone()),
+                None => Transformed::no(Expr::Placeholder(p)),
+            }),
+            other => Ok(Transformed::no(other)),
+        })
+        .map(|t| t.data)
+}
+
+/// OFFSET then LIMIT over a sequence of batches.
+struct Window {
+    skip: usize,
+    left: Option<usize>,
+}
+
+impl Window {
+    fn new(skip: usize, fetch: Option<usize>) -> Self {
+        Window { skip, left: fetch }
+    }
+
+    fn take(&mut self, batch: RecordBatch) -> RecordBatch {
+        let n = batch.num_rows();
+        let start = self.skip.min(n);
+        self.skip -= start;
+        let len = self.left.map_or(n - start, |l| l.min(n - start));
+        if let Some(l) = &mut self.left {
+            *l -= len;
+        }
+        batch.slice(start, len)
+    }
+}
+
+/// One row of `width` copies of the count `n`.
+fn count_batch(schema: &SchemaRef, width: usize, n: usize) -> Result<RecordBatch> {
+    let count: ArrayRef = Arc::new(Int64Array::from(vec![n as i64]));
+    Ok(RecordBatch::try_new(schema.clone(), vec![count; width])?)
+}
+
+/// The batch's `columns`, under the statement's output schema.
+fn reshape(batch: &RecordBatch, columns: &[usize], schema: &SchemaRef) -> Result<RecordBatch> {
+    let arrays = columns.iter().map(|&i| batch.column(i).clone()).collect();
+    let options = datafusion::arrow::record_batch::RecordBatchOptions::new()
+        .with_row_count(Some(batch.num_rows()));
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        arrays,
+        &options,
+    )?)
+}

@@ -1,0 +1,170 @@
+//! `PreparedStatement`: a statement planned once through the plan cache and run with
+//! parameters many times, concurrently if need be (each execution builds its own operators).
+
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ParamValues;
+use datafusion::error::Result;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan, SendableRecordBatchStream};
+use futures::TryStreamExt;
+
+use crate::plan_cache::{CachedStatement, Run};
+use crate::session::Quiver;
+
+/// A statement planned once, run with parameters (`$1`, `$2`... in the text).
+///
+/// ```no_run
+/// # async fn example(quiver: providers::Quiver) -> datafusion::error::Result<()> {
+/// use datafusion::common::ScalarValue;
+/// let by_id = quiver.prepare("SELECT * FROM accounts WHERE id = $1").await?;
+/// let rows = by_id.query(vec![ScalarValue::from("acct-17")]).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PreparedStatement {
+    session: Quiver,
+    /// Replaced when the catalog changed since it was planned.
+    current: Arc<Mutex<Arc<CachedStatement>>>,
+}
+
+impl std::fmt::Debug for PreparedStatement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PreparedStatement({})", self.statement().sql)
+    }
+}
+
+impl PreparedStatement {
+    pub(crate) fn new(session: Quiver, statement: Arc<CachedStatement>) -> Self {
+        PreparedStatement {
+            session,
+            current: Arc::new(Mutex::new(statement)),
+        }
+    }
+
+    fn statement(&self) -> Arc<CachedStatement> {
+        self.current
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The statement, planned again if a table or index was created or dropped since.
+    async fn fresh(&self) -> Result<Arc<CachedStatement>> {
+        let statement = self.statement();
+        if statement.catalog_version == self.session.database().catalog_version() {
+            return Ok(statement);
+        }
+        let again = self.session.cached(&statement.sql).await?;
+        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = again.clone();
+        Ok(again)
+    }
+
+    /// The statement text.
+    pub fn sql(&self) -> String {
+        self.statement().sql.clone()
+    }
+
+    /// The logical plan, with its placeholders.
+    pub fn logical_plan(&self) -> LogicalPlan {
+        self.statement().plan.clone()
+    }
+
+    /// The schema of the rows it returns.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::new(self.statement().plan.schema().as_arrow().clone())
+    }
+
+    /// The type of each parameter, `$1` first (None where DataFusion could not infer one).
+    pub fn parameter_types(&self) -> Result<Vec<Option<DataType>>> {
+        let types = self.statement().plan.get_parameter_types()?;
+        let mut ids: Vec<(usize, Option<DataType>)> = types
+            .into_iter()
+            .map(|(id, t)| (id.trim_start_matches('$').parse().unwrap_or(usize::MAX), t))
+            .collect();
+        ids.sort_by_key(|(n, _)| *n);
+        Ok(ids.into_iter().map(|(_, t)| t).collect())
+    }
+
+    /// True when executions skip DataFusion's planner (values permitting).
+    pub fn uses_fast_path(&self) -> bool {
+        let statement = self.statement();
+        statement.fast.is_some() || statement.fast_write.is_some()
+    }
+
+    /// Runs it with these parameters and collects the rows.
+    pub async fn query(&self, params: impl Into<ParamValues>) -> Result<Vec<RecordBatch>> {
+        self.execute(params).await?.try_collect().await
+    }
+
+    /// Runs it with these parameters.
+    pub async fn execute(
+        &self,
+        params: impl Into<ParamValues>,
+    ) -> Result<SendableRecordBatchStream> {
+        self.execute_with(params.into(), None).await
+    }
+
+    /// Runs it with these parameters, with `runtime` (memory pool, spill files) for whatever
+    /// it plans.
+    pub async fn execute_with(
+        &self,
+        params: ParamValues,
+        runtime: Option<Arc<RuntimeEnv>>,
+    ) -> Result<SendableRecordBatchStream> {
+        let statement = self.fresh().await?;
+        let ctx = self.session.context();
+        let cache = self.session.plan_cache();
+        let task = || {
+            let task = TaskContext::from(&ctx.state());
+            Arc::new(match &runtime {
+                Some(r) => task.with_runtime(r.clone()),
+                None => task,
+            })
+        };
+        if let Some(write) = &statement.fast_write {
+            let planned = {
+                let state = ctx.state_ref();
+                let state = state.read();
+                write.plan(&state, &params)?
+            };
+            if let Some(exec) = planned {
+                cache.count_run(&statement, Run::Fast);
+                return exec.execute(0, task());
+            }
+            cache.count_run(&statement, Run::Fallback);
+        } else if let Some(fast) = &statement.fast {
+            let state = ctx.state_ref();
+            let ran = {
+                let state = state.read();
+                fast.execute(&state, &task, &params)?
+            };
+            if let Some(stream) = ran {
+                cache.count_run(&statement, Run::Fast);
+                return Ok(stream);
+            }
+            cache.count_run(&statement, Run::Fallback);
+        } else {
+            cache.count_run(&statement, Run::Planned);
+        }
+        let plan = if has_parameters(&params) {
+            statement.plan.clone().with_param_values(params)?
+        } else {
+            statement.plan.clone()
+        };
+        let frame = ctx.execute_logical_plan(plan).await?;
+        let physical = frame.create_physical_plan().await?;
+        execute_stream(physical, task())
+    }
+}
+
+fn has_parameters(params: &ParamValues) -> bool {
+    match params {
+        ParamValues::List(l) => !l.is_empty(),
+        ParamValues::Map(m) => !m.is_empty(),
+    }
+}
