@@ -78,7 +78,7 @@ pub struct Query {
     param: &'static str,
 }
 
-const QUERIES: [Query; 10] = [
+const QUERIES: [Query; 11] = [
     Query {
         name: "top-k by index",
         sql:
@@ -86,6 +86,13 @@ const QUERIES: [Query; 10] = [
         sqlite:
             "SELECT * FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
         prepared: "SELECT * FROM accounts WHERE status = $1 ORDER BY contacts_count DESC LIMIT 200",
+        param: "active",
+    },
+    Query {
+        name: "top-k covered",
+        sql: "SELECT id, contacts_count FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
+        sqlite: "SELECT id, contacts_count FROM accounts WHERE status = 'active' ORDER BY contacts_count DESC LIMIT 200",
+        prepared: "SELECT id, contacts_count FROM accounts WHERE status = $1 ORDER BY contacts_count DESC LIMIT 200",
         param: "active",
     },
     Query {

@@ -10,6 +10,7 @@ use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -68,6 +69,9 @@ pub struct Quiver {
     only: Option<String>,
     /// Statements planned once, shared by the session's clones.
     cache: Arc<PlanCache>,
+    /// The task context fast writes run with, built from the session once (and again after
+    /// any statement that may have changed the session, such as SET).
+    write_task: Arc<std::sync::Mutex<Option<Arc<TaskContext>>>>,
     /// Background upkeep (TTL purge, expired job leases, job retention) of a database this
     /// session opened; it stops when the last clone of the session is dropped.
     _maintenance: Option<Arc<Maintenance>>,
@@ -96,6 +100,7 @@ impl Quiver {
             ctx,
             only: None,
             cache,
+            write_task: Arc::default(),
             _maintenance: None,
         }
     }
@@ -113,6 +118,7 @@ impl Quiver {
             ctx,
             only: Some(namespace.to_owned()),
             cache,
+            write_task: Arc::default(),
             _maintenance: None,
         }
     }
@@ -155,6 +161,19 @@ impl Quiver {
     /// Runs one SQL statement (as [`Quiver::execute`]) and collects its rows.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>> {
         self.execute(sql).await?.try_collect().await
+    }
+
+    /// The task context a fast write runs with: the session's, built once. A write holds no
+    /// memory reservations, so it needs no per-query runtime.
+    pub(crate) fn write_task_context(&self) -> Arc<TaskContext> {
+        let mut cached = self.write_task.lock().unwrap_or_else(|e| e.into_inner());
+        cached
+            .get_or_insert_with(|| Arc::new(TaskContext::from(&self.ctx.state())))
+            .clone()
+    }
+
+    fn forget_task_context(&self) {
+        *self.write_task.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// The session's plan cache: its counters, its statements.
@@ -233,6 +252,7 @@ impl Quiver {
             self.cache.insert(cached.clone());
         } else {
             self.cache.count_uncacheable();
+            self.forget_task_context();
         }
         Ok(cached)
     }
@@ -249,6 +269,9 @@ impl Quiver {
 
     /// Plans (and, for DDL, runs) one parsed statement.
     pub async fn statement(&self, statement: DFStatement) -> Result<DataFrame> {
+        // Anything run this way may change the session (SET): fast writes rebuild their
+        // task context.
+        self.forget_task_context();
         if let DFStatement::Statement(s) = &statement {
             if let Some(outcome) = plan_ddl(&self.db, s, self.namespace(), self.only.as_deref())? {
                 return self.ddl_frame(outcome).await;

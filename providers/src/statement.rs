@@ -134,7 +134,7 @@ impl PreparedStatement {
             };
             if let Some(exec) = planned {
                 cache.count_run(&statement, Run::Fast);
-                return exec.execute(0, task());
+                return exec.execute(0, self.session.write_task_context());
             }
             cache.count_run(&statement, Run::Fallback);
         } else if let Some(fast) = &statement.fast {
