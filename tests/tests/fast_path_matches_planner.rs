@@ -11,25 +11,10 @@
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::common::ScalarValue;
+use indexed_store::workload::Rng;
 use quiver_tests::{render, TempDb};
 
 const STATUSES: [&str; 3] = ["active", "pending", "rejected"];
-
-/// A small xorshift generator: the same statements on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
 
 async fn load(db: &TempDb) {
     for ddl in [
@@ -43,7 +28,7 @@ async fn load(db: &TempDb) {
     ] {
         db.query(ddl).await.unwrap();
     }
-    let mut rng = Rng(11);
+    let mut rng = Rng::new(11);
     let mut values = Vec::new();
     for i in 0..500 {
         let status = STATUSES[rng.below(3) as usize];
@@ -85,13 +70,17 @@ async fn load(db: &TempDb) {
         .unwrap();
 }
 
+fn pick<'a, T>(rng: &mut Rng, items: &'a [T]) -> &'a T {
+    &items[rng.below(items.len() as u64) as usize]
+}
+
 /// A text parameter: a status, an owner, an id, a tag or NULL.
 fn text(rng: &mut Rng, kind: &str) -> ScalarValue {
     if rng.below(12) == 0 {
         return ScalarValue::Utf8(None);
     }
     ScalarValue::from(match kind {
-        "status" => rng.pick(&STATUSES).to_string(),
+        "status" => STATUSES[rng.below(3) as usize].to_string(),
         "owner" => format!("o{}", rng.below(16)),
         "id" => format!("id{:04}", rng.below(520)),
         _ => format!("t{}", rng.below(6)),
@@ -145,14 +134,17 @@ fn statement_on_t(rng: &mut Rng) -> (String, Vec<ScalarValue>, bool) {
     let select = if count {
         "count(*)"
     } else {
-        *rng.pick(&[
-            "*",
-            "id",
-            "id, contacts_count",
-            "contacts_count AS c, id",
-            "owner, score",
-            "status, id, tags",
-        ])
+        *pick(
+            rng,
+            &[
+                "*",
+                "id",
+                "id, contacts_count",
+                "contacts_count AS c, id",
+                "owner, score",
+                "status, id, tags",
+            ],
+        )
     };
     let mut sql = format!("SELECT {select} FROM t");
     if !conjuncts.is_empty() {
@@ -160,15 +152,18 @@ fn statement_on_t(rng: &mut Rng) -> (String, Vec<ScalarValue>, bool) {
     }
     let mut ordered = false;
     if !count {
-        let order = *rng.pick(&[
-            "",
-            "contacts_count DESC",
-            "contacts_count",
-            "status, contacts_count",
-            "id",
-            "id DESC",
-            "owner",
-        ]);
+        let order = *pick(
+            rng,
+            &[
+                "",
+                "contacts_count DESC",
+                "contacts_count",
+                "status, contacts_count",
+                "id",
+                "id DESC",
+                "owner",
+            ],
+        );
         if !order.is_empty() {
             sql += &format!(" ORDER BY {order}");
             // Ties keep their index order on both paths, but only a unique key fixes it
@@ -233,7 +228,7 @@ async fn general_path(db: &TempDb, sql: &str, params: &[ScalarValue]) -> Vec<Rec
 async fn fast_path_returns_what_the_planner_returns() {
     let db = TempDb::new();
     load(&db).await;
-    let mut rng = Rng(2026);
+    let mut rng = Rng::new(2026);
     for i in 0..600 {
         let (sql, params, ordered) = if i % 4 == 3 {
             statement_on_n(&mut rng)

@@ -6,20 +6,10 @@
 //! path writes through the same re-checking `DmlExec`).
 
 use datafusion::common::ScalarValue;
+use indexed_store::workload::Rng;
 use quiver_tests::{render, TempDb};
 
 const STATUSES: [&str; 3] = ["active", "pending", "rejected"];
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 /// The statements, with `{t}` for the table, and a maker of their parameters.
 fn statement(rng: &mut Rng) -> (&'static str, Vec<ScalarValue>) {
@@ -115,7 +105,7 @@ async fn fast_writes_write_what_planned_writes_write() {
         .await
         .unwrap();
     }
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     for _ in 0..400 {
         let (template, params) = statement(&mut rng);
         let fast_sql = template.replace("{t}", "fast");

@@ -55,15 +55,15 @@ async fn a_prepared_statement_plans_again_after_ddl() {
         .prepare("SELECT * FROM t WHERE id = $1")
         .await
         .unwrap();
-    assert_eq!(
+    let row_4 = || async {
         render(
             &by_id
                 .query(vec![ScalarValue::Int64(Some(4))])
                 .await
-                .unwrap()
-        ),
-        [["4", "b", "40"]]
-    );
+                .unwrap(),
+        )
+    };
+    assert_eq!(row_4().await, [["4", "b", "40"]]);
     db.query("DROP TABLE t").await.unwrap();
     db.query("CREATE TABLE t (id BIGINT PRIMARY KEY, status TEXT NOT NULL, n BIGINT)")
         .await
@@ -71,15 +71,7 @@ async fn a_prepared_statement_plans_again_after_ddl() {
     db.query("INSERT INTO t VALUES (4, 'new', 1)")
         .await
         .unwrap();
-    assert_eq!(
-        render(
-            &by_id
-                .query(vec![ScalarValue::Int64(Some(4))])
-                .await
-                .unwrap()
-        ),
-        [["4", "new", "1"]]
-    );
+    assert_eq!(row_4().await, [["4", "new", "1"]]);
     // An index created later is used by the next execution.
     let by_status = db
         .quiver
