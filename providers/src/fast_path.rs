@@ -257,6 +257,36 @@ fn counts_rows(e: &Expr) -> bool {
         && matches!(f.params.args.as_slice(), [Expr::Literal(v, _)] if !v.is_null())
 }
 
+/// A cheap look before optimizing a plan only to analyze it: the fast path takes nothing
+/// but one scan of one Quiver table (the target of a write, or the source of a query) with
+/// no join, union, window, DISTINCT or subquery around it. Statements that fail this (a
+/// job function call, a join) skip that extra optimization when first planned.
+pub(crate) fn may_be_fast(plan: &LogicalPlan) -> bool {
+    let mut scans = 0;
+    let mut other = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        match node {
+            LogicalPlan::TableScan(scan) => {
+                scans += 1;
+                other |= !source_as_provider(&scan.source).is_ok_and(|p| p.is::<QuiverTable>());
+            }
+            LogicalPlan::Join(_)
+            | LogicalPlan::Union(_)
+            | LogicalPlan::Window(_)
+            | LogicalPlan::Distinct(_)
+            | LogicalPlan::Subquery(_)
+            | LogicalPlan::RecursiveQuery(_) => other = true,
+            _ => {}
+        }
+        Ok(if other {
+            TreeNodeRecursion::Stop
+        } else {
+            TreeNodeRecursion::Continue
+        })
+    });
+    !other && scans <= 1
+}
+
 /// True when any expression of the plan calls a function that is not immutable: the
 /// optimizer folds `now()` into a constant (so a plan optimized once would keep the time it
 /// was prepared at) and `random()` must be drawn per row.

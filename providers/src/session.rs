@@ -22,7 +22,7 @@ use indexed_store::{Database, Maintenance, MaintenanceSettings};
 use crate::catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use crate::ddl::{plan_ddl, DdlOutcome};
 use crate::distinct::DistinctScan;
-use crate::fast_path::{analyze, depends_on_time_or_chance};
+use crate::fast_path::{analyze, depends_on_time_or_chance, may_be_fast};
 use crate::plan_cache::{is_cacheable, CachedStatement, PlanCache};
 use crate::statement::PreparedStatement;
 
@@ -230,7 +230,7 @@ impl Quiver {
         let cacheable = is_cacheable(&plan);
         // The fast path reads the plan as DataFusion optimizes it, placeholders in place;
         // a plan the optimizer cannot take that way is simply planned each time.
-        let optimized = if cacheable && !depends_on_time_or_chance(&plan) {
+        let optimized = if cacheable && may_be_fast(&plan) && !depends_on_time_or_chance(&plan) {
             state.optimize(&plan).ok()
         } else {
             None
