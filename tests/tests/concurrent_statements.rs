@@ -28,6 +28,42 @@ fn verify_clean(db: &TempDb) {
     }
 }
 
+/// The same through one prepared statement, which runs on the plan cache's fast path: it
+/// writes through the same re-checking `DmlExec`, so no increment is lost either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn prepared_increments_on_the_fast_path_are_never_lost() {
+    use datafusion::common::ScalarValue;
+    let db = TempDb::new();
+    db.query("CREATE TABLE counters (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")
+        .await
+        .unwrap();
+    db.query("INSERT INTO counters VALUES ('a', 0)")
+        .await
+        .unwrap();
+    let bump = db
+        .quiver
+        .prepare("UPDATE counters SET n = n + $1 WHERE id = $2")
+        .await
+        .unwrap();
+    assert!(bump.uses_fast_path());
+    let mut handles = Vec::new();
+    for _ in 0..16 {
+        let bump = bump.clone();
+        handles.push(tokio::spawn(async move {
+            for _ in 0..25 {
+                bump.query(vec![ScalarValue::Int64(Some(1)), ScalarValue::from("a")])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    assert_eq!(db.rows("SELECT n FROM counters").await.unwrap(), [["400"]]);
+    verify_clean(&db);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_increments_are_never_lost() {
     let db = TempDb::new();
