@@ -78,6 +78,51 @@ fn a_job_goes_from_queued_to_running_to_succeeded() {
 }
 
 #[test]
+fn complete_many_finishes_a_claimed_batch_in_one_write_or_not_at_all() {
+    let (_dir, db) = open();
+    let q = db.job_queue();
+    for _ in 0..5 {
+        q.submit(job("emails")).unwrap();
+    }
+    let batch = q.claim("emails", "w1", 5, 30 * SECOND).unwrap();
+    let other = q.submit(job("emails")).unwrap().job;
+    q.claim("emails", "w2", 1, 30 * SECOND).unwrap();
+    let with = |ids: &[&str]| -> Vec<(String, Option<String>)> {
+        ids.iter()
+            .map(|id| (id.to_string(), Some("ok".into())))
+            .collect()
+    };
+    let ids: Vec<&str> = batch.iter().map(|j| j.job_id.as_str()).collect();
+
+    // One job of the batch is held by another worker: nothing is written, the error names it.
+    let mut mixed = ids.clone();
+    mixed.push(&other.job_id);
+    let err = q.complete_many(&with(&mixed), "w1").unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidTransition { ref job_id, .. } if *job_id == other.job_id),
+        "{err}"
+    );
+    for id in &ids {
+        assert_eq!(q.get(id).unwrap().unwrap().status, RUNNING);
+    }
+    assert!(matches!(
+        q.complete_many(&with(&[ids[0], ids[0]]), "w1").unwrap_err(),
+        StoreError::InvalidJob(_)
+    ));
+
+    let done = q.complete_many(&with(&ids), "w1").unwrap();
+    assert_eq!(done.len(), 5);
+    for (j, id) in done.iter().zip(&ids) {
+        assert_eq!((j.job_id.as_str(), j.status.as_str()), (*id, SUCCEEDED));
+        assert_eq!(j.result.as_deref(), Some("ok"));
+        assert_eq!(q.get(id).unwrap().unwrap().status, SUCCEEDED);
+    }
+    // Finished jobs stay finished.
+    assert!(q.complete_many(&with(&ids[..1]), "w1").is_err());
+    verify(&db);
+}
+
+#[test]
 fn failures_retry_with_backoff_until_attempts_run_out() {
     let (_dir, db) = open();
     let q = db.job_queue();

@@ -6,6 +6,7 @@
 //! SELECT * FROM claim_jobs('emails', 'worker-7', 10, 30);   -- up to 10, 30 s lease
 //! SELECT * FROM heartbeat_job('job-…', 'worker-7', 30);
 //! SELECT * FROM complete_job('job-…', 'worker-7', 'sent');
+//! SELECT * FROM complete_jobs(ARRAY['job-…', 'job-…'], 'worker-7');  -- one write for all
 //! SELECT * FROM fail_job('job-…', 'worker-7', 'smtp timeout');
 //! SELECT * FROM cancel_job('job-…');
 //! ```
@@ -50,12 +51,13 @@ enum Op {
     Claim,
     Heartbeat,
     Complete,
+    CompleteMany,
     Fail,
     Cancel,
 }
 
 impl Op {
-    const ALL: [(Op, &'static str, &'static str); 6] = [
+    const ALL: [(Op, &'static str, &'static str); 7] = [
         (
             Op::Submit,
             "submit_job",
@@ -75,6 +77,11 @@ impl Op {
             Op::Complete,
             "complete_job",
             "complete_job(job_id, worker [, result])",
+        ),
+        (
+            Op::CompleteMany,
+            "complete_jobs",
+            "complete_jobs(ARRAY[job_id, ...], worker [, result])",
         ),
         (Op::Fail, "fail_job", "fail_job(job_id, worker, error)"),
         (Op::Cancel, "cancel_job", "cancel_job(job_id)"),
@@ -105,6 +112,11 @@ enum JobCall {
     },
     Complete {
         job_id: String,
+        worker: String,
+        result: Option<String>,
+    },
+    CompleteMany {
+        job_ids: Vec<String>,
         worker: String,
         result: Option<String>,
     },
@@ -254,6 +266,32 @@ impl Args {
         Ok(Some(micros as i64))
     }
 
+    /// A list of texts (`ARRAY['a', 'b']`).
+    fn texts(&self, i: usize, name: &str) -> Result<Vec<String>> {
+        let list = match self.values.get(i) {
+            Some(ScalarValue::List(l)) => l.value(0),
+            Some(ScalarValue::LargeList(l)) => l.value(0),
+            Some(v) => {
+                return Err(bad_args(
+                    self.op,
+                    format!("{name} must be an array of texts, got {v}"),
+                ))
+            }
+            None => return Err(bad_args(self.op, format!("{name} is missing"))),
+        };
+        (0..list.len())
+            .map(|row| match ScalarValue::try_from_array(&list, row)? {
+                ScalarValue::Utf8(Some(s))
+                | ScalarValue::LargeUtf8(Some(s))
+                | ScalarValue::Utf8View(Some(s)) => Ok(s),
+                v => Err(bad_args(
+                    self.op,
+                    format!("{name} must hold texts, found {v}"),
+                )),
+            })
+            .collect()
+    }
+
     fn required<T>(&self, v: Option<T>, name: &str) -> Result<T> {
         v.ok_or_else(|| bad_args(self.op, format!("{name} is missing")))
     }
@@ -263,7 +301,7 @@ impl Args {
             Op::Submit => (3, 7),
             Op::Claim => (4, 4),
             Op::Heartbeat | Op::Fail => (3, 3),
-            Op::Complete => (2, 3),
+            Op::Complete | Op::CompleteMany => (2, 3),
             Op::Cancel => (1, 1),
         };
         if self.values.len() < min || self.values.len() > max {
@@ -300,6 +338,11 @@ impl Args {
             },
             Op::Complete => JobCall::Complete {
                 job_id: self.text(0, "job_id")?,
+                worker: self.text(1, "worker")?,
+                result: self.opt_text(2, "result")?,
+            },
+            Op::CompleteMany => JobCall::CompleteMany {
+                job_ids: self.texts(0, "job_ids")?,
                 worker: self.text(1, "worker")?,
                 result: self.opt_text(2, "result")?,
             },
@@ -440,6 +483,7 @@ impl DisplayAs for JobCallExec {
             }
             JobCall::Heartbeat { job_id, .. } => format!("heartbeat '{job_id}'"),
             JobCall::Complete { job_id, .. } => format!("complete '{job_id}'"),
+            JobCall::CompleteMany { job_ids, .. } => format!("complete {} jobs", job_ids.len()),
             JobCall::Fail { job_id, .. } => format!("fail '{job_id}'"),
             JobCall::Cancel { job_id } => format!("cancel '{job_id}'"),
         };
@@ -470,6 +514,17 @@ fn run(queue: &JobQueue, call: &JobCall) -> indexed_store::StoreResult<(Vec<Job>
             worker,
             result,
         } => (vec![queue.complete(job_id, worker, result.clone())?], None),
+        JobCall::CompleteMany {
+            job_ids,
+            worker,
+            result,
+        } => {
+            let jobs: Vec<(String, Option<String>)> = job_ids
+                .iter()
+                .map(|id| (id.clone(), result.clone()))
+                .collect();
+            (queue.complete_many(&jobs, worker)?, None)
+        }
         JobCall::Fail {
             job_id,
             worker,

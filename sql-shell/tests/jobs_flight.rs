@@ -67,16 +67,32 @@ async fn workers_drain_a_queue_over_flight_sql() {
                     if ids.is_empty() {
                         break;
                     }
-                    for id in ids {
-                        // Runs when the FlightInfo is asked for: no fetch needed.
-                        c.execute_update(
-                            format!("SELECT job_id FROM complete_job('{id}', '{name}', 'ok')"),
-                            None,
-                        )
-                        .await
-                        .unwrap();
-                        done.push(id);
+                    // Odd workers finish job by job, even ones the whole batch in one call.
+                    if w % 2 == 1 {
+                        for id in &ids {
+                            // Runs when the FlightInfo is asked for: no fetch needed.
+                            c.execute_update(
+                                format!("SELECT job_id FROM complete_job('{id}', '{name}', 'ok')"),
+                                None,
+                            )
+                            .await
+                            .unwrap();
+                        }
+                    } else {
+                        let list: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+                        let info = c
+                            .execute(
+                                format!(
+                                    "SELECT job_id FROM complete_jobs(ARRAY[{}], '{name}', 'ok')",
+                                    list.join(", ")
+                                ),
+                                None,
+                            )
+                            .await
+                            .unwrap();
+                        assert_eq!(strings(&fetch(&mut c, info).await, 0), ids);
                     }
+                    done.extend(ids);
                 }
                 (done, claims)
             }
