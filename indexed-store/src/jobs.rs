@@ -498,15 +498,20 @@ impl JobQueue {
     pub fn complete(&self, job_id: &str, worker: &str, result: Option<String>) -> StoreResult<Job> {
         self.transition(job_id, |job, now| {
             Self::check_holder(job, worker, SUCCEEDED)?;
-            Ok(Job {
-                status: SUCCEEDED.into(),
-                finished_at: Some(now),
-                lease_owner: None,
-                lease_expires_at: None,
-                result: result.clone(),
-                ..job.clone()
-            })
+            Ok(Self::succeeded(job, now, result.clone()))
         })
+    }
+
+    /// The job finished successfully at `now` with `result`, its lease released.
+    fn succeeded(job: &Job, now: i64, result: Option<String>) -> Job {
+        Job {
+            status: SUCCEEDED.into(),
+            finished_at: Some(now),
+            lease_owner: None,
+            lease_expires_at: None,
+            result,
+            ..job.clone()
+        }
     }
 
     /// Marks several running jobs held by `worker` succeeded, with one result each (or
@@ -535,14 +540,8 @@ impl JobQueue {
                 key: format!("'{id}'"),
             })?;
             Self::check_holder(job, worker, SUCCEEDED)?;
-            let next = Job {
-                status: SUCCEEDED.into(),
-                finished_at: Some(now),
-                lease_owner: None,
-                lease_expires_at: None,
-                result: results.get(id.as_str()).and_then(|r| (*r).clone()),
-                ..job.clone()
-            };
+            let result = results.get(id.as_str()).and_then(|r| (*r).clone());
+            let next = Self::succeeded(job, now, result);
             written.insert(id.clone(), next.clone());
             Ok(vec![Mutation::Update(next)])
         })?;
