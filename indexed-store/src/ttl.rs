@@ -1,6 +1,7 @@
 //! Purging expired rows through the expiry index: a walk over the expired range of
 //! `x/<table>` (never over the table), then one batch that deletes the rows, their index
-//! entries and that range of the expiry index.
+//! entries and the expiry entries walked (point deletes, not a range delete: RocksDB's row
+//! cache refuses range deletes).
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -22,8 +23,9 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let parts = Partitions::of(&def);
         let now = self.now();
         let end = encode_instant(now.saturating_add(1)).to_vec();
-        let range = KeyRange::new(Bound::Unbounded, Bound::Excluded(end.clone()));
+        let range = KeyRange::new(Bound::Unbounded, Bound::Excluded(end));
         let mut expired = Vec::new();
+        let mut entries = Vec::new();
         for item in self
             .backend
             .scan(&parts.expiry, &range, Direction::Forward)?
@@ -31,6 +33,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let (key, _) = item?;
             decode_instant(&key)?;
             expired.push(key[8..].to_vec());
+            entries.push(key);
         }
         if expired.is_empty() {
             return Ok(0);
@@ -56,7 +59,10 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 purged += 1;
             }
         }
-        batch.delete_range(&parts.expiry, Vec::new(), end);
+        // The gate is held exclusively: the entries walked are all there are in the range.
+        for key in entries {
+            batch.delete(&parts.expiry, key);
+        }
         self.backend.write(batch)?;
         Ok(purged)
     }
