@@ -243,6 +243,90 @@ impl JobQueue {
     /// creates nothing (also when two submits with one key race: one creates, the other
     /// gets its job).
     pub fn submit(&self, new: NewJob) -> StoreResult<Submitted> {
+        let job = self.new_job(new, self.now())?;
+        self.submit_checked(job)
+    }
+
+    /// Submits a checked job, idempotently.
+    fn submit_checked(&self, job: Job) -> StoreResult<Submitted> {
+        if let Some(key) = &job.idempotency_key {
+            if let Some(existing) = self.by_idempotency_key(key)? {
+                return Ok(Submitted {
+                    job: existing,
+                    created: false,
+                });
+            }
+        }
+        match self.store.insert(job.clone()) {
+            Ok(()) => Ok(Submitted { job, created: true }),
+            Err(StoreError::UniqueViolation { index, .. }) if index == "jobs_idempotency_key" => {
+                self.submitted_by(job.idempotency_key.as_deref().unwrap_or_default())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Submits several jobs in one atomic write, each as [`JobQueue::submit`] would: a key
+    /// that made a job before (or earlier in the same call) returns that job. Every request
+    /// is checked before anything is written. If another submit takes one of the keys
+    /// meanwhile, the jobs are submitted one by one instead (each still idempotent).
+    /// Returns one [`Submitted`] per request, in order.
+    pub fn submit_many(&self, news: Vec<NewJob>) -> StoreResult<Vec<Submitted>> {
+        let now = self.now();
+        let jobs: Vec<Job> = news
+            .into_iter()
+            .map(|n| self.new_job(n, now))
+            .collect::<StoreResult<_>>()?;
+        // Per request: the job it returns, and whether it is new.
+        let mut out: Vec<(Job, bool)> = Vec::with_capacity(jobs.len());
+        let mut by_key: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, job) in jobs.iter().enumerate() {
+            let Some(key) = job.idempotency_key.as_deref() else {
+                out.push((job.clone(), true));
+                continue;
+            };
+            if let Some(&first) = by_key.get(key) {
+                out.push((out[first].0.clone(), false));
+                continue;
+            }
+            by_key.insert(key, i);
+            match self.by_idempotency_key(key)? {
+                Some(existing) => out.push((existing, false)),
+                None => out.push((job.clone(), true)),
+            }
+        }
+        let fresh: Vec<Job> = out
+            .iter()
+            .filter(|(_, created)| *created)
+            .map(|(j, _)| j.clone())
+            .collect();
+        match self.store.insert_many(fresh) {
+            Ok(_) => Ok(out
+                .into_iter()
+                .map(|(job, created)| Submitted { job, created })
+                .collect()),
+            Err(StoreError::UniqueViolation { index, .. }) if index == "jobs_idempotency_key" => {
+                jobs.into_iter().map(|j| self.submit_checked(j)).collect()
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The job an idempotency key made, after an insert found the key taken.
+    fn submitted_by(&self, key: &str) -> StoreResult<Submitted> {
+        let job = self.by_idempotency_key(key)?.ok_or_else(|| {
+            StoreError::InvalidJob(format!(
+                "idempotency key '{key}' was taken and released while submitting: submit again"
+            ))
+        })?;
+        Ok(Submitted {
+            job,
+            created: false,
+        })
+    }
+
+    /// A checked request as the job it makes at `now`.
+    fn new_job(&self, new: NewJob, now: i64) -> StoreResult<Job> {
         if new.queue.is_empty() {
             return Err(StoreError::InvalidJob("a job needs a queue name".into()));
         }
@@ -258,16 +342,7 @@ impl JobQueue {
                 new.delay
             )));
         }
-        if let Some(key) = &new.idempotency_key {
-            if let Some(job) = self.by_idempotency_key(key)? {
-                return Ok(Submitted {
-                    job,
-                    created: false,
-                });
-            }
-        }
-        let now = self.now();
-        let job = Job {
+        Ok(Job {
             priority: new.priority,
             namespace: if new.namespace.is_empty() {
                 "public".into()
@@ -277,30 +352,14 @@ impl JobQueue {
             table_name: new.table_name,
             run_after: now.saturating_add(new.delay),
             max_attempts,
-            idempotency_key: new.idempotency_key.clone(),
+            idempotency_key: new.idempotency_key,
             parameters: if new.parameters.is_empty() {
                 "{}".into()
             } else {
                 new.parameters
             },
             ..Job::queued(&Self::new_id(now), &new.queue, &new.job_type, now)
-        };
-        match self.store.insert(job.clone()) {
-            Ok(()) => Ok(Submitted { job, created: true }),
-            Err(StoreError::UniqueViolation { index, .. }) if index == "jobs_idempotency_key" => {
-                let key = new.idempotency_key.unwrap_or_default();
-                let job = self.by_idempotency_key(&key)?.ok_or_else(|| {
-                    StoreError::InvalidJob(format!(
-                        "idempotency key '{key}' was taken and released while submitting: submit again"
-                    ))
-                })?;
-                Ok(Submitted {
-                    job,
-                    created: false,
-                })
-            }
-            Err(e) => Err(e),
-        }
+        })
     }
 
     /// Ids of the jobs a path selects, in path order.

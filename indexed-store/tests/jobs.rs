@@ -123,6 +123,48 @@ fn complete_many_finishes_a_claimed_batch_in_one_write_or_not_at_all() {
 }
 
 #[test]
+fn submit_many_writes_a_batch_idempotently_in_one_go() {
+    let (_dir, db) = open();
+    let q = db.job_queue();
+    let keyed = |key: Option<&str>, p: &str| NewJob {
+        idempotency_key: key.map(str::to_owned),
+        parameters: p.into(),
+        ..job("emails")
+    };
+    let before = q.submit(keyed(Some("old"), "{\"old\":1}")).unwrap().job;
+    let out = q
+        .submit_many(vec![
+            keyed(Some("a"), "{\"n\":1}"),
+            keyed(Some("old"), "{\"n\":2}"),
+            keyed(None, "{\"n\":3}"),
+            keyed(Some("a"), "{\"n\":4}"),
+        ])
+        .unwrap();
+    let created: Vec<bool> = out.iter().map(|s| s.created).collect();
+    assert_eq!(created, [true, false, true, false]);
+    assert_eq!(out[1].job, before);
+    assert_eq!(out[3].job.job_id, out[0].job.job_id);
+    assert_eq!(out[0].job.parameters, "{\"n\":1}");
+    for s in &out {
+        assert_eq!(q.get(&s.job.job_id).unwrap().as_ref(), Some(&s.job));
+    }
+    // A bad request anywhere in the call writes nothing.
+    let err = q
+        .submit_many(vec![
+            keyed(Some("b"), "{}"),
+            NewJob {
+                queue: String::new(),
+                ..job("x")
+            },
+        ])
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidJob(_)), "{err}");
+    assert_eq!(q.by_idempotency_key("b").unwrap(), None);
+    assert_eq!(q.claim("emails", "w", 10, SECOND).unwrap().len(), 3);
+    verify(&db);
+}
+
+#[test]
 fn failures_retry_with_backoff_until_attempts_run_out() {
     let (_dir, db) = open();
     let q = db.job_queue();

@@ -3,6 +3,8 @@
 //! ```sql
 //! SELECT * FROM submit_job('emails', 'send', '{"to":"a@x"}', 'order-17');  -- + priority,
 //!                                                  -- max_attempts, delay seconds
+//! SELECT * FROM submit_jobs('emails', 'send', ARRAY['{"to":"a@x"}', '{"to":"b@x"}'],
+//!                            ARRAY['order-17', 'order-18']);  -- one write for all
 //! SELECT * FROM claim_jobs('emails', 'worker-7', 10, 30);   -- up to 10, 30 s lease
 //! SELECT * FROM heartbeat_job('job-…', 'worker-7', 30);
 //! SELECT * FROM complete_job('job-…', 'worker-7', 'sent');
@@ -14,7 +16,8 @@
 //! Arguments are constant expressions (a lease may be `INTERVAL '30 seconds'` or a number
 //! of seconds). The operation runs when the plan executes — `EXPLAIN` runs nothing — as
 //! one atomic step of [`JobQueue`]. Each row returned is the job as written; `submit_job`
-//! adds a column `created` (false when the idempotency key had made the job already).
+//! and `submit_jobs` add a column `created` (false when the idempotency key had made the job
+//! already).
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,6 +51,7 @@ const MICROS: f64 = 1_000_000.0;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Submit,
+    SubmitMany,
     Claim,
     Heartbeat,
     Complete,
@@ -57,11 +61,16 @@ enum Op {
 }
 
 impl Op {
-    const ALL: [(Op, &'static str, &'static str); 7] = [
+    const ALL: [(Op, &'static str, &'static str); 8] = [
         (
             Op::Submit,
             "submit_job",
             "submit_job(queue, job_type, parameters [, idempotency_key [, priority [, max_attempts [, delay_seconds]]]])",
+        ),
+        (
+            Op::SubmitMany,
+            "submit_jobs",
+            "submit_jobs(queue, job_type, ARRAY[parameters, ...] [, ARRAY[idempotency_key, ...] [, priority [, max_attempts [, delay_seconds]]]])",
         ),
         (
             Op::Claim,
@@ -99,6 +108,7 @@ impl Op {
 #[derive(Debug, Clone)]
 enum JobCall {
     Submit(NewJob),
+    SubmitMany(Vec<NewJob>),
     Claim {
         queue: String,
         worker: String,
@@ -268,6 +278,14 @@ impl Args {
 
     /// A list of texts (`ARRAY['a', 'b']`).
     fn texts(&self, i: usize, name: &str) -> Result<Vec<String>> {
+        self.opt_texts(i, name)?
+            .into_iter()
+            .map(|t| t.ok_or_else(|| bad_args(self.op, format!("{name} must not hold NULL"))))
+            .collect()
+    }
+
+    /// A list of texts and NULLs.
+    fn opt_texts(&self, i: usize, name: &str) -> Result<Vec<Option<String>>> {
         let list = match self.values.get(i) {
             Some(ScalarValue::List(l)) => l.value(0),
             Some(ScalarValue::LargeList(l)) => l.value(0),
@@ -283,7 +301,8 @@ impl Args {
             .map(|row| match ScalarValue::try_from_array(&list, row)? {
                 ScalarValue::Utf8(Some(s))
                 | ScalarValue::LargeUtf8(Some(s))
-                | ScalarValue::Utf8View(Some(s)) => Ok(s),
+                | ScalarValue::Utf8View(Some(s)) => Ok(Some(s)),
+                v if v.is_null() => Ok(None),
                 v => Err(bad_args(
                     self.op,
                     format!("{name} must hold texts, found {v}"),
@@ -298,7 +317,7 @@ impl Args {
 
     fn call(&self) -> Result<JobCall> {
         let (min, max) = match self.op {
-            Op::Submit => (3, 7),
+            Op::Submit | Op::SubmitMany => (3, 7),
             Op::Claim => (4, 4),
             Op::Heartbeat | Op::Fail => (3, 3),
             Op::Complete | Op::CompleteMany => (2, 3),
@@ -321,6 +340,42 @@ impl Args {
                 delay: self.seconds(6, "delay")?.unwrap_or(0),
                 ..Default::default()
             }),
+            Op::SubmitMany => {
+                let parameters = self.texts(2, "parameters")?;
+                let keys = match self.values.get(3) {
+                    Some(v) if !v.is_null() => self.opt_texts(3, "idempotency_keys")?,
+                    _ => vec![None; parameters.len()],
+                };
+                if keys.len() != parameters.len() {
+                    return Err(bad_args(
+                        self.op,
+                        format!(
+                            "{} parameters but {} idempotency keys",
+                            parameters.len(),
+                            keys.len()
+                        ),
+                    ));
+                }
+                let template = NewJob {
+                    queue: self.text(0, "queue")?,
+                    job_type: self.text(1, "job_type")?,
+                    priority: self.int(4, "priority")?.unwrap_or(0),
+                    max_attempts: self.int(5, "max_attempts")?,
+                    delay: self.seconds(6, "delay")?.unwrap_or(0),
+                    ..Default::default()
+                };
+                JobCall::SubmitMany(
+                    parameters
+                        .into_iter()
+                        .zip(keys)
+                        .map(|(parameters, idempotency_key)| NewJob {
+                            parameters,
+                            idempotency_key,
+                            ..template.clone()
+                        })
+                        .collect(),
+                )
+            }
             Op::Claim => {
                 let n = self.required(self.int(2, "n")?, "n")?;
                 JobCall::Claim {
@@ -372,7 +427,7 @@ impl TableFunctionImpl for JobFunction {
         .call()?;
         let jobs = arrow_schema(&self.db.jobs().definition().schema);
         let mut fields: Vec<Field> = jobs.fields().iter().map(|f| f.as_ref().clone()).collect();
-        if self.op == Op::Submit {
+        if matches!(self.op, Op::Submit | Op::SubmitMany) {
             fields.push(Field::new("created", DataType::Boolean, false));
         }
         Ok(Arc::new(JobCallTable {
@@ -476,6 +531,11 @@ impl DisplayAs for JobCallExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let what = match &self.call {
             JobCall::Submit(j) => format!("submit to queue '{}'", j.queue),
+            JobCall::SubmitMany(js) => format!(
+                "submit {} jobs to queue '{}'",
+                js.len(),
+                js.first().map_or("", |j| j.queue.as_str())
+            ),
             JobCall::Claim {
                 queue, worker, n, ..
             } => {
@@ -491,12 +551,23 @@ impl DisplayAs for JobCallExec {
     }
 }
 
-/// Runs the operation; the jobs written, with `created` for a submit.
-fn run(queue: &JobQueue, call: &JobCall) -> indexed_store::StoreResult<(Vec<Job>, Option<bool>)> {
+/// Runs the operation; the jobs written, with `created` for each of a submit.
+fn run(
+    queue: &JobQueue,
+    call: &JobCall,
+) -> indexed_store::StoreResult<(Vec<Job>, Option<Vec<bool>>)> {
     Ok(match call {
         JobCall::Submit(new) => {
             let s = queue.submit(new.clone())?;
-            (vec![s.job], Some(s.created))
+            (vec![s.job], Some(vec![s.created]))
+        }
+        JobCall::SubmitMany(news) => {
+            let (jobs, created) = queue
+                .submit_many(news.clone())?
+                .into_iter()
+                .map(|s| (s.job, s.created))
+                .unzip();
+            (jobs, Some(created))
         }
         JobCall::Claim {
             queue: q,
@@ -590,7 +661,7 @@ impl ExecutionPlan for JobCallExec {
             let batch = rows_to_batch(&table, &types, &rows)?;
             let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
             if let Some(created) = created {
-                columns.push(Arc::new(BooleanArray::from(vec![created; rows.len()])));
+                columns.push(Arc::new(BooleanArray::from(created)));
             }
             let full = RecordBatch::try_new_with_options(
                 schema,

@@ -20,6 +20,10 @@ async fn workers_drain_a_queue_over_flight_sql() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000);
     let workers = 4;
+    // Half the clients use the batch functions (submit_jobs, complete_jobs) unless
+    // QUIVER_FLIGHT_BATCHED is set, when all of them do.
+    let all_batched = std::env::var("QUIVER_FLIGHT_BATCHED").is_ok();
+    let batched = move |w: usize| all_batched || w.is_multiple_of(2);
     let server = start("t\n");
 
     let started = Instant::now();
@@ -28,15 +32,36 @@ async fn workers_drain_a_queue_over_flight_sql() {
             let server = &server;
             async move {
                 let mut c = client(server, Some("t")).await;
-                for i in 0..jobs / workers {
-                    c.execute_update(
-                        format!(
-                            "SELECT job_id FROM submit_job('mail', 'send', '{{}}', 'k-{w}-{i}')"
-                        ),
-                        None,
-                    )
-                    .await
-                    .unwrap();
+                let each = jobs / workers;
+                if !batched(w) {
+                    // Job by job.
+                    for i in 0..each {
+                        c.execute_update(
+                            format!(
+                                "SELECT job_id FROM submit_job('mail', 'send', '{{}}', 'k-{w}-{i}')"
+                            ),
+                            None,
+                        )
+                        .await
+                        .unwrap();
+                    }
+                } else {
+                    // Sixteen per call, each with its idempotency key.
+                    for start in (0..each).step_by(16) {
+                        let range = start..(start + 16).min(each);
+                        let params: Vec<&str> = range.clone().map(|_| "'{}'").collect();
+                        let keys: Vec<String> = range.map(|i| format!("'k-{w}-{i}'")).collect();
+                        c.execute_update(
+                            format!(
+                                "SELECT job_id FROM submit_jobs('mail', 'send', ARRAY[{}], ARRAY[{}])",
+                                params.join(", "),
+                                keys.join(", ")
+                            ),
+                            None,
+                        )
+                        .await
+                        .unwrap();
+                    }
                 }
             }
         })
@@ -67,8 +92,8 @@ async fn workers_drain_a_queue_over_flight_sql() {
                     if ids.is_empty() {
                         break;
                     }
-                    // Odd workers finish job by job, even ones the whole batch in one call.
-                    if w % 2 == 1 {
+                    // Job by job, or the whole batch in one call.
+                    if !batched(w) {
                         for id in &ids {
                             // Runs when the FlightInfo is asked for: no fetch needed.
                             c.execute_update(
