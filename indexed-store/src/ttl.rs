@@ -1,7 +1,7 @@
 //! Purging expired rows through the expiry index: a walk over the expired range of
 //! `x/<table>` (never over the table), then one batch that deletes the rows, their index
-//! entries and the expiry entries walked (point deletes, not a range delete: RocksDB's row
-//! cache refuses range deletes).
+//! entries and the expiry entries walked (point deletes of the keys already in hand: with a
+//! row cache the backend would turn a range delete into a second walk of the range).
 
 use std::collections::BTreeSet;
 use std::ops::Bound;

@@ -336,26 +336,22 @@ impl FastPlan {
             return Ok(None);
         };
         let total = self.fetch.map(|f| f + self.skip);
-        let scan = if self.order.is_empty() {
-            build_scan(
-                state,
-                self.table.clone(),
-                Some(&self.scan_projection),
-                &filters,
-                total,
-            )?
-        } else {
-            let unordered = build_scan(
-                state,
-                self.table.clone(),
-                Some(&self.scan_projection),
-                &filters,
-                None,
-            )?;
-            match unordered.ordered_by(&self.order) {
+        // An ordered scan gets its limit once the order has chosen its path.
+        let ordered = !self.order.is_empty();
+        let scan = build_scan(
+            state,
+            self.table.clone(),
+            Some(&self.scan_projection),
+            &filters,
+            if ordered { None } else { total },
+        )?;
+        let scan = if ordered {
+            match scan.ordered_by(&self.order) {
                 Some(scan) => scan.limited(total),
                 None => return Ok(None),
             }
+        } else {
+            scan
         };
         let small = scan.is_small(INLINE_ROWS);
         if self.counts.is_some() {

@@ -311,6 +311,19 @@ impl Args {
             .collect()
     }
 
+    /// What `submit_job` and `submit_jobs` share, at the same argument positions: queue,
+    /// job type, priority, max attempts and delay (parameters and keys are theirs).
+    fn submit_template(&self) -> Result<NewJob> {
+        Ok(NewJob {
+            queue: self.text(0, "queue")?,
+            job_type: self.text(1, "job_type")?,
+            priority: self.int(4, "priority")?.unwrap_or(0),
+            max_attempts: self.int(5, "max_attempts")?,
+            delay: self.seconds(6, "delay")?.unwrap_or(0),
+            ..Default::default()
+        })
+    }
+
     fn required<T>(&self, v: Option<T>, name: &str) -> Result<T> {
         v.ok_or_else(|| bad_args(self.op, format!("{name} is missing")))
     }
@@ -331,14 +344,9 @@ impl Args {
         }
         Ok(match self.op {
             Op::Submit => JobCall::Submit(NewJob {
-                queue: self.text(0, "queue")?,
-                job_type: self.text(1, "job_type")?,
                 parameters: self.text(2, "parameters")?,
                 idempotency_key: self.opt_text(3, "idempotency_key")?,
-                priority: self.int(4, "priority")?.unwrap_or(0),
-                max_attempts: self.int(5, "max_attempts")?,
-                delay: self.seconds(6, "delay")?.unwrap_or(0),
-                ..Default::default()
+                ..self.submit_template()?
             }),
             Op::SubmitMany => {
                 let parameters = self.texts(2, "parameters")?;
@@ -356,14 +364,7 @@ impl Args {
                         ),
                     ));
                 }
-                let template = NewJob {
-                    queue: self.text(0, "queue")?,
-                    job_type: self.text(1, "job_type")?,
-                    priority: self.int(4, "priority")?.unwrap_or(0),
-                    max_attempts: self.int(5, "max_attempts")?,
-                    delay: self.seconds(6, "delay")?.unwrap_or(0),
-                    ..Default::default()
-                };
+                let template = self.submit_template()?;
                 JobCall::SubmitMany(
                     parameters
                         .into_iter()

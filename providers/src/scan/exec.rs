@@ -13,7 +13,7 @@ use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::{ConstExpr, EquivalenceProperties, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::metrics::{
-    BaselineMetrics, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
+    BaselineMetrics, Count, ExecutionPlanMetricsSet, MetricBuilder, MetricsSet,
 };
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -136,8 +136,7 @@ impl IndexScanExec {
     pub(crate) fn read_now(&self) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
         for (partition, range) in self.spec.ranges.iter().enumerate() {
-            let rows_read = MetricBuilder::new(&self.metrics).counter("rows_read", partition);
-            let baseline = BaselineMetrics::new(&self.metrics, partition);
+            let (rows_read, baseline) = self.partition_metrics(partition);
             let mut sink = |batch| {
                 batches.push(batch);
                 true
@@ -145,6 +144,14 @@ impl IndexScanExec {
             super::read::run_scan(&self.spec, range.clone(), &mut sink, &rows_read, &baseline)?;
         }
         Ok(batches)
+    }
+
+    /// A partition's metrics: `rows_read` (entries walked) and DataFusion's baseline.
+    fn partition_metrics(&self, partition: usize) -> (Count, BaselineMetrics) {
+        (
+            MetricBuilder::new(&self.metrics).counter("rows_read", partition),
+            BaselineMetrics::new(&self.metrics, partition),
+        )
     }
 
     /// True when the scan reads at most a few rows: a fetch of at most `rows`, or an
@@ -302,8 +309,7 @@ impl ExecutionPlan for IndexScanExec {
         let range = spec.ranges.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!("IndexScanExec has no partition {partition}"))
         })?;
-        let rows_read = MetricBuilder::new(&self.metrics).counter("rows_read", partition);
-        let baseline = BaselineMetrics::new(&self.metrics, partition);
+        let (rows_read, baseline) = self.partition_metrics(partition);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
         let schema = spec.output_schema.clone();
         tokio::task::spawn_blocking(move || {
