@@ -1,6 +1,7 @@
 //! Access paths: the store's query vocabulary. An access path names an index (or the primary
-//! key), equality prefixes on its leading columns, a range on the next column, a direction and
-//! a limit. It turns into byte ranges over the index partition.
+//! key), equality prefixes on its leading columns, a range on the next column, a seek (a
+//! row-value bound on the columns after the prefix, primary-key columns included), a
+//! direction, an offset and a limit. It turns into byte ranges over the index partition.
 
 use std::ops::Bound;
 
@@ -28,6 +29,20 @@ pub enum ColumnRange {
     StartsWith(String),
 }
 
+/// A row-value bound on the key columns right after the equality prefix: `(a, id) < (5,
+/// 'x')`, the condition a keyset (cursor) page starts from. Entries of a secondary index are
+/// ordered by its columns and then by the primary key, so the tuple may run on into the
+/// primary-key columns. Every column of the tuple has the same sort order in the key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seek {
+    /// The bound, one value per column, in key order.
+    pub values: Vec<Value>,
+    /// True for `>` / `>=` (tuples after the bound in value order), false for `<` / `<=`.
+    pub above: bool,
+    /// True for `<=` / `>=`: the bound itself is in.
+    pub inclusive: bool,
+}
+
 /// How to read a table through one index: the unit of work the planner chooses.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccessPath {
@@ -38,9 +53,13 @@ pub struct AccessPath {
     pub prefixes: Vec<Vec<Value>>,
     /// Condition on the column after the prefix.
     pub range: ColumnRange,
+    /// Row-value bound on the columns after the prefix (a keyset page).
+    pub seek: Option<Seek>,
     /// Walk direction.
     pub direction: Direction,
-    /// Stop after this many entries (after expired ones are skipped).
+    /// Skip this many live entries first, without reading their records (OFFSET).
+    pub offset: usize,
+    /// Stop after this many entries (after expired and skipped ones).
     pub limit: Option<usize>,
 }
 
@@ -51,7 +70,9 @@ impl AccessPath {
             index: None,
             prefixes: vec![vec![]],
             range: ColumnRange::All,
+            seek: None,
             direction: Direction::Forward,
+            offset: 0,
             limit: None,
         }
     }
@@ -106,14 +127,28 @@ impl AccessPath {
         self
     }
 
-    /// Number of key columns the path constrains.
-    pub fn constrained_columns(&self) -> usize {
-        let prefix = self.prefixes.first().map_or(0, |p| p.len());
-        prefix + usize::from(self.range != ColumnRange::All)
+    /// Skip the first `n` entries.
+    pub fn offset(mut self, n: usize) -> Self {
+        self.offset = n;
+        self
     }
 
-    /// The byte ranges to walk for an index whose key columns have `orders`, each with the
-    /// length of its encoded equality prefix (entries are merged on the bytes after it).
+    /// Start (or stop) at a row-value bound on the columns after the prefix.
+    pub fn seek(mut self, seek: Seek) -> Self {
+        self.seek = Some(seek);
+        self
+    }
+
+    /// Number of key columns the path constrains (a seek may run on into the primary key).
+    pub fn constrained_columns(&self) -> usize {
+        let prefix = self.prefixes.first().map_or(0, |p| p.len());
+        let ranged = usize::from(self.range != ColumnRange::All);
+        prefix + ranged.max(self.seek.as_ref().map_or(0, |s| s.values.len()))
+    }
+
+    /// The byte ranges to walk for an index whose key columns have `orders` (followed by
+    /// the primary key's when the path seeks into them), each with the length of its encoded
+    /// equality prefix (entries are merged on the bytes after it).
     pub(crate) fn key_ranges(&self, orders: &[SortOrder]) -> Vec<(usize, KeyRange)> {
         let mut prefixes: Vec<Vec<u8>> = self
             .prefixes
@@ -124,12 +159,43 @@ impl AccessPath {
         prefixes.dedup();
         let next = self.prefixes.first().map_or(0, |p| p.len());
         let order = orders.get(next).copied().unwrap_or_default();
+        let seek_orders = &orders[next.min(orders.len())..];
         prefixes
             .into_iter()
-            .map(|p| (p.len(), column_range(&p, &self.range, order)))
+            .map(|p| {
+                let mut range = column_range(&p, &self.range, order);
+                if let Some(seek) = &self.seek {
+                    range = range.intersect(&seek_range(&p, seek, seek_orders));
+                }
+                (p.len(), range)
+            })
             .filter(|(_, r)| !r.is_empty())
             .collect()
     }
+}
+
+/// The keys under `prefix` on the seek's side of its bound. In a descending key the value
+/// order is the byte order upside down, so the side flips.
+fn seek_range(prefix: &[u8], seek: &Seek, orders: &[SortOrder]) -> KeyRange {
+    let mut bound = prefix.to_vec();
+    for (v, o) in seek.values.iter().zip(orders) {
+        encode_value(&mut bound, v, *o);
+    }
+    let desc = orders.first().is_some_and(|o| o.is_desc());
+    let after = seek.above != desc;
+    let (lower, upper) = match (after, seek.inclusive) {
+        (true, true) => (Bound::Included(bound), after_all_starting_with(prefix)),
+        (true, false) => match prefix_successor(&bound) {
+            Some(k) => (Bound::Included(k), after_all_starting_with(prefix)),
+            None => (Bound::Excluded(vec![0xFF]), Bound::Excluded(vec![0xFF])),
+        },
+        (false, true) => (
+            Bound::Included(prefix.to_vec()),
+            after_all_starting_with(&bound),
+        ),
+        (false, false) => (Bound::Included(prefix.to_vec()), Bound::Excluded(bound)),
+    };
+    KeyRange::new(lower, upper)
 }
 
 fn with_value(prefix: &[u8], v: &Value, order: SortOrder) -> Vec<u8> {

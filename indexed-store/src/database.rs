@@ -24,6 +24,7 @@ use crate::system::{
 };
 use crate::value::Value;
 use crate::verify::VerifyReport;
+use crate::views::{dependents, view_key, ViewDefinition};
 
 /// The partition holding table definitions.
 pub const CATALOG: &str = "catalog";
@@ -42,6 +43,7 @@ pub struct Database {
     queue_upkeep: Arc<Upkeep>,
     users: Arc<IndexedEntityStore<String, User>>,
     lists: Arc<IndexedEntityStore<String, ListConfig>>,
+    views: RwLock<BTreeMap<String, ViewDefinition>>,
     ddl: Mutex<()>,
     /// Bumped after every change to the catalog (CREATE/DROP TABLE or INDEX), so a plan made
     /// under an older version is never run.
@@ -184,6 +186,12 @@ impl Database {
             let store = RowStore::open(backend.clone(), row_table(schema.clone())?)?;
             tables.insert(schema.name.clone(), Arc::new(store));
         }
+        let mut views = BTreeMap::new();
+        for item in backend.scan(CATALOG, &KeyRange::prefix(b"view/"), Direction::Forward)? {
+            let (_, raw) = item?;
+            let view = ViewDefinition::decode(&raw, CATALOG)?;
+            views.insert(view.name.clone(), view);
+        }
         let jobs = IndexedEntityStore::open(backend.clone(), jobs_definition()?)?;
         upgrade_jobs(&backend, &jobs)?;
         let db = Database {
@@ -199,6 +207,7 @@ impl Database {
             )?),
             backend,
             tables: RwLock::new(tables),
+            views: RwLock::new(views),
             ddl: Mutex::new(()),
             catalog_version: AtomicU64::new(0),
         };
@@ -318,6 +327,9 @@ impl Database {
         if Self::is_system(&schema.name) || self.tables.read().contains_key(&schema.name) {
             return Err(StoreError::TableExists(schema.name));
         }
+        if self.views.read().contains_key(&schema.name) {
+            return Err(StoreError::ViewExists(schema.name));
+        }
         let def = row_table(schema.clone())?;
         // Leftovers of a table of the same name whose drop did not finish.
         self.drop_orphans()?;
@@ -329,8 +341,14 @@ impl Database {
         Ok(store)
     }
 
-    /// Drops a table and all its data.
+    /// Drops a table and all its data; refused while a view uses it.
     pub fn drop_table(&self, name: &str) -> StoreResult<()> {
+        self.drop_table_with(name, false)
+    }
+
+    /// Drops a table and all its data; with `cascade`, the views that use it (directly or
+    /// through other views) are dropped first, otherwise they make the drop fail.
+    pub fn drop_table_with(&self, name: &str, cascade: bool) -> StoreResult<()> {
         let _ddl = self.catalog_change();
         if Self::is_system(name) {
             return Err(StoreError::SystemTable(
@@ -344,12 +362,102 @@ impl Database {
             .get(name)
             .cloned()
             .ok_or_else(|| StoreError::UnknownTable(name.to_owned()))?;
+        self.release_dependents("table", name, cascade)?;
         // Catalog first: a crash after this leaves only orphans, dropped at the next open.
         let mut batch = WriteBatch::new();
         batch.delete(CATALOG, catalog_key(name));
         self.backend.write(batch)?;
         self.tables.write().remove(name);
         store.drop_storage()
+    }
+
+    /// The views that use `name` (a table or view): with `cascade` they are dropped,
+    /// otherwise they are the error.
+    fn release_dependents(&self, kind: &'static str, name: &str, cascade: bool) -> StoreResult<()> {
+        let users = dependents(self.views.read().values(), name);
+        if users.is_empty() {
+            return Ok(());
+        }
+        if !cascade {
+            return Err(StoreError::InUse {
+                kind,
+                name: name.to_owned(),
+                views: users,
+            });
+        }
+        let mut batch = WriteBatch::new();
+        for v in &users {
+            batch.delete(CATALOG, view_key(v));
+        }
+        self.backend.write(batch)?;
+        let mut views = self.views.write();
+        for v in &users {
+            views.remove(v);
+        }
+        Ok(())
+    }
+
+    /// Creates a view, or replaces it with `replace`. Its name may not be a table's, and it
+    /// may not reach itself through the views it reads.
+    pub fn create_view(&self, view: ViewDefinition, replace: bool) -> StoreResult<()> {
+        let _ddl = self.catalog_change();
+        if self.table(&view.name).is_some() {
+            return Err(StoreError::TableExists(view.name));
+        }
+        if !replace && self.views.read().contains_key(&view.name) {
+            return Err(StoreError::ViewExists(view.name));
+        }
+        {
+            let views = self.views.read();
+            let others = views.values().filter(|v| v.name != view.name);
+            // What the new definition reaches, through the other views as they are.
+            let mut reached: Vec<String> = Vec::new();
+            let mut frontier = view.depends_on.clone();
+            while let Some(n) = frontier.pop() {
+                if n == view.name {
+                    return Err(StoreError::ViewCycle {
+                        view: view.name.clone(),
+                        through: reached.last().cloned().unwrap_or_else(|| n.clone()),
+                    });
+                }
+                if reached.contains(&n) {
+                    continue;
+                }
+                if let Some(v) = others.clone().find(|v| v.name == n) {
+                    frontier.extend(v.depends_on.iter().cloned());
+                }
+                reached.push(n);
+            }
+        }
+        let mut batch = WriteBatch::new();
+        batch.put(CATALOG, view_key(&view.name), view.encode());
+        self.backend.write(batch)?;
+        self.views.write().insert(view.name.clone(), view);
+        Ok(())
+    }
+
+    /// Drops a view; refused while another view uses it, unless `cascade` drops those too.
+    pub fn drop_view(&self, name: &str, cascade: bool) -> StoreResult<()> {
+        let _ddl = self.catalog_change();
+        if !self.views.read().contains_key(name) {
+            return Err(StoreError::UnknownView(name.to_owned()));
+        }
+        self.release_dependents("view", name, cascade)?;
+        let mut batch = WriteBatch::new();
+        batch.delete(CATALOG, view_key(name));
+        self.backend.write(batch)?;
+        self.views.write().remove(name);
+        Ok(())
+    }
+
+    /// A view's definition.
+    pub fn view(&self, name: &str) -> Option<ViewDefinition> {
+        self.views.read().get(name).cloned()
+    }
+
+    /// Stored names of every view, sorted.
+    pub fn view_names(&self) -> Vec<String> {
+        self.views.read().keys().cloned().collect()
     }
 
     /// Creates an index over a SQL table's existing rows.

@@ -95,6 +95,35 @@ pub enum StoreError {
     #[error("table '{0}' already exists")]
     TableExists(String),
 
+    /// A view of that name exists already. Use CREATE OR REPLACE VIEW to change it.
+    #[error("view '{0}' already exists (use CREATE OR REPLACE VIEW to change it)")]
+    ViewExists(String),
+
+    /// No view of that name.
+    #[error("unknown view '{0}'")]
+    UnknownView(String),
+
+    /// A table or view that views are defined over cannot be dropped. Drop the views first,
+    /// or drop with CASCADE to drop them too.
+    #[error("cannot drop {kind} '{name}': used by view {}; drop the view first or add CASCADE", views.join(", "))]
+    InUse {
+        /// "table" or "view".
+        kind: &'static str,
+        /// The table or view.
+        name: String,
+        /// The views that use it.
+        views: Vec<String>,
+    },
+
+    /// A view that would (through other views) be defined over itself.
+    #[error("view '{view}' would be defined over itself (through '{through}')")]
+    ViewCycle {
+        /// The view being defined.
+        view: String,
+        /// The view it reaches itself through.
+        through: String,
+    },
+
     /// No index of that name on the table.
     #[error("unknown index '{index}' on table '{table}'")]
     UnknownIndex {

@@ -2,15 +2,20 @@
 //!
 //! Each index (and the primary key) is scored by the longest equality prefix its leading
 //! columns get from the predicates (IN-lists count, as several prefixes merged in order),
-//! then by whether the next column has a range, then by whether its order is the ordering
-//! asked for. The predicates the path encodes are reported as answered: they need no
-//! re-check.
+//! then by whether the next column has a range (or a row-value seek), then by whether its
+//! order is the ordering asked for. The predicates the path encodes are reported as
+//! answered: they need no re-check.
+//!
+//! Entries of a secondary index are ordered by its columns and then by the primary key, so
+//! `ORDER BY contacts_count DESC, id DESC` is the reverse walk of an index on
+//! `contacts_count`, and the keyset condition `(contacts_count, id) < (?, ?)` is one seek
+//! into it.
 
 use std::ops::Bound;
 
 use kv_store::Direction;
 
-use crate::access::{AccessPath, ColumnRange};
+use crate::access::{AccessPath, ColumnRange, Seek};
 use crate::codec::{compare, SortOrder};
 use crate::schema::TableSchema;
 use crate::value::Value;
@@ -37,6 +42,19 @@ pub enum Predicate {
     StartsWith(String),
     /// A list column holds the element (`array_has(col, v)`).
     Contains(Value),
+    /// A row-value comparison starting at this column: `(column, columns[1..]) < values`
+    /// (or `>`, `<=`, `>=`), lexicographic, with SQL's NULL rule (a comparison that reaches
+    /// a NULL is not true).
+    Keyset {
+        /// Every column of the tuple, this predicate's column first.
+        columns: Vec<String>,
+        /// The bound, one value per column (none NULL).
+        values: Vec<Value>,
+        /// True for `>` / `>=`.
+        above: bool,
+        /// True for `<=` / `>=`.
+        inclusive: bool,
+    },
 }
 
 /// A predicate on a named column.
@@ -72,12 +90,14 @@ pub struct AccessPlan {
     pub key_columns: Vec<String>,
     /// Number of leading key columns fixed by equality.
     pub equality_columns: usize,
+    /// The columns of the path's seek, if it has one.
+    pub seek_columns: Vec<String>,
 }
 
 impl AccessPlan {
     /// True when the path narrows the rows (equality prefix or range), not a full walk.
     pub fn is_selective(&self) -> bool {
-        self.equality_columns > 0 || self.path.range != ColumnRange::All
+        self.equality_columns > 0 || self.path.range != ColumnRange::All || self.path.seek.is_some()
     }
 
     /// True when the path reads at most one row per prefix of the primary key: an
@@ -137,7 +157,7 @@ pub fn choose_access_path(
             c.unique && plan.equality_columns == c.columns.len() && plan.path.prefixes.len() == 1;
         let score = (
             plan.equality_columns,
-            plan.path.range != ColumnRange::All,
+            plan.path.range != ColumnRange::All || plan.path.seek.is_some(),
             plan.ordered,
             full_unique,
             c.index.is_none(),
@@ -198,20 +218,111 @@ fn plan_for(
         }
     }
 
-    let (ordered, direction) = ordering(schema, c, eq_len, prefixes.len() == 1, predicates, order);
+    // The walk's order: the key columns, then (in a secondary index) the primary key.
+    let mut walk: Vec<(&str, SortOrder)> = c.columns.clone();
+    if c.index.is_some() {
+        walk.extend(schema.primary_key.iter().map(|k| (k.as_str(), SortOrder::Asc)));
+    }
+    // A unique index holds no primary key in the keys of its (non-NULL) entries, so a seek
+    // stays within its own columns.
+    let seekable = if c.unique { c.columns.len() } else { walk.len() };
+    let seek = seek_for(
+        schema,
+        &walk[eq_len.min(seekable)..seekable],
+        predicates,
+        &mut range,
+        &mut answered,
+    );
+
+    let (ordered, direction) =
+        ordering(schema, &walk, eq_len, prefixes.len() == 1, predicates, order);
     AccessPlan {
         path: AccessPath {
             index: c.index.map(str::to_owned),
             prefixes,
             range,
+            seek: seek.as_ref().map(|(s, _)| s.clone()),
             direction,
+            offset: 0,
             limit: None,
         },
         answered,
         ordered,
         key_columns: c.columns.iter().map(|(n, _)| n.to_string()).collect(),
         equality_columns: eq_len,
+        seek_columns: seek.map(|(_, cols)| cols).unwrap_or_default(),
     }
+}
+
+/// The seek a row-value comparison gives over `columns` (the key columns after the
+/// equality prefix, in walk order): the first comparison whose tuple is a prefix of them,
+/// all in one sort order. It is answered exactly when the bound itself leaves out every
+/// tuple SQL would not call true: a `<` bound does (NULL sorts above every value), a `>`
+/// bound does when only the first column can be NULL (that NULL is cut off by `range`).
+fn seek_for(
+    schema: &TableSchema,
+    columns: &[(&str, SortOrder)],
+    predicates: &[ColumnPredicate],
+    range: &mut ColumnRange,
+    answered: &mut Vec<usize>,
+) -> Option<(Seek, Vec<String>)> {
+    let nullable = |c: &str| {
+        schema
+            .column_index(c)
+            .is_none_or(|i| schema.columns[i].nullable)
+    };
+    for (i, p) in predicates.iter().enumerate() {
+        let Predicate::Keyset {
+            columns: tuple,
+            values,
+            above,
+            inclusive,
+        } = &p.predicate
+        else {
+            continue;
+        };
+        let fits = !tuple.is_empty()
+            && tuple.len() == values.len()
+            && tuple.len() <= columns.len()
+            && tuple
+                .iter()
+                .zip(columns)
+                .all(|(t, (c, o))| t == c && *o == columns[0].1 && !is_list(schema, c))
+            && !values.iter().any(Value::is_null);
+        if !fits {
+            continue;
+        }
+        let exact = if !*above {
+            true
+        } else if tuple[1..].iter().any(|c| nullable(c)) {
+            false
+        } else {
+            match range {
+                _ if !nullable(&tuple[0]) => {}
+                ColumnRange::StartsWith(_) => {}
+                ColumnRange::All => {
+                    *range = ColumnRange::Between {
+                        lower: Bound::Unbounded,
+                        upper: Bound::Excluded(Value::Null),
+                    }
+                }
+                ColumnRange::Between { upper, .. } => {
+                    *upper = tighter(upper.clone(), Bound::Excluded(Value::Null), false)
+                }
+            }
+            true
+        };
+        if exact {
+            answered.push(i);
+        }
+        let seek = Seek {
+            values: values.clone(),
+            above: *above,
+            inclusive: *inclusive,
+        };
+        return Some((seek, tuple.clone()));
+    }
+    None
 }
 
 /// The range on `column` from its range predicates, intersected; a `LIKE` prefix wins alone.
@@ -289,7 +400,7 @@ fn tighter(a: Bound<Value>, b: Bound<Value>, is_lower: bool) -> Bound<Value> {
 /// value are constant in the output and need no ordering.
 fn ordering(
     schema: &TableSchema,
-    c: &Candidate<'_>,
+    columns: &[(&str, SortOrder)],
     eq_len: usize,
     single_prefix: bool,
     predicates: &[ColumnPredicate],
@@ -311,14 +422,14 @@ fn ordering(
     let mut direction = None;
     for key in keys {
         // Skip index columns fixed by equality.
-        while pos < c.columns.len()
+        while pos < columns.len()
             && pos < eq_len
             && single_prefix
-            && c.columns[pos].0 != key.column
+            && columns[pos].0 != key.column
         {
             pos += 1;
         }
-        let Some((col, col_order)) = c.columns.get(pos) else {
+        let Some((col, col_order)) = columns.get(pos) else {
             return (false, Direction::Forward);
         };
         if *col != key.column || is_list(schema, col) {

@@ -456,6 +456,11 @@ pub fn users_definition() -> StoreResult<TableDefinition<String, User>> {
     ))
 }
 
+/// A `lists` row as the list it describes.
+pub fn list_from_row(row: &Row) -> StoreResult<ListConfig> {
+    lists_definition()?.from_row(row.clone())
+}
+
 /// The `lists` table: saved queries, keyed by id, indexed by datasource.
 pub fn lists_definition() -> StoreResult<TableDefinition<String, ListConfig>> {
     use ColumnType::*;

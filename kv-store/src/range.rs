@@ -71,6 +71,20 @@ impl KeyRange {
         (start, end)
     }
 
+    /// The keys in both ranges.
+    pub fn intersect(&self, other: &KeyRange) -> KeyRange {
+        let ((s1, e1), (s2, e2)) = (self.half_open(), other.half_open());
+        let start = s1.max(s2);
+        let end = match (e1, e2) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        KeyRange::new(
+            start.map_or(Bound::Unbounded, Bound::Included),
+            end.map_or(Bound::Unbounded, Bound::Excluded),
+        )
+    }
+
     /// True when the range cannot contain any key.
     pub fn is_empty(&self) -> bool {
         match self.half_open() {
@@ -117,6 +131,18 @@ mod tests {
         assert_eq!(prefix_successor(&[0x01, 0xFF]), Some(vec![0x02]));
         assert_eq!(prefix_successor(&[0xFF, 0xFF]), None);
         assert_eq!(prefix_successor(&[]), None);
+    }
+
+    #[test]
+    fn intersect_keeps_the_keys_in_both() {
+        let a = KeyRange::prefix(b"a");
+        let b = KeyRange::new(Bound::Excluded(b"ab".to_vec()), Bound::Unbounded);
+        let both = a.intersect(&b);
+        for (key, inside) in [(&b"a"[..], false), (b"ab", false), (b"ab\0", true), (b"az", true), (b"b", false)] {
+            assert_eq!(both.contains(key), inside, "{key:?}");
+        }
+        assert!(KeyRange::prefix(b"a").intersect(&KeyRange::prefix(b"b")).is_empty());
+        assert_eq!(KeyRange::all().intersect(&KeyRange::all()), KeyRange::all());
     }
 
     #[test]

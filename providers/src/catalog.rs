@@ -1,5 +1,5 @@
-//! The Quiver catalog for DataFusion: schema `public` holds the tables without a namespace,
-//! schema `<ns>` the tables named `<ns>.<table>`, and schema `sys` describes indexes.
+//! The Quiver catalog for DataFusion: schema `public` holds the tables and views without a
+//! namespace, schema `<ns>` those named `<ns>.<name>`, and schema `sys` describes indexes.
 
 use std::sync::Arc;
 
@@ -11,11 +11,12 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider};
 use datafusion::datasource::TableProvider;
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use indexed_store::Database;
 
 use crate::plan_cache::PlanCache;
 use crate::table::QuiverTable;
+use crate::views::ViewPlans;
 
 /// The catalog's name when registered by [`crate::register`].
 pub const CATALOG_NAME: &str = "quiver";
@@ -32,6 +33,8 @@ pub struct QuiverCatalog {
     only: Option<String>,
     /// The plan cache `sys.plan_cache` describes, if the session has one.
     plan_cache: Option<Arc<PlanCache>>,
+    /// Views planned for this catalog's sessions.
+    views: Arc<ViewPlans>,
 }
 
 impl std::fmt::Debug for QuiverCatalog {
@@ -47,6 +50,7 @@ impl QuiverCatalog {
             db,
             only: None,
             plan_cache: None,
+            views: Arc::default(),
         }
     }
 
@@ -64,6 +68,7 @@ impl QuiverCatalog {
             db,
             only: Some(namespace.to_owned()),
             plan_cache: None,
+            views: Arc::default(),
         }
     }
 }
@@ -94,6 +99,7 @@ impl CatalogProvider for QuiverCatalog {
             .db
             .table_names()
             .iter()
+            .chain(&self.db.view_names())
             .map(|t| split_name(t).0.to_owned())
             .collect();
         names.push(DEFAULT_SCHEMA.to_owned());
@@ -119,14 +125,16 @@ impl CatalogProvider for QuiverCatalog {
         Some(Arc::new(QuiverSchema {
             db: self.db.clone(),
             namespace: name.to_owned(),
+            views: self.views.clone(),
         }))
     }
 }
 
-/// The tables of one namespace.
+/// The tables and views of one namespace.
 pub struct QuiverSchema {
     db: Arc<Database>,
     namespace: String,
+    views: Arc<ViewPlans>,
 }
 
 impl std::fmt::Debug for QuiverSchema {
@@ -141,20 +149,34 @@ impl SchemaProvider for QuiverSchema {
         self.db
             .table_names()
             .iter()
+            .chain(&self.db.view_names())
             .filter(|t| split_name(t).0 == self.namespace)
             .map(|t| split_name(t).1.to_owned())
             .collect()
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .db
-            .table(&stored_name(&self.namespace, name))
-            .map(|t| Arc::new(QuiverTable::new(t)) as Arc<dyn TableProvider>))
+        let stored = stored_name(&self.namespace, name);
+        if let Some(t) = self.db.table(&stored) {
+            let table = QuiverTable::new(t);
+            if stored == "lists" {
+                // A list is checked when it is written: it must run.
+                let db = self.db.clone();
+                return Ok(Some(Arc::new(table.with_check(Arc::new(move |row| {
+                    crate::lists::check_row(&db, row)
+                })))));
+            }
+            return Ok(Some(Arc::new(table)));
+        }
+        match self.db.view(&stored) {
+            Some(view) => Ok(Some(self.views.table(&self.db, &view).await?)),
+            None => Ok(None),
+        }
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.db.table(&stored_name(&self.namespace, name)).is_some()
+        let stored = stored_name(&self.namespace, name);
+        self.db.table(&stored).is_some() || self.db.view(&stored).is_some()
     }
 
     fn register_table(
@@ -162,9 +184,12 @@ impl SchemaProvider for QuiverSchema {
         name: String,
         _table: Arc<dyn TableProvider>,
     ) -> Result<Option<Arc<dyn TableProvider>>> {
-        Err(DataFusionError::Plan(format!(
-            "cannot register '{name}' in a Quiver schema: create Quiver tables with CREATE TABLE through Quiver::sql"
-        )))
+        Err(crate::error::SqlError::Unsupported {
+            what: format!("registering '{name}' as a DataFusion table"),
+            context: "in a Quiver schema".into(),
+            instead: "use CREATE TABLE or CREATE VIEW".into(),
+        }
+        .into())
     }
 }
 

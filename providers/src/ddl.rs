@@ -32,6 +32,10 @@ pub enum DdlOutcome {
     DroppedTable(String),
     /// An index was dropped.
     DroppedIndex(String),
+    /// A view was created or replaced.
+    CreatedView(String),
+    /// A view was dropped.
+    DroppedView(String),
     /// Nothing to do (IF EXISTS / IF NOT EXISTS).
     Nothing,
 }
@@ -50,7 +54,7 @@ fn ident(i: &Ident) -> String {
 }
 
 /// The stored name for `[catalog.][schema.]table`.
-fn table_name(name: &ObjectName, namespace: &str) -> Result<String> {
+pub(crate) fn table_name(name: &ObjectName, namespace: &str) -> Result<String> {
     let parts: Vec<String> = name
         .0
         .iter()
@@ -310,15 +314,16 @@ pub fn is_ddl(statement: &Statement) -> bool {
         statement,
         Statement::CreateTable(_)
             | Statement::CreateIndex(_)
+            | Statement::CreateView(_)
             | Statement::Drop {
-                object_type: ObjectType::Table | ObjectType::Index,
+                object_type: ObjectType::Table | ObjectType::Index | ObjectType::View,
                 ..
             }
     )
 }
 
 /// Refuses a table outside the only namespace a restricted session may touch.
-fn check_namespace(table: &str, only: Option<&str>) -> Result<()> {
+pub(crate) fn check_namespace(table: &str, only: Option<&str>) -> Result<()> {
     match only {
         Some(ns) if crate::catalog::split_name(table).0 != ns => {
             Err(crate::error::SqlError::OutsideNamespace {
@@ -412,6 +417,7 @@ pub fn plan_ddl(
             object_type: ObjectType::Table,
             if_exists,
             names,
+            cascade,
             ..
         } => {
             let mut last = DdlOutcome::Nothing;
@@ -420,7 +426,7 @@ pub fn plan_ddl(
                 if db.table(&name).is_none() && *if_exists {
                     continue;
                 }
-                db.drop_table(&name).map_err(store_err)?;
+                db.drop_table_with(&name, *cascade).map_err(store_err)?;
                 last = DdlOutcome::DroppedTable(name);
             }
             last

@@ -57,10 +57,15 @@ pub enum DmlKind {
     },
 }
 
+/// A check every row a write would store must pass (the `lists` table's checks its lists
+/// can run); its error refuses the whole statement.
+pub(crate) type RowCheck = Arc<dyn Fn(&Row) -> Result<()> + Send + Sync>;
+
 /// Executes a write and returns one row: `count`, the rows written.
 pub struct DmlExec {
     access: Arc<dyn RowAccess>,
     kind: DmlKind,
+    check: Option<RowCheck>,
     properties: Arc<PlanProperties>,
 }
 
@@ -90,8 +95,15 @@ impl DmlExec {
         DmlExec {
             access,
             kind,
+            check: None,
             properties: Arc::new(properties),
         }
+    }
+
+    /// The same write, refusing rows that fail `check`.
+    pub(crate) fn with_check(mut self, check: Option<RowCheck>) -> Self {
+        self.check = check;
+        self
     }
 }
 
@@ -220,6 +232,7 @@ async fn write_current(
     evaluator: RowEvaluator,
     candidates: Vec<Row>,
     delete: bool,
+    check: Option<RowCheck>,
 ) -> Result<u64> {
     let schema = access.schema();
     let orders = vec![SortOrder::Asc; schema.primary_key.len()];
@@ -261,6 +274,9 @@ async fn write_current(
                     Some(new) if *current == *seen => new.clone(),
                     _ => evaluator.assign(std::slice::from_ref(current))?.remove(0),
                 };
+                if let Some(check) = &check {
+                    check(&new)?;
+                }
                 Ok(update_mutations(&schema, current, new))
             })();
             outcome.map_err(|e| {
@@ -281,7 +297,12 @@ async fn write_current(
         .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
 }
 
-async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -> Result<u64> {
+async fn run(
+    access: Arc<dyn RowAccess>,
+    kind: DmlKind,
+    check: Option<RowCheck>,
+    ctx: Arc<TaskContext>,
+) -> Result<u64> {
     let table = access.schema();
     match kind {
         DmlKind::Insert { input, upsert } => {
@@ -289,6 +310,9 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
             let mut m = Vec::new();
             for b in &batches {
                 for row in batch_to_rows(b)? {
+                    if let Some(check) = &check {
+                        check(&row)?;
+                    }
                     m.push(if upsert {
                         Mutation::Upsert(row)
                     } else {
@@ -306,7 +330,7 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
         DmlKind::Delete { matcher, predicate } => {
             let candidates = matched_rows(&matcher, ctx).await?;
             let evaluator = RowEvaluator::new(&table, predicate, Vec::new());
-            write_current(access, evaluator, candidates, true).await
+            write_current(access, evaluator, candidates, true, None).await
         }
         DmlKind::Update {
             matcher,
@@ -315,7 +339,7 @@ async fn run(access: Arc<dyn RowAccess>, kind: DmlKind, ctx: Arc<TaskContext>) -
         } => {
             let candidates = matched_rows(&matcher, ctx).await?;
             let evaluator = RowEvaluator::new(&table, predicate, assignments);
-            write_current(access, evaluator, candidates, false).await
+            write_current(access, evaluator, candidates, false, check).await
         }
     }
 }
@@ -360,7 +384,9 @@ impl ExecutionPlan for DmlExec {
             },
             (k, _) => k.clone(),
         };
-        Ok(Arc::new(DmlExec::new(self.access.clone(), kind)))
+        Ok(Arc::new(
+            DmlExec::new(self.access.clone(), kind).with_check(self.check.clone()),
+        ))
     }
 
     fn execute(
@@ -373,9 +399,9 @@ impl ExecutionPlan for DmlExec {
                 "DmlExec has one partition, asked for {partition}"
             )));
         }
-        let (access, kind) = (self.access.clone(), self.kind.clone());
+        let (access, kind, check) = (self.access.clone(), self.kind.clone(), self.check.clone());
         let fut = async move {
-            let n = run(access, kind, context).await?;
+            let n = run(access, kind, check, context).await?;
             let array: ArrayRef = Arc::new(UInt64Array::from(vec![n]));
             Ok(RecordBatch::try_new(count_schema(), vec![array])?)
         };

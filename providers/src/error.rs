@@ -26,6 +26,16 @@ pub enum SqlError {
         namespace: String,
     },
 
+    /// A list (a row of `lists`) that cannot run: written, or read by id. Fix its
+    /// datasource, columns, filter, sort or page size.
+    #[error("list '{list}': {reason}")]
+    InvalidList {
+        /// The list's id.
+        list: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
     /// A statement Quiver does not run in this context; the message says what to use.
     #[error("{what} is not supported {context}: {instead}")]
     Unsupported {

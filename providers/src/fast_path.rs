@@ -353,6 +353,11 @@ impl FastPlan {
         } else {
             scan
         };
+        // The offset goes into the scan when it can skip entries without reading them.
+        let (scan, skip) = match scan.with_offset(self.skip, self.fetch) {
+            Some(skipping) => (skipping, 0),
+            None => (scan, self.skip),
+        };
         let small = scan.is_small(INLINE_ROWS);
         if self.counts.is_some() {
             let (schema, width) = (self.schema.clone(), self.columns.len());
@@ -374,12 +379,12 @@ impl FastPlan {
             ))));
         }
         if small {
-            let batches = self.shape(scan.read_now()?)?;
+            let batches = self.shape(scan.read_now()?, skip)?;
             return Ok(Some(self.stream_of(batches)));
         }
         let stream = execute_stream(Arc::new(scan) as Arc<dyn ExecutionPlan>, task())?;
         let (schema, columns) = (self.schema.clone(), self.columns.clone());
-        let mut window = Window::new(self.skip, self.fetch);
+        let mut window = Window::new(skip, self.fetch);
         let shaped = stream.map(move |b| {
             let b = b?;
             let b = window.take(b);
@@ -405,9 +410,9 @@ impl FastPlan {
         Ok(Some(bound))
     }
 
-    /// The scan's batches with the offset and limit applied and the output columns picked.
-    fn shape(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
-        let mut window = Window::new(self.skip, self.fetch);
+    /// The scan's batches with what is left of the offset and the limit applied and the output columns picked.
+    fn shape(&self, batches: Vec<RecordBatch>, skip: usize) -> Result<Vec<RecordBatch>> {
+        let mut window = Window::new(skip, self.fetch);
         batches
             .into_iter()
             .map(|b| reshape(&window.take(b), &self.columns, &self.schema))

@@ -187,7 +187,10 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
     let p = match e {
         Expr::BinaryExpr(BinaryExpr {
             op: Operator::Or, ..
-        }) => return disjunction_as_in(e, schema),
+        }) => {
+            return crate::keyset::keyset_predicate(e, schema)
+                .or_else(|| disjunction_as_in(e, schema))
+        }
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             if let (Some(c), Some(v)) = (column_of(left, schema), literal(right)) {
                 lossy = c.int_as_float;

@@ -11,12 +11,16 @@ pub(crate) mod fast_path;
 pub(crate) mod fast_write;
 pub mod filters;
 pub mod jobs_sql;
+pub(crate) mod keyset;
+pub mod lists;
+pub mod offset;
 pub mod optimizer;
 pub mod plan_cache;
 pub mod scan;
 pub mod session;
 pub mod statement;
 pub mod table;
+pub(crate) mod views;
 
 /// A store error as DataFusion carries it (the source kept, its message unchanged).
 pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::DataFusionError {
@@ -25,7 +29,9 @@ pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::Data
 
 pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use distinct::DistinctScan;
+pub use offset::OffsetScan;
 pub use error::SqlError;
+pub use lists::{register_list_functions, ListRead, CURSOR_COLUMN};
 pub use plan_cache::{CachedStatementStats, PlanCache, PlanCacheLimits, PlanCacheStats};
 pub use scan::{IndexScanExec, ScanMode};
 pub use session::{default_config, register, session_context, Quiver};

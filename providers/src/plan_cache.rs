@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::source_as_provider;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::catalog::view::ViewTable;
 use lru::LruCache;
 
 use crate::fast_path::FastPlan;
@@ -167,8 +168,14 @@ pub(crate) fn is_cacheable(plan: &LogicalPlan) -> bool {
             _ => None,
         };
         if let Some(source) = source {
-            let known = source_as_provider(source)
-                .is_ok_and(|p| p.is::<QuiverTable>() || p.is::<JobCallTable>());
+            // A view is kept like the SELECT it stands for (its plan is of this catalog
+            // version too).
+            let known = source_as_provider(source).is_ok_and(|p| {
+                p.is::<QuiverTable>()
+                    || p.is::<JobCallTable>()
+                    || p.downcast_ref::<ViewTable>()
+                        .is_some_and(|v| is_cacheable(v.logical_plan()))
+            });
             if !known {
                 ok = false;
                 return Ok(TreeNodeRecursion::Stop);

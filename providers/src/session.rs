@@ -44,7 +44,27 @@ pub fn default_config() -> SessionConfig {
 /// (DISTINCT by skip scan).
 pub fn session_context(db: Arc<Database>, config: SessionConfig) -> SessionContext {
     let ctx = context_with(config, QuiverCatalog::new(db.clone()));
-    crate::jobs_sql::register_job_functions(&ctx, db);
+    crate::jobs_sql::register_job_functions(&ctx, db.clone());
+    crate::lists::register_list_functions(&ctx, db);
+    ctx
+}
+
+/// A session in one namespace, as views of that namespace are planned: restricted to it,
+/// except the default namespace, whose views may name any schema.
+pub(crate) fn namespace_context(db: Arc<Database>, namespace: &str) -> SessionContext {
+    let (config, catalog) = if namespace == DEFAULT_SCHEMA {
+        (default_config(), QuiverCatalog::new(db.clone()))
+    } else {
+        (
+            SessionConfig::new()
+                .with_default_catalog_and_schema(CATALOG_NAME, namespace)
+                .with_information_schema(true),
+            QuiverCatalog::restricted_to(db.clone(), namespace),
+        )
+    };
+    let ctx = context_with(config, catalog);
+    crate::jobs_sql::register_job_functions(&ctx, db.clone());
+    crate::lists::register_list_functions(&ctx, db);
     ctx
 }
 
@@ -54,6 +74,7 @@ fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext
         .with_default_features()
         .with_optimizer_rules(crate::optimizer::rules())
         .with_physical_optimizer_rule(Arc::new(DistinctScan))
+        .with_physical_optimizer_rule(Arc::new(crate::offset::OffsetScan))
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
@@ -95,6 +116,7 @@ impl Quiver {
         let catalog = QuiverCatalog::new(db.clone()).with_plan_cache(cache.clone());
         let ctx = context_with(default_config(), catalog);
         crate::jobs_sql::register_job_functions(&ctx, db.clone());
+        crate::lists::register_list_functions(&ctx, db.clone());
         Quiver {
             db,
             ctx,
@@ -189,7 +211,7 @@ impl Quiver {
         }
         let statement = one_statement(sql, "a statement")?;
         if let DFStatement::Statement(s) = &statement {
-            if let Some(outcome) = plan_ddl(&self.db, s, self.namespace(), self.only.as_deref())? {
+            if let Some(outcome) = self.ddl(s).await? {
                 self.cache.count_uncacheable();
                 return Ok(Lookup::Ddl(outcome));
             }
@@ -273,7 +295,7 @@ impl Quiver {
         // task context.
         self.forget_task_context();
         if let DFStatement::Statement(s) = &statement {
-            if let Some(outcome) = plan_ddl(&self.db, s, self.namespace(), self.only.as_deref())? {
+            if let Some(outcome) = self.ddl(s).await? {
                 return self.ddl_frame(outcome).await;
             }
         }
@@ -323,6 +345,24 @@ impl Quiver {
         Ok(())
     }
 
+    /// Runs the statement when it is Quiver DDL (tables, indexes, views); None otherwise.
+    async fn ddl(
+        &self,
+        statement: &datafusion::sql::sqlparser::ast::Statement,
+    ) -> Result<Option<DdlOutcome>> {
+        if crate::views::is_view_ddl(statement) {
+            let outcome = crate::views::run_view_ddl(
+                &self.db,
+                statement,
+                &self.namespace(),
+                self.only.as_deref(),
+            )
+            .await?;
+            return Ok(Some(outcome));
+        }
+        plan_ddl(&self.db, statement, self.namespace(), self.only.as_deref())
+    }
+
     /// Plans a statement once (through the plan cache), for running many times with
     /// different parameters (`$1`...). DDL cannot be prepared.
     pub async fn prepare(&self, sql: &str) -> Result<PreparedStatement> {
@@ -332,7 +372,7 @@ impl Quiver {
         ))
     }
 
-    /// True when `sql` is one Quiver DDL statement (CREATE TABLE/INDEX, DROP TABLE/INDEX),
+    /// True when `sql` is one Quiver DDL statement (CREATE/DROP TABLE, INDEX or VIEW),
     /// which runs when planned and cannot be prepared.
     pub fn is_ddl(sql: &str) -> bool {
         match parse(sql) {
@@ -456,8 +496,14 @@ fn one_statement(sql: &str, what: &str) -> Result<DFStatement> {
 }
 
 /// Parses SQL into statements with DataFusion's parser.
+/// Row-value comparisons (`(a, b) < (1, 2)`) come out in their expanded form (see
+/// `keyset.rs`).
 pub fn parse(sql: &str) -> Result<Vec<DFStatement>> {
     Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?
         .into_iter()
+        .map(|mut s| {
+            crate::keyset::expand_row_values(&mut s);
+            s
+        })
         .collect())
 }

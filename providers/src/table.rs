@@ -19,7 +19,7 @@ use indexed_store::{RowAccess, TableSchema};
 use kv_store::KeyRange;
 
 use crate::convert::arrow_schema;
-use crate::dml::{DmlExec, DmlKind};
+use crate::dml::{DmlExec, DmlKind, RowCheck};
 use crate::filters::{evaluable_in_scan, to_predicate};
 use crate::scan::{IndexScanExec, ScanMode, ScanSpec};
 
@@ -27,6 +27,8 @@ use crate::scan::{IndexScanExec, ScanMode, ScanSpec};
 pub struct QuiverTable {
     access: Arc<dyn RowAccess>,
     schema: SchemaRef,
+    /// What every row written through SQL must pass.
+    check: Option<RowCheck>,
 }
 
 impl std::fmt::Debug for QuiverTable {
@@ -39,7 +41,17 @@ impl QuiverTable {
     /// Wraps a table.
     pub fn new(access: Arc<dyn RowAccess>) -> Self {
         let schema = arrow_schema(&access.schema());
-        QuiverTable { access, schema }
+        QuiverTable {
+            access,
+            schema,
+            check: None,
+        }
+    }
+
+    /// The same table, refusing writes of rows that fail `check`.
+    pub(crate) fn with_check(mut self, check: RowCheck) -> Self {
+        self.check = Some(check);
+        self
     }
 
     /// The table's rows.
@@ -131,6 +143,7 @@ pub(crate) fn build_scan(
         ),
         mode: ScanMode::Records,
         fetch: limit,
+        offset: 0,
         ranges: vec![KeyRange::all()],
     };
     spec.plan_for(&[]);
@@ -246,7 +259,7 @@ impl QuiverTable {
                 ))
             }
         };
-        Ok(DmlExec::new(self.access.clone(), kind))
+        Ok(DmlExec::new(self.access.clone(), kind).with_check(self.check.clone()))
     }
 
     /// DELETE of the rows matching every filter.
@@ -288,6 +301,7 @@ impl QuiverTable {
                 predicate: compile(state, filters, &self.schema)?,
                 assignments: compiled,
             },
-        ))
+        )
+        .with_check(self.check.clone()))
     }
 }

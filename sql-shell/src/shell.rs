@@ -99,7 +99,7 @@ impl Shell {
             ("\\format", None) => println!("Output format is {:?}. Use \\format table|csv|tsv|json|ndjson.", self.format),
             ("\\d", None) => {
                 self.run_sql(
-                    "SELECT table_schema AS schema, table_name AS name, CASE WHEN table_name IN ('jobs', 'users', 'lists') AND table_schema = 'public' THEN 'system table' ELSE 'table' END AS kind \
+                    "SELECT table_schema AS schema, table_name AS name, CASE WHEN table_type = 'VIEW' THEN 'view' WHEN table_name IN ('jobs', 'users', 'lists') AND table_schema = 'public' THEN 'system table' ELSE 'table' END AS kind \
                      FROM information_schema.tables WHERE table_catalog = 'quiver' AND table_schema NOT IN ('information_schema', 'sys') ORDER BY 1, 2",
                 )
                 .await?
@@ -114,9 +114,15 @@ impl Shell {
 
     fn describe(&self, name: &str) -> Result<(), String> {
         let db: &Database = self.quiver.database();
+        if let (None, Some(view)) = (db.table(name), db.view(name)) {
+            println!("View \"{}\"", view.name);
+            println!("  AS {}", view.sql);
+            println!("Reads: {}", view.depends_on.join(", "));
+            return Ok(());
+        }
         let table = db
             .table(name)
-            .ok_or_else(|| format!("unknown table '{name}'"))?;
+            .ok_or_else(|| format!("unknown table or view '{name}'"))?;
         let s = table.schema();
         println!(
             "Table \"{}\"{}",

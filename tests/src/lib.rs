@@ -96,7 +96,8 @@ pub fn render(batches: &[RecordBatch]) -> Vec<Vec<String>> {
 }
 
 /// The sqllogictest connection: statements go through `Quiver::sql`; `REOPEN` restarts
-/// the database; EXPLAIN answers with one row per physical-plan line.
+/// the database; `AS TENANT ns <statement>` runs a statement in a session restricted to
+/// namespace `ns`; EXPLAIN answers with one row per physical-plan line.
 pub struct SltDb {
     /// The database under test.
     pub db: TempDb,
@@ -113,9 +114,23 @@ impl sqllogictest::AsyncDB for SltDb {
             self.db.reopen();
             return Ok(DBOutput::StatementComplete(0));
         }
+        // `AS TENANT ns <statement>`: run in a session restricted to namespace `ns`.
+        let (tenant, trimmed) = match trimmed.strip_prefix("AS TENANT ") {
+            Some(rest) => {
+                let (ns, statement) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                (Some(ns.to_owned()), statement.trim())
+            }
+            None => (None, trimmed),
+        };
         let is_explain = trimmed.to_uppercase().starts_with("EXPLAIN ")
             && !trimmed.to_uppercase().starts_with("EXPLAIN ANALYZE");
-        let batches = self.db.query(trimmed).await?;
+        let batches = match &tenant {
+            Some(ns) => {
+                let session = Quiver::restricted(self.db.quiver.database().clone(), ns);
+                session.sql(trimmed).await?.collect().await?
+            }
+            None => self.db.query(trimmed).await?,
+        };
         let mut rows = render(&batches);
         if is_explain {
             rows = rows

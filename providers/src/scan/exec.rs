@@ -154,14 +154,30 @@ impl IndexScanExec {
         )
     }
 
-    /// True when the scan reads at most a few rows: a fetch of at most `rows`, or an
-    /// equality on every primary-key column.
+    /// True when the scan reads at most a few rows: a fetch of at most `rows` (after an
+    /// offset of at most `rows`), or an equality on every primary-key column.
     pub(crate) fn is_small(&self, rows: usize) -> bool {
-        self.spec.fetch.is_some_and(|f| f <= rows) || self.spec.plan.is_point()
+        self.spec.fetch.is_some_and(|f| f <= rows && self.spec.offset <= rows)
+            || self.spec.plan.is_point()
     }
 
-    /// The same scan. of the `n` columns read, by a
-    /// skip scan (None when it cannot).
+    /// The same scan skipping its first `skip` entries in the store, then stopping after
+    /// `fetch` rows: OFFSET without reading the records skipped. None when the scan checks
+    /// a filter itself (then skipped entries would have to be read to know they count).
+    pub(crate) fn with_offset(&self, skip: usize, fetch: Option<usize>) -> Option<Self> {
+        let spec = &self.spec;
+        let plain = matches!(spec.mode, ScanMode::Records | ScanMode::Covered);
+        if skip == 0 || spec.offset > 0 || !plain || !spec.residual().is_empty() || spec.ranges.len() > 1 {
+            return None;
+        }
+        let mut spec = spec.clone();
+        spec.offset = skip;
+        spec.fetch = fetch;
+        Some(IndexScanExec::new(spec))
+    }
+
+    /// The same scan yielding the distinct values of the `n` columns read, found by a skip
+    /// scan (None when it cannot).
     pub fn with_distinct(&self, n: usize) -> Option<Self> {
         let path = self.spec.skip_path(n)?;
         let mut spec = self.spec.clone();

@@ -48,6 +48,9 @@ pub(crate) struct ScanSpec {
     pub plan: AccessPlan,
     pub mode: ScanMode,
     pub fetch: Option<usize>,
+    /// Entries skipped before the first row (OFFSET), without reading their records; only
+    /// ever set when the path answers every filter.
+    pub offset: usize,
     /// Primary-key ranges, one per partition (one unbounded range for a single partition).
     pub ranges: Vec<KeyRange>,
 }
@@ -161,6 +164,7 @@ impl ScanSpec {
         let mut path = self.plan.path.clone();
         if self.residual().is_empty() {
             path.limit = self.fetch;
+            path.offset = self.offset;
         }
         path
     }
@@ -185,18 +189,16 @@ impl ScanSpec {
         {
             return (vec![], constants);
         }
+        let primary_key = self.schema.primary_key.iter().map(|c| (c.clone(), false));
+        // A secondary index walks in its columns' order, then the primary key's.
         let orders: Vec<(String, bool)> = match &self.plan.path.index {
-            None => self
-                .schema
-                .primary_key
-                .iter()
-                .map(|c| (c.clone(), false))
-                .collect(),
+            None => primary_key.collect(),
             Some(name) => match self.schema.index(name) {
                 Some(spec) => spec
                     .columns
                     .iter()
                     .map(|c| (c.name.clone(), c.order.is_desc()))
+                    .chain(primary_key)
                     .collect(),
                 None => vec![],
             },
@@ -327,6 +329,20 @@ impl ScanSpec {
                 }
             }
         }
+        if let Some(seek) = &p.seek {
+            let op = match (seek.above, seek.inclusive) {
+                (false, false) => "<",
+                (false, true) => "<=",
+                (true, false) => ">",
+                (true, true) => ">=",
+            };
+            let values: Vec<String> = seek.values.iter().map(|v| v.to_string()).collect();
+            parts.push(format!(
+                "seek=({}) {op} ({})",
+                s.plan.seek_columns.join(", "),
+                values.join(", ")
+            ));
+        }
         parts.push(format!(
             "direction={}",
             if p.direction == Direction::Reverse {
@@ -335,6 +351,9 @@ impl ScanSpec {
                 "forward"
             }
         ));
+        if s.offset > 0 {
+            parts.push(format!("offset={}", s.offset));
+        }
         if let Some(f) = s.fetch {
             parts.push(format!("limit={f}"));
         }

@@ -47,7 +47,7 @@ fn external_code(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
         return match sql {
             SqlError::TableNotFound(_) | SqlError::IndexNotFound(_) => Code::NotFound,
             SqlError::OutsideNamespace { .. } => Code::PermissionDenied,
-            SqlError::Unsupported { .. } => Code::InvalidArgument,
+            SqlError::Unsupported { .. } | SqlError::InvalidList { .. } => Code::InvalidArgument,
         };
     }
     if let Some(df) = e.downcast_ref::<DataFusionError>() {
@@ -81,9 +81,11 @@ fn store_code(e: &StoreError) -> Code {
         StoreError::DuplicateKey { .. }
         | StoreError::UniqueViolation { .. }
         | StoreError::TableExists(_)
+        | StoreError::ViewExists(_)
         | StoreError::IndexExists { .. } => Code::AlreadyExists,
         StoreError::NotFound { .. }
         | StoreError::UnknownTable(_)
+        | StoreError::UnknownView(_)
         | StoreError::UnknownIndex { .. } => Code::NotFound,
         StoreError::UnknownColumn { .. }
         | StoreError::TypeMismatch { .. }
@@ -93,7 +95,10 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::SystemTable(..)
         | StoreError::InvalidAccessPath { .. }
         | StoreError::InvalidJob(_) => Code::InvalidArgument,
-        StoreError::InvalidTransition { .. } => Code::FailedPrecondition,
+        StoreError::InvalidTransition { .. } | StoreError::InUse { .. } => {
+            Code::FailedPrecondition
+        }
+        StoreError::ViewCycle { .. } => Code::InvalidArgument,
         StoreError::Storage(_)
         | StoreError::UnsupportedFormat { .. }
         | StoreError::LoadNotUndone { .. }

@@ -9,6 +9,7 @@ use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{CommandGetCatalogs, CommandGetDbSchemas, CommandGetTables, SqlInfo};
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::TableType;
 use providers::catalog::SYS_SCHEMA;
 use providers::{Quiver, CATALOG_NAME};
 use tonic::Status;
@@ -16,7 +17,7 @@ use tonic::Status;
 use super::errors;
 
 /// The table types Quiver reports.
-const TABLE_TYPES: [&str; 2] = ["TABLE", "SYSTEM TABLE"];
+const TABLE_TYPES: [&str; 3] = ["TABLE", "SYSTEM TABLE", "VIEW"];
 
 /// What GetSqlInfo answers.
 pub fn sql_info() -> SqlInfoData {
@@ -94,15 +95,17 @@ pub async fn tables(
         };
         let mut names = schema.table_names();
         names.sort();
-        let kind = if ns == SYS_SCHEMA {
-            "SYSTEM TABLE"
-        } else {
-            "TABLE"
-        };
         for name in names {
             // A table dropped since it was listed is simply left out.
             let Ok(Some(table)) = schema.table(&name).await else {
                 continue;
+            };
+            let kind = if table.table_type() == TableType::View {
+                "VIEW"
+            } else if ns == SYS_SCHEMA {
+                "SYSTEM TABLE"
+            } else {
+                "TABLE"
             };
             builder
                 .append(CATALOG_NAME, &ns, &name, kind, &table.schema())
