@@ -10,8 +10,8 @@
 //! ```
 //!
 //! A page is the list's SELECT (its filter, its sort with the primary key appended as the
-//! tie-breaker, its page size) built as a logical plan and inlined into the statement like a
-//! view, so it pushes down into the index as the written-out query would. Every row carries
+//! tie-breaker, its page size) built as a logical plan and planned when the call is scanned,
+//! so it pushes down into the index as the written-out query would. Every row carries
 //! `_cursor`: its sort key (sort columns, then primary key) in the store's key codec, as hex.
 //! The page after a cursor is the keyset condition on that key, which the access planner
 //! turns into one seek when the sort columns are served by an index; page 10,000 then costs
@@ -466,7 +466,34 @@ impl TableFunctionImpl for ListFunction {
             .map_err(crate::store_err)?
             .ok_or_else(|| DataFusionError::Plan(format!("{name}: no list '{id}' in table lists")))?;
         let plan = plan(state, &self.db, &list, &read)?;
-        Ok(Arc::new(ViewTable::new(plan, None)))
+        Ok(Arc::new(ListTable(ViewTable::new(plan, None))))
+    }
+}
+
+/// A read of a list: its plan, planned (and optimized) on its own when scanned. Not inlined
+/// into the statement, so that the plan cache, which keeps only plans over Quiver tables,
+/// never keeps it: the list may change without any DDL.
+#[derive(Debug)]
+pub(crate) struct ListTable(ViewTable);
+
+#[async_trait::async_trait]
+impl TableProvider for ListTable {
+    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> datafusion::datasource::TableType {
+        self.0.table_type()
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+        self.0.scan(state, projection, filters, limit).await
     }
 }
 
