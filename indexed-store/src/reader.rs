@@ -521,6 +521,10 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         let (partition, orders) = self.target(path.index.as_deref())?;
         let orders = &orders[..columns.min(orders.len())];
         let (_, mut walks) = self.walks(path)?;
+        if walks.is_empty() {
+            // The path's ranges are empty (`x BETWEEN 5 AND 1`): nothing to walk.
+            return Ok(Vec::new());
+        }
         if walks.len() != 1 {
             return Err(StoreError::InvalidAccessPath {
                 index: path.index.clone().unwrap_or_else(|| "primary key".into()),
@@ -576,6 +580,9 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         let (partition, orders) = self.target(path.index.as_deref())?;
         let orders = &orders[..columns.min(orders.len())];
         let (_, mut walks) = self.walks(path)?;
+        if walks.is_empty() {
+            return Ok(Vec::new());
+        }
         if walks.len() != 1 {
             return Err(invalid("a facet walk takes one equality prefix"));
         }

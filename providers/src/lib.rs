@@ -31,7 +31,7 @@ pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use distinct::DistinctScan;
 pub use offset::OffsetScan;
 pub use error::SqlError;
-pub use lists::{register_list_functions, ListRead, CURSOR_COLUMN};
+pub use lists::{register_list_functions, ListPage, ListRead, CURSOR_COLUMN};
 pub use plan_cache::{CachedStatementStats, PlanCache, PlanCacheLimits, PlanCacheStats};
 pub use scan::{IndexScanExec, ScanMode};
 pub use session::{default_config, register, session_context, Quiver};

@@ -493,7 +493,26 @@ impl TableProvider for ListTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        self.0.scan(state, projection, filters, limit).await
+        let plan = self.0.scan(state, projection, filters, limit).await?;
+        Ok(in_order(plan))
+    }
+}
+
+/// The plan's partitions merged back into its order. DataFusion may spread a page over
+/// several partitions for the projection that computes the cursors, each in order; a page
+/// is read as one ordered sequence.
+fn in_order(
+    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+) -> Arc<dyn datafusion::physical_plan::ExecutionPlan> {
+    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+    use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+    use datafusion::physical_plan::ExecutionPlanProperties;
+    if plan.output_partitioning().partition_count() <= 1 {
+        return plan;
+    }
+    match plan.output_ordering() {
+        Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan)),
+        None => Arc::new(CoalescePartitionsExec::new(plan)),
     }
 }
 
@@ -522,4 +541,55 @@ pub(crate) fn check_row(db: &Arc<Database>, row: &Row) -> Result<()> {
     let list = indexed_store::system::list_from_row(row).map_err(crate::store_err)?;
     let ctx = crate::session::namespace_context(db.clone(), split_name(&list.datasource).0);
     plan(&ctx.state(), db, &list, &ListRead::Page(1)).map(|_| ())
+}
+
+/// One page of a list, with the cursor of the page after it.
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    /// The rows: the list's columns, then `_cursor`.
+    pub batches: Vec<datafusion::arrow::record_batch::RecordBatch>,
+    /// The cursor of the page's last row when the page is full (there may be more rows);
+    /// None after the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl crate::Quiver {
+    /// A page of the list `id`: the first one, or the one after `after` (a cursor this
+    /// list returned). Each page costs the same however deep it is when the list's sort is
+    /// served by an index.
+    pub async fn list_page(&self, id: &str, after: Option<&str>) -> Result<ListPage> {
+        let db = self.database();
+        let list = db
+            .lists()
+            .get(&id.to_owned())
+            .map_err(crate::store_err)?
+            .ok_or_else(|| list_err(id, "no such list in table lists"))?;
+        let read = match after {
+            Some(cursor) => ListRead::After(cursor.to_owned()),
+            None => ListRead::Page(1),
+        };
+        let state = self.context().state();
+        let plan = plan(&state, db, &list, &read)?;
+        let physical = in_order(state.create_physical_plan(&plan).await?);
+        let batches =
+            datafusion::physical_plan::collect(physical, self.context().task_ctx()).await?;
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let next_cursor = if rows as i64 == list.page_size {
+            batches.iter().rev().find(|b| b.num_rows() > 0).and_then(|b| {
+                let cursors = b.column(b.num_columns() - 1);
+                ScalarValue::try_from_array(cursors, b.num_rows() - 1)
+                    .ok()
+                    .and_then(|v| match v {
+                        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => s,
+                        _ => None,
+                    })
+            })
+        } else {
+            None
+        };
+        Ok(ListPage {
+            batches,
+            next_cursor,
+        })
+    }
 }

@@ -1,7 +1,8 @@
 //! Differential testing: random data in Quiver and in SQLite (rusqlite, bundled), random
 //! queries on both, and the answers must agree. Orderings are made total by ending every
 //! ORDER BY with the primary key, and NULL placement is spelled out in both, so ties and NULLs
-//! are compared exactly rather than by weakening the comparison.
+//! are compared exactly rather than by weakening the comparison. Row-value comparisons
+//! (keyset conditions) and OFFSET are among the random queries.
 
 use indexed_store::workload::Rng;
 use quiver_tests::TempDb;
@@ -55,7 +56,8 @@ fn lit<T: ToString>(v: &Option<T>, quote: bool) -> String {
 /// A random WHERE clause over the columns.
 fn predicate(rng: &mut Rng) -> String {
     let atom = |rng: &mut Rng| -> String {
-        match rng.below(10) {
+        let op = |rng: &mut Rng| ["<", "<=", ">", ">="][rng.below(4) as usize];
+        match rng.below(13) {
             0 => format!("status = '{}'", STATUSES[rng.below(4) as usize]),
             1 => format!(
                 "status IN ('{}', '{}')",
@@ -79,6 +81,26 @@ fn predicate(rng: &mut Rng) -> String {
             6 => format!("owner = 'o{}'", rng.below(12)),
             7 => format!("score > {}", rng.below(100)),
             8 => format!("id < 'id0{}'", rng.below(4)),
+            // Row values: keyset conditions, seeks where an index walks those columns.
+            9 => format!(
+                "(contacts_count, id) {} ({}, 'id0{:03}')",
+                op(rng),
+                rng.below(60) as i64 - 10,
+                rng.below(300)
+            ),
+            10 => format!(
+                "(status, contacts_count) {} ('{}', {})",
+                op(rng),
+                STATUSES[rng.below(4) as usize],
+                rng.below(60) as i64 - 10
+            ),
+            11 => format!(
+                "(status, contacts_count, id) {} ('{}', {}, 'id0{:03}')",
+                op(rng),
+                STATUSES[rng.below(4) as usize],
+                rng.below(60) as i64 - 10,
+                rng.below(300)
+            ),
             _ => "score IS NULL".into(),
         }
     };
