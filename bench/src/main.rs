@@ -12,6 +12,7 @@
 //! ```
 
 mod jobs;
+mod pages;
 mod sqlite;
 mod writes;
 
@@ -407,6 +408,9 @@ async fn main() {
             ));
         }
         growth.push((n, medians));
+        if args.only.is_empty() || args.only.iter().any(|o| "pages".contains(o.as_str())) {
+            pages::report(&quiver, &sqlite, args.iterations).await;
+        }
         writes::report(&quiver, &sqlite, args.writes).await;
         println!("\nplan cache: {:?}", quiver.plan_cache().stats());
         scan_rates(&db, &quiver, n).await;

@@ -221,11 +221,20 @@ fn plan_for(
     // The walk's order: the key columns, then (in a secondary index) the primary key.
     let mut walk: Vec<(&str, SortOrder)> = c.columns.clone();
     if c.index.is_some() {
-        walk.extend(schema.primary_key.iter().map(|k| (k.as_str(), SortOrder::Asc)));
+        walk.extend(
+            schema
+                .primary_key
+                .iter()
+                .map(|k| (k.as_str(), SortOrder::Asc)),
+        );
     }
     // A unique index holds no primary key in the keys of its (non-NULL) entries, so a seek
     // stays within its own columns.
-    let seekable = if c.unique { c.columns.len() } else { walk.len() };
+    let seekable = if c.unique {
+        c.columns.len()
+    } else {
+        walk.len()
+    };
     let seek = seek_for(
         schema,
         &walk[eq_len.min(seekable)..seekable],
@@ -234,8 +243,14 @@ fn plan_for(
         &mut answered,
     );
 
-    let (ordered, direction) =
-        ordering(schema, &walk, eq_len, prefixes.len() == 1, predicates, order);
+    let (ordered, direction) = ordering(
+        schema,
+        &walk,
+        eq_len,
+        prefixes.len() == 1,
+        predicates,
+        order,
+    );
     AccessPlan {
         path: AccessPath {
             index: c.index.map(str::to_owned),
@@ -422,11 +437,7 @@ fn ordering(
     let mut direction = None;
     for key in keys {
         // Skip index columns fixed by equality.
-        while pos < columns.len()
-            && pos < eq_len
-            && single_prefix
-            && columns[pos].0 != key.column
-        {
+        while pos < columns.len() && pos < eq_len && single_prefix && columns[pos].0 != key.column {
             pos += 1;
         }
         let Some((col, col_order)) = columns.get(pos) else {

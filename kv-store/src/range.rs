@@ -138,10 +138,18 @@ mod tests {
         let a = KeyRange::prefix(b"a");
         let b = KeyRange::new(Bound::Excluded(b"ab".to_vec()), Bound::Unbounded);
         let both = a.intersect(&b);
-        for (key, inside) in [(&b"a"[..], false), (b"ab", false), (b"ab\0", true), (b"az", true), (b"b", false)] {
+        for (key, inside) in [
+            (&b"a"[..], false),
+            (b"ab", false),
+            (b"ab\0", true),
+            (b"az", true),
+            (b"b", false),
+        ] {
             assert_eq!(both.contains(key), inside, "{key:?}");
         }
-        assert!(KeyRange::prefix(b"a").intersect(&KeyRange::prefix(b"b")).is_empty());
+        assert!(KeyRange::prefix(b"a")
+            .intersect(&KeyRange::prefix(b"b"))
+            .is_empty());
         assert_eq!(KeyRange::all().intersect(&KeyRange::all()), KeyRange::all());
     }
 

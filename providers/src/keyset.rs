@@ -59,7 +59,9 @@ fn expand(e: &ast::Expr) -> Option<ast::Expr> {
     let (strict, last) = match op {
         BinaryOperator::Eq => {
             return fold(
-                pairs.map(|(a, b)| binary(a, BinaryOperator::Eq, b)).collect(),
+                pairs
+                    .map(|(a, b)| binary(a, BinaryOperator::Eq, b))
+                    .collect(),
                 BinaryOperator::And,
             )
         }
@@ -84,7 +86,11 @@ fn expand(e: &ast::Expr) -> Option<ast::Expr> {
             let mut conjuncts: Vec<ast::Expr> = (0..i)
                 .map(|j| binary(&l[j], BinaryOperator::Eq, &r[j]))
                 .collect();
-            let op = if i + 1 == n { last.clone() } else { strict.clone() };
+            let op = if i + 1 == n {
+                last.clone()
+            } else {
+                strict.clone()
+            };
             conjuncts.push(binary(&l[i], op, &r[i]));
             fold(conjuncts, BinaryOperator::And).expect("at least one conjunct")
         })
@@ -201,11 +207,7 @@ fn pieces(e: &Expr, schema: &TableSchema, equal: &[(String, Value)]) -> Option<V
 /// The operands of a chain of `op`.
 fn split(e: &Expr, op: Operator) -> Vec<&Expr> {
     match e {
-        Expr::BinaryExpr(BinaryExpr {
-            left,
-            op: o,
-            right,
-        }) if *o == op => {
+        Expr::BinaryExpr(BinaryExpr { left, op: o, right }) if *o == op => {
             let mut v = split(left, op);
             v.extend(split(right, op));
             v

@@ -29,9 +29,9 @@ pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::Data
 
 pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use distinct::DistinctScan;
-pub use offset::OffsetScan;
 pub use error::SqlError;
 pub use lists::{register_list_functions, ListPage, ListRead, CURSOR_COLUMN};
+pub use offset::OffsetScan;
 pub use plan_cache::{CachedStatementStats, PlanCache, PlanCacheLimits, PlanCacheStats};
 pub use scan::{IndexScanExec, ScanMode};
 pub use session::{default_config, register, session_context, Quiver};

@@ -34,8 +34,8 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionState;
 use datafusion::functions_aggregate::count::count_all;
 use datafusion::logical_expr::{
-    col, lit, ColumnarValue, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
+    col, lit, ColumnarValue, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder,
+    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self, OrderByExpr};
@@ -96,9 +96,12 @@ fn parse_filter(id: &str, text: &str) -> Result<ast::Expr> {
     let e = parser
         .parse_expr()
         .map_err(|e| list_err(id, format!("filter '{text}': {e}")))?;
-    parser
-        .expect_token(&Token::EOF)
-        .map_err(|e| list_err(id, format!("filter '{text}' is more than one expression: {e}")))?;
+    parser.expect_token(&Token::EOF).map_err(|e| {
+        list_err(
+            id,
+            format!("filter '{text}' is more than one expression: {e}"),
+        )
+    })?;
     Ok(e)
 }
 
@@ -131,7 +134,12 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
     let access = db
         .table(&list.datasource)
         .filter(|_| visible)
-        .ok_or_else(|| list_err(id, format!("datasource '{}' is not a table", list.datasource)))?;
+        .ok_or_else(|| {
+            list_err(
+                id,
+                format!("datasource '{}' is not a table", list.datasource),
+            )
+        })?;
     let schema = access.schema();
     let table: Arc<dyn TableProvider> = Arc::new(QuiverTable::new(access));
     let df_schema = DFSchema::try_from_qualified_schema(name, &table.schema())?;
@@ -180,7 +188,10 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
         let Some(pos) = schema.column_index(&column) else {
             return Err(list_err(
                 id,
-                format!("sort column '{column}' is not a column of '{}'", list.datasource),
+                format!(
+                    "sort column '{column}' is not a column of '{}'",
+                    list.datasource
+                ),
             ));
         };
         if schema.columns[pos].ty.is_list() {
@@ -227,10 +238,16 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
 }
 
 /// The plan of one read of a list.
-fn plan(state: &SessionState, db: &Database, list: &ListConfig, read: &ListRead) -> Result<LogicalPlan> {
+fn plan(
+    state: &SessionState,
+    db: &Database,
+    list: &ListConfig,
+    read: &ListRead,
+) -> Result<LogicalPlan> {
     let checked = check(state, db, list)?;
     let (_, name) = split_name(&list.datasource);
-    let mut builder = LogicalPlanBuilder::scan(name, provider_as_source(checked.table.clone()), None)?;
+    let mut builder =
+        LogicalPlanBuilder::scan(name, provider_as_source(checked.table.clone()), None)?;
     if let Some(f) = &checked.filter {
         builder = builder.filter(f.clone())?;
     }
@@ -242,7 +259,10 @@ fn plan(state: &SessionState, db: &Database, list: &ListConfig, read: &ListRead)
         }
         ListRead::Facets(column) => {
             if checked.schema.column_index(column).is_none() {
-                return Err(list_err(&list.id, format!("facet column '{column}' is not a column")));
+                return Err(list_err(
+                    &list.id,
+                    format!("facet column '{column}' is not a column"),
+                ));
             }
             return builder
                 .aggregate(vec![col(column.as_str())], vec![count_all().alias("count")])?
@@ -261,13 +281,22 @@ fn plan(state: &SessionState, db: &Database, list: &ListConfig, read: &ListRead)
         .collect();
     let skip = match read {
         ListRead::Page(n) if *n < 1 => {
-            return Err(list_err(&list.id, format!("page {n}: pages are numbered from 1")))
+            return Err(list_err(
+                &list.id,
+                format!("page {n}: pages are numbered from 1"),
+            ))
         }
-        ListRead::Page(n) => usize::try_from((n - 1).saturating_mul(list.page_size)).unwrap_or(usize::MAX),
+        ListRead::Page(n) => {
+            usize::try_from((n - 1).saturating_mul(list.page_size)).unwrap_or(usize::MAX)
+        }
         _ => 0,
     };
     let mut output: Vec<Expr> = checked.columns.iter().map(|c| col(c.as_str())).collect();
-    let cursor_args = checked.keys.iter().map(|k| col(k.column.as_str())).collect();
+    let cursor_args = checked
+        .keys
+        .iter()
+        .map(|k| col(k.column.as_str()))
+        .collect();
     output.push(cursor_udf().call(cursor_args).alias(CURSOR_COLUMN));
     builder
         .sort(sort)?
@@ -340,7 +369,12 @@ fn literal(schema: &TableSchema, column: &str, v: &Value) -> Expr {
 }
 
 fn decode_cursor(id: &str, cursor: &str, checked: &Checked) -> Result<Vec<Value>> {
-    let invalid = |why: &str| list_err(id, format!("invalid cursor '{cursor}': {why}; pass a _cursor value of this list"));
+    let invalid = |why: &str| {
+        list_err(
+            id,
+            format!("invalid cursor '{cursor}': {why}; pass a _cursor value of this list"),
+        )
+    };
     let bytes = from_hex(cursor).ok_or_else(|| invalid("not hexadecimal"))?;
     let orders = vec![codec::SortOrder::Asc; checked.keys.len()];
     let values = codec::decode_key(&bytes, &orders).map_err(|e| invalid(&e.to_string()))?;
@@ -355,7 +389,7 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -436,7 +470,12 @@ fn usage(name: &str) -> &'static str {
 
 fn text_arg(name: &str, e: &Expr) -> Result<String> {
     match e {
-        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)), _) => Ok(s.clone()),
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::LargeUtf8(Some(s))
+            | ScalarValue::Utf8View(Some(s)),
+            _,
+        ) => Ok(s.clone()),
         other => Err(DataFusionError::Plan(format!(
             "{name}: argument {other} is not a text constant; use {}",
             usage(name)
@@ -464,7 +503,9 @@ impl TableFunctionImpl for ListFunction {
             .lists()
             .get(&id)
             .map_err(crate::store_err)?
-            .ok_or_else(|| DataFusionError::Plan(format!("{name}: no list '{id}' in table lists")))?;
+            .ok_or_else(|| {
+                DataFusionError::Plan(format!("{name}: no list '{id}' in table lists"))
+            })?;
         let plan = plan(state, &self.db, &list, &read)?;
         Ok(Arc::new(ListTable(ViewTable::new(plan, None))))
     }
@@ -520,7 +561,9 @@ fn session_state(session: &dyn Session) -> Result<&SessionState> {
     session
         .as_any()
         .downcast_ref::<SessionState>()
-        .ok_or_else(|| DataFusionError::Internal("list functions need a DataFusion session state".into()))
+        .ok_or_else(|| {
+            DataFusionError::Internal("list functions need a DataFusion session state".into())
+        })
 }
 
 /// Registers `list`, `list_count` and `list_facets` in a session.
@@ -575,15 +618,21 @@ impl crate::Quiver {
             datafusion::physical_plan::collect(physical, self.context().task_ctx()).await?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let next_cursor = if rows as i64 == list.page_size {
-            batches.iter().rev().find(|b| b.num_rows() > 0).and_then(|b| {
-                let cursors = b.column(b.num_columns() - 1);
-                ScalarValue::try_from_array(cursors, b.num_rows() - 1)
-                    .ok()
-                    .and_then(|v| match v {
-                        ScalarValue::Utf8(s) | ScalarValue::Utf8View(s) | ScalarValue::LargeUtf8(s) => s,
-                        _ => None,
-                    })
-            })
+            batches
+                .iter()
+                .rev()
+                .find(|b| b.num_rows() > 0)
+                .and_then(|b| {
+                    let cursors = b.column(b.num_columns() - 1);
+                    ScalarValue::try_from_array(cursors, b.num_rows() - 1)
+                        .ok()
+                        .and_then(|v| match v {
+                            ScalarValue::Utf8(s)
+                            | ScalarValue::Utf8View(s)
+                            | ScalarValue::LargeUtf8(s) => s,
+                            _ => None,
+                        })
+                })
         } else {
             None
         };

@@ -13,8 +13,8 @@ use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::buffer::BufferExec;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
-use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::limit::GlobalLimitExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::scan::IndexScanExec;
@@ -58,7 +58,7 @@ impl PhysicalOptimizerRule for OffsetScan {
                 return Ok(Transformed::no(node));
             };
             Ok(Transformed::yes(
-                Arc::new(CooperativeExec::new(Arc::new(skipping))) as Arc<dyn ExecutionPlan>
+                Arc::new(CooperativeExec::new(Arc::new(skipping))) as Arc<dyn ExecutionPlan>,
             ))
         })
         .map(|t| t.data)

@@ -7,7 +7,8 @@
 //! row of the table was deleted. A subquery in the WHERE is decorrelated into a join whose
 //! condition is not read back either. So a write keeps its plan as analyzed (names resolved,
 //! types coerced): the table's `update`/`delete_from` receive the WHERE as written, and build
-//! their own index scan from it. Queries are optimized as before.
+//! their own index scan from it. Queries are optimized as before, except that common
+//! subexpressions are not extracted from a plan with placeholders (see `has_placeholders`).
 
 use std::sync::Arc;
 
@@ -53,6 +54,12 @@ impl OptimizerRule for QueriesOnly {
         if matches!(plan, LogicalPlan::Dml(_)) {
             return Ok(Transformed::no(plan));
         }
+        // A placeholder is a value, as cheap to repeat as a literal. Extracting a repeated
+        // one (`a < $1 OR (a = $1 AND b < $2)`, the expanded keyset condition) into a
+        // projection below the filter would keep that filter from reaching the scan.
+        if self.0.name() == "common_sub_expression_eliminate" && has_placeholders(&plan) {
+            return Ok(Transformed::no(plan));
+        }
         match self.0.apply_order() {
             None => self.0.rewrite(plan, config),
             Some(order) => plan.rewrite_with_subqueries(&mut Rewriter {
@@ -62,6 +69,26 @@ impl OptimizerRule for QueriesOnly {
             }),
         }
     }
+}
+
+/// True when any expression of the plan holds a placeholder (`$1`).
+fn has_placeholders(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::logical_expr::Expr;
+    let mut found = false;
+    let _ = plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|e| {
+            e.apply(|x| {
+                found |= matches!(x, Expr::Placeholder(_));
+                Ok(if found {
+                    TreeNodeRecursion::Stop
+                } else {
+                    TreeNodeRecursion::Continue
+                })
+            })
+        })
+    });
+    found
 }
 
 /// Applies a rule at each node, top-down or bottom-up, as DataFusion's optimizer does.

@@ -112,8 +112,8 @@ async fn create_view(
     let query = DFStatement::Statement(Box::new(Statement::Query(cv.query.clone())));
     let mut depends_on = Vec::new();
     for reference in state.resolve_table_references(&query)? {
-        let function = reference.schema().is_none()
-            && state.table_functions().contains_key(reference.table());
+        let function =
+            reference.schema().is_none() && state.table_functions().contains_key(reference.table());
         if function {
             continue;
         }

@@ -92,7 +92,11 @@ async fn cursor_pages_return_every_row_once_in_order() {
     // start.
     let mut cursor = None;
     for _ in 0..10 {
-        let page = db.quiver.list_page("by_n_desc", cursor.as_deref()).await.unwrap();
+        let page = db
+            .quiver
+            .list_page("by_n_desc", cursor.as_deref())
+            .await
+            .unwrap();
         cursor = page.next_cursor;
     }
     let cursor = cursor.unwrap();

@@ -157,7 +157,9 @@ impl IndexScanExec {
     /// True when the scan reads at most a few rows: a fetch of at most `rows` (after an
     /// offset of at most `rows`), or an equality on every primary-key column.
     pub(crate) fn is_small(&self, rows: usize) -> bool {
-        self.spec.fetch.is_some_and(|f| f <= rows && self.spec.offset <= rows)
+        self.spec
+            .fetch
+            .is_some_and(|f| f <= rows && self.spec.offset <= rows)
             || self.spec.plan.is_point()
     }
 
@@ -167,7 +169,12 @@ impl IndexScanExec {
     pub(crate) fn with_offset(&self, skip: usize, fetch: Option<usize>) -> Option<Self> {
         let spec = &self.spec;
         let plain = matches!(spec.mode, ScanMode::Records | ScanMode::Covered);
-        if skip == 0 || spec.offset > 0 || !plain || !spec.residual().is_empty() || spec.ranges.len() > 1 {
+        if skip == 0
+            || spec.offset > 0
+            || !plain
+            || !spec.residual().is_empty()
+            || spec.ranges.len() > 1
+        {
             return None;
         }
         let mut spec = spec.clone();

@@ -95,9 +95,7 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::SystemTable(..)
         | StoreError::InvalidAccessPath { .. }
         | StoreError::InvalidJob(_) => Code::InvalidArgument,
-        StoreError::InvalidTransition { .. } | StoreError::InUse { .. } => {
-            Code::FailedPrecondition
-        }
+        StoreError::InvalidTransition { .. } | StoreError::InUse { .. } => Code::FailedPrecondition,
         StoreError::ViewCycle { .. } => Code::InvalidArgument,
         StoreError::Storage(_)
         | StoreError::UnsupportedFormat { .. }
