@@ -130,6 +130,21 @@ async fn queries_prepared_statements_updates_and_metadata() {
         tables.contains(&"t".to_string()) && tables.contains(&"jobs".to_string()),
         "{tables:?}"
     );
+
+    // A view is listed with table type VIEW, and only views when the client asks for them.
+    c.execute_update("CREATE VIEW t_names AS SELECT name FROM t".into(), None)
+        .await
+        .unwrap();
+    let info = c
+        .get_tables(CommandGetTables {
+            table_types: vec!["VIEW".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let batch = fetch(&mut c, info).await;
+    assert_eq!(strings(&batch, 2), vec!["t_names"]);
+    assert_eq!(strings(&batch, 3), vec!["VIEW"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

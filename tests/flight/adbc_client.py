@@ -99,6 +99,20 @@ def main():
                 ]
                 assert table in tables, f"metadata lists {tables}"
 
+            @check("metadata lists a view as a VIEW")
+            def _():
+                cur.execute(f"CREATE OR REPLACE VIEW {table}_view AS SELECT name FROM {table}")
+                objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
+                kinds = {
+                    t["table_name"]: t["table_type"]
+                    for c in objects
+                    for s in c["catalog_db_schemas"]
+                    for t in (s["db_schema_tables"] or [])
+                }
+                assert kinds.get(f"{table}_view") == "VIEW", f"metadata lists {kinds}"
+                assert scalar(cur, f"SELECT count(*) FROM {table}_view WHERE name = 'bob'") == 1
+                cur.execute(f"DROP VIEW {table}_view")
+
             @check("four connections incrementing one counter lose nothing")
             def _():
                 cur.execute("CREATE TABLE IF NOT EXISTS adbc_counters (id TEXT PRIMARY KEY, n BIGINT)")

@@ -22,6 +22,15 @@ fn rows() -> Vec<(i64, Option<i64>)> {
         .collect()
 }
 
+/// The ids of `rows` ordered by n then id, NULLs last ascending (first descending).
+fn in_order(mut rows: Vec<(i64, Option<i64>)>, descending: bool) -> Vec<i64> {
+    rows.sort_by_key(|&(id, n)| (n.is_none(), n, id));
+    if descending {
+        rows.reverse();
+    }
+    rows.iter().map(|r| r.0).collect()
+}
+
 async fn walk(db: &TempDb, list: &str) -> Vec<i64> {
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -66,27 +75,10 @@ async fn cursor_pages_return_every_row_once_in_order() {
     .unwrap();
 
     // Descending, NULLs first; ties by id descending (the index walk's order).
-    let mut expected: Vec<(i64, Option<i64>)> = data.clone();
-    expected.sort_by(|a, b| match (a.1, b.1) {
-        (None, None) => b.0.cmp(&a.0),
-        (None, Some(_)) => std::cmp::Ordering::Less,
-        (Some(_), None) => std::cmp::Ordering::Greater,
-        (Some(x), Some(y)) => y.cmp(&x).then(b.0.cmp(&a.0)),
-    });
-    let expected: Vec<i64> = expected.iter().map(|r| r.0).collect();
-    assert_eq!(walk(&db, "by_n_desc").await, expected);
-
+    assert_eq!(walk(&db, "by_n_desc").await, in_order(data.clone(), true));
     // Ascending, NULLs last, with a filter the index does not answer.
-    let mut expected: Vec<(i64, Option<i64>)> =
-        data.iter().copied().filter(|r| r.0 % 3 != 1).collect();
-    expected.sort_by(|a, b| match (a.1, b.1) {
-        (None, None) => a.0.cmp(&b.0),
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (Some(x), Some(y)) => x.cmp(&y).then(a.0.cmp(&b.0)),
-    });
-    let expected: Vec<i64> = expected.iter().map(|r| r.0).collect();
-    assert_eq!(walk(&db, "by_n_asc").await, expected);
+    let filtered = data.iter().copied().filter(|r| r.0 % 3 != 1).collect();
+    assert_eq!(walk(&db, "by_n_asc").await, in_order(filtered, false));
 
     // A page deep in the descending list (past the NULLs) is one seek, not a walk from the
     // start.
