@@ -84,6 +84,28 @@ pub(crate) fn compile(
         .collect()
 }
 
+/// Compiles a scan's filters over `schema`. They come out of an analyzed plan (types
+/// already coerced, placeholders bound to values of the planned types), so they skip the
+/// session's simplify-and-coerce pass, a sizeable share of a fast-path read.
+fn compile_filters(
+    state: &dyn Session,
+    filters: &[Expr],
+    schema: &SchemaRef,
+) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+    filters
+        .iter()
+        .map(|e| {
+            datafusion::physical_expr::create_physical_expr(
+                &unqualified(e.clone())?,
+                &df_schema,
+                state.execution_props(),
+                &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext::default(),
+            )
+        })
+        .collect()
+}
+
 /// Builds the scan of `access` for a projection, filters and limit.
 pub(crate) fn build_scan(
     state: &dyn Session,
@@ -117,7 +139,7 @@ pub(crate) fn build_scan(
         })
         .collect();
     let output_schema = Arc::new(arrow.project(&proj)?);
-    let physical_filters = compile(state, filters, &read_schema)?;
+    let physical_filters = compile_filters(state, filters, &read_schema)?;
     let predicates = filters.iter().map(|f| to_predicate(f, &schema)).collect();
     let filter_text = filters
         .iter()

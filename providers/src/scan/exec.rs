@@ -41,7 +41,9 @@ pub(crate) fn visit_expressions<'a>(
 /// Scans a Quiver table through an index or its primary key.
 pub struct IndexScanExec {
     spec: ScanSpec,
-    properties: Arc<PlanProperties>,
+    /// Worked out when DataFusion first asks: a scan the fast path builds and reads at once
+    /// never needs them.
+    properties: std::sync::OnceLock<Arc<PlanProperties>>,
     metrics: ExecutionPlanMetricsSet,
 }
 
@@ -53,6 +55,15 @@ impl fmt::Debug for IndexScanExec {
 
 impl IndexScanExec {
     pub(crate) fn new(spec: ScanSpec) -> Self {
+        IndexScanExec {
+            spec,
+            properties: std::sync::OnceLock::new(),
+            metrics: ExecutionPlanMetricsSet::new(),
+        }
+    }
+
+    /// Ordering, constant columns and partitioning, as DataFusion's planner reads them.
+    fn plan_properties(spec: &ScanSpec) -> PlanProperties {
         let (ordering, constants) = spec.output_ordering();
         let mut eq = EquivalenceProperties::new(spec.output_schema.clone());
         if !ordering.is_empty() {
@@ -66,17 +77,12 @@ impl IndexScanExec {
             })
             .collect();
         let _ = eq.add_constants(consts);
-        let properties = PlanProperties::new(
+        PlanProperties::new(
             eq,
             Partitioning::UnknownPartitioning(spec.ranges.len()),
             EmissionType::Incremental,
             Boundedness::Bounded,
-        );
-        IndexScanExec {
-            spec,
-            properties: Arc::new(properties),
-            metrics: ExecutionPlanMetricsSet::new(),
-        }
+        )
     }
 
     /// The access path chosen.
@@ -248,7 +254,8 @@ impl ExecutionPlan for IndexScanExec {
     }
 
     fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
+        self.properties
+            .get_or_init(|| Arc::new(Self::plan_properties(&self.spec)))
     }
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
