@@ -192,3 +192,39 @@ async fn counters_and_statements_show_in_sys_tables() {
         .unwrap();
     assert!(plan.contains("IndexScanExec"), "{plan}");
 }
+
+/// A statement over a view is kept and runs on the fast path like the SELECT the view
+/// stands for; replacing the view is DDL, so the kept plan of the old definition never
+/// runs again.
+#[tokio::test]
+async fn a_view_is_cached_like_its_select_until_it_is_replaced() {
+    let db = TempDb::new();
+    table(&db, 30).await;
+    db.query("CREATE VIEW a_rows AS SELECT id, n FROM t WHERE status = 'a'")
+        .await
+        .unwrap();
+    let statement = db
+        .quiver
+        .prepare("SELECT n FROM a_rows WHERE id = $1")
+        .await
+        .unwrap();
+    assert!(statement.uses_fast_path());
+    let run = |id: i64| {
+        let statement = &statement;
+        async move {
+            render(
+                &statement
+                    .query(vec![ScalarValue::Int64(Some(id))])
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    assert_eq!(run(3).await, [["30"]]);
+    assert!(run(4).await.is_empty(), "id 4 has status 'b'");
+    db.query("CREATE OR REPLACE VIEW a_rows AS SELECT id, n * 2 AS n FROM t WHERE status = 'b'")
+        .await
+        .unwrap();
+    assert_eq!(run(4).await, [["80"]]);
+    assert!(run(3).await.is_empty());
+}
