@@ -35,8 +35,13 @@ pub fn register(ctx: &SessionContext, db: Arc<Database>) {
 
 /// A session config with `quiver.public` as the default schema and information_schema on.
 pub fn default_config() -> SessionConfig {
+    namespace_config(DEFAULT_SCHEMA)
+}
+
+/// A session config whose default schema is `namespace`, information_schema on.
+fn namespace_config(namespace: &str) -> SessionConfig {
     SessionConfig::new()
-        .with_default_catalog_and_schema(CATALOG_NAME, DEFAULT_SCHEMA)
+        .with_default_catalog_and_schema(CATALOG_NAME, namespace)
         .with_information_schema(true)
 }
 
@@ -56,9 +61,7 @@ pub(crate) fn namespace_context(db: Arc<Database>, namespace: &str) -> SessionCo
         (default_config(), QuiverCatalog::new(db.clone()))
     } else {
         (
-            SessionConfig::new()
-                .with_default_catalog_and_schema(CATALOG_NAME, namespace)
-                .with_information_schema(true),
+            namespace_config(namespace),
             QuiverCatalog::restricted_to(db.clone(), namespace),
         )
     };
@@ -129,9 +132,7 @@ impl Quiver {
 
     /// A session over an open database, seeing only one namespace (per-tenant access).
     pub fn restricted(db: Arc<Database>, namespace: &str) -> Self {
-        let config = SessionConfig::new()
-            .with_default_catalog_and_schema(CATALOG_NAME, namespace)
-            .with_information_schema(true);
+        let config = namespace_config(namespace);
         let cache = Arc::new(PlanCache::default());
         let catalog = QuiverCatalog::restricted_to(db.clone(), namespace);
         let ctx = context_with(config, catalog.with_plan_cache(cache.clone()));
