@@ -192,10 +192,10 @@ impl IndexScanExec {
     /// The same scan yielding the distinct values of the `n` columns read, found by a skip
     /// scan (None when it cannot).
     pub fn with_distinct(&self, n: usize) -> Option<Self> {
-        let path = self.spec.skip_path(n)?;
+        let (path, skipped) = self.spec.skip_path(n)?;
         let mut spec = self.spec.clone();
         spec.plan.path = path;
-        spec.mode = ScanMode::Distinct(n);
+        spec.mode = ScanMode::Distinct(skipped);
         spec.ranges = vec![KeyRange::all()];
         Some(IndexScanExec::new(spec))
     }
@@ -216,7 +216,7 @@ impl IndexScanExec {
         {
             return None;
         }
-        let path = self.spec.skip_path(n)?;
+        let (path, skipped) = self.spec.skip_path(n)?;
         let mut spec = self.spec.clone();
         spec.read_columns = grouped
             .iter()
@@ -226,7 +226,10 @@ impl IndexScanExec {
             direction: Direction::Forward,
             ..path
         };
-        spec.mode = ScanMode::Facets { columns: n, counts };
+        spec.mode = ScanMode::Facets {
+            columns: skipped,
+            counts,
+        };
         spec.read_schema = schema.clone();
         spec.projection = (0..schema.fields().len()).collect();
         spec.output_schema = schema;

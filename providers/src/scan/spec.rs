@@ -228,12 +228,15 @@ impl ScanSpec {
         (sort, constants)
     }
 
-    /// The path of a skip scan over the distinct values of the `n` columns read (None when
-    /// there is none). Without filters any index (or the primary key) whose leading columns
-    /// are the ones read will do; with filters, the path already chosen must answer all of
-    /// them with one equality prefix, and its index must lead with the columns read (a
-    /// range or prefix on those columns narrows the skip scan).
-    pub(super) fn skip_path(&self, n: usize) -> Option<AccessPath> {
+    /// The path of a skip scan over the distinct values of the `n` columns read, with the
+    /// number of leading key columns it skips over (None when there is none). Without
+    /// filters any index (or the primary key) whose leading columns are the ones read will
+    /// do; with filters, the path already chosen must answer all of them with one equality
+    /// prefix, and its index must lead with the columns read (a range or prefix on those
+    /// columns narrows the skip scan) or have them right after the prefix (`WHERE status =
+    /// 'active'` then the distinct `contacts_count` of `(status, contacts_count)`: the skip
+    /// scan walks distinct (status, contacts_count) pairs under the one status).
+    pub(super) fn skip_path(&self, n: usize) -> Option<(AccessPath, usize)> {
         let spec = self;
         if spec.fetch.is_some() || spec.schema.ttl.is_some() {
             return None;
@@ -243,15 +246,22 @@ impl ScanSpec {
             .iter()
             .map(|&c| spec.schema.columns[c].name.clone())
             .collect();
-        let leads = |cols: &[String]| {
-            cols.len() >= n
-                && wanted.len() == n
-                && cols[..n].iter().all(|c| {
-                    spec.schema
-                        .column_index(c)
-                        .is_some_and(|i| !spec.schema.columns[i].ty.is_list())
-                })
-                && wanted.iter().all(|w| cols[..n].contains(w))
+        let scalar = |c: &String| {
+            spec.schema
+                .column_index(c)
+                .is_some_and(|i| !spec.schema.columns[i].ty.is_list())
+        };
+        // The columns read are the key columns from `fixed` to `fixed + n`, once those the
+        // equality prefix fixes are set aside.
+        let leads_after = |cols: &[String], fixed: usize| {
+            let rest: Vec<&String> = wanted
+                .iter()
+                .filter(|w| !cols[..fixed].contains(w))
+                .collect();
+            cols.len() >= fixed + n
+                && rest.len() == n
+                && cols[..fixed + n].iter().all(scalar)
+                && rest.iter().all(|w| cols[fixed..fixed + n].contains(w))
         };
         let key_columns = |index: &Option<String>| -> Option<Vec<String>> {
             match index {
@@ -263,27 +273,38 @@ impl ScanSpec {
                     .map(|i| i.columns.iter().map(|c| c.name.clone()).collect()),
             }
         };
-        Some(if spec.physical_filters.is_empty() {
+        if spec.physical_filters.is_empty() {
             let mut candidates = vec![None];
             candidates.extend(spec.schema.indexes.iter().map(|i| Some(i.name.clone())));
             let index = candidates
                 .into_iter()
-                .find(|c| key_columns(c).is_some_and(|cols| leads(&cols)))?;
-            AccessPath {
-                index,
-                ..AccessPath::primary()
-            }
+                .find(|c| key_columns(c).is_some_and(|cols| leads_after(&cols, 0)))?;
+            return Some((
+                AccessPath {
+                    index,
+                    ..AccessPath::primary()
+                },
+                n,
+            ));
+        }
+        let path = &spec.plan.path;
+        if !spec.residual().is_empty() || path.prefixes.len() != 1 {
+            return None;
+        }
+        let cols = key_columns(&path.index)?;
+        let fixed = spec.plan.equality_columns;
+        let skipped = if leads_after(&cols, 0) {
+            n
+        } else if fixed > 0 && leads_after(&cols, fixed) {
+            fixed + n
         } else {
-            let path = &spec.plan.path;
-            let answered = spec.residual().is_empty() && path.prefixes.len() == 1;
-            if !answered || !key_columns(&path.index).is_some_and(|cols| leads(&cols)) {
-                return None;
-            }
-            AccessPath {
-                limit: None,
-                ..path.clone()
-            }
-        })
+            return None;
+        };
+        let path = AccessPath {
+            limit: None,
+            ..path.clone()
+        };
+        Some((path, skipped))
     }
 
     /// The one-line description EXPLAIN shows.
