@@ -41,7 +41,10 @@ pub use jobs::{JobQueue, NewJob, QueueConfig, QueueStat, Submitted};
 pub use load::DEFAULT_LOAD_BATCH;
 pub use maintenance::{Maintenance, MaintenanceReport, MaintenanceSettings};
 pub use payload::EntryPayload;
-pub use planner::{choose_access_path, AccessPlan, ColumnPredicate, OrderKey, Predicate};
+pub use planner::{
+    choose_access_path, choose_access_path_reading, AccessPlan, ColumnPredicate, OrderKey,
+    Predicate,
+};
 pub use reader::{IndexEntry, StoreReader};
 pub use record::{ListRef, ValueRef, RECORD_FORMAT};
 pub use row_access::{RowAccess, RowReader};

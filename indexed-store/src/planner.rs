@@ -116,6 +116,8 @@ struct Candidate<'a> {
     index: Option<&'a str>,
     columns: Vec<(&'a str, SortOrder)>,
     unique: bool,
+    /// Columns an entry holds besides its key (INCLUDE).
+    include: &'a [String],
 }
 
 fn is_list(schema: &TableSchema, column: &str) -> bool {
@@ -130,6 +132,17 @@ pub fn choose_access_path(
     predicates: &[ColumnPredicate],
     order: &[OrderKey],
 ) -> AccessPlan {
+    choose_access_path_reading(schema, predicates, order, &[])
+}
+
+/// Chooses the best access path for a read of `columns`: between paths that narrow and
+/// order equally well, one whose entries hold every column read (no record to fetch) wins.
+pub fn choose_access_path_reading(
+    schema: &TableSchema,
+    predicates: &[ColumnPredicate],
+    order: &[OrderKey],
+    columns: &[String],
+) -> AccessPlan {
     let mut candidates = vec![Candidate {
         index: None,
         columns: schema
@@ -138,6 +151,7 @@ pub fn choose_access_path(
             .map(|c| (c.as_str(), SortOrder::Asc))
             .collect(),
         unique: true,
+        include: &[],
     }];
     for idx in schema.indexes.iter().filter(|i| !i.partial) {
         candidates.push(Candidate {
@@ -148,9 +162,19 @@ pub fn choose_access_path(
                 .map(|c| (c.name.as_str(), c.order))
                 .collect(),
             unique: idx.unique,
+            include: &idx.include,
         });
     }
-    let mut best: Option<((usize, bool, bool, bool, bool), AccessPlan)> = None;
+    // The primary key's entries are the records: it always holds every column.
+    let covers = |c: &Candidate<'_>| {
+        c.index.is_none()
+            || columns.iter().all(|col| {
+                (!is_list(schema, col) && c.columns.iter().any(|(k, _)| k == col))
+                    || schema.primary_key.contains(col)
+                    || c.include.contains(col)
+            })
+    };
+    let mut best: Option<((usize, bool, bool, bool, bool, bool), AccessPlan)> = None;
     for c in &candidates {
         let plan = plan_for(schema, c, predicates, order);
         let full_unique =
@@ -159,6 +183,7 @@ pub fn choose_access_path(
             plan.equality_columns,
             plan.path.range != ColumnRange::All || plan.path.seek.is_some(),
             plan.ordered,
+            covers(c),
             full_unique,
             c.index.is_none(),
         );

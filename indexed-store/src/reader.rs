@@ -564,9 +564,10 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
     }
 
     /// The distinct values of the first `columns` key columns among the entries the path
-    /// selects, each with the number of entries that hold it: a skip scan that counts each
-    /// value's range without decoding it. Up to the path's limit of values; forward only,
-    /// and not on tables with a TTL (an entry's liveness needs its payload).
+    /// selects, each with the number of entries that hold it, counted without decoding
+    /// them: one forward walk that steps over values with few entries and skips ahead past
+    /// long ones (counting their range). Up to the path's limit of values; forward only, and
+    /// not on tables with a TTL (an entry's liveness needs its payload).
     pub fn facets(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<(Vec<Value>, u64)>> {
         let invalid = |reason: &str| StoreError::InvalidAccessPath {
             index: path.index.clone().unwrap_or_else(|| "primary key".into()),
@@ -586,35 +587,80 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         if walks.len() != 1 {
             return Err(invalid("a facet walk takes one equality prefix"));
         }
-        let (_, mut range) = walks.pop().expect("one walk");
-        // First the values and their key ranges (one seek each), then the counts.
-        let mut found: Vec<(Vec<Value>, KeyRange)> = Vec::new();
-        while path.limit.is_none_or(|l| found.len() < l) {
-            let mut first: Option<Vec<u8>> = None;
+        let (_, range) = walks.pop().expect("one walk");
+        // One forward walk counts the entries of each value as it passes them, so values
+        // with few entries cost no seek. A value still going after RUN entries is counted
+        // from there by `count_ranges` (in parallel when long) and the walk resumes after it.
+        const RUN: u64 = 256;
+        let mut found: Vec<(Vec<Value>, u64)> = Vec::new();
+        let mut from = range.clone();
+        loop {
+            let mut current: Option<(Vec<u8>, Vec<Value>, u64)> = None;
+            let mut long_run: Option<Vec<u8>> = None;
+            let mut full = false;
+            let mut failed: Option<StoreError> = None;
             self.view
-                .visit(&partition, &range, Direction::Forward, &mut |key, _| {
-                    first = Some(key.to_vec());
-                    false
+                .visit(&partition, &from, Direction::Forward, &mut |key, _| {
+                    if let Some((prefix, _, n)) = current.as_mut() {
+                        if key.starts_with(prefix) {
+                            *n += 1;
+                            if *n >= RUN {
+                                long_run = Some(key.to_vec());
+                                return false;
+                            }
+                            return true;
+                        }
+                    }
+                    if let Some((_, values, n)) = current.take() {
+                        found.push((values, n));
+                    }
+                    if path.limit.is_some_and(|l| found.len() >= l) {
+                        full = true;
+                        return false;
+                    }
+                    let mut reader = KeyReader::new(key);
+                    match reader.read_tuple(orders) {
+                        Ok(values) => {
+                            current = Some((key[..reader.position()].to_vec(), values, 1));
+                            true
+                        }
+                        Err(e) => {
+                            failed = Some(e.into());
+                            false
+                        }
+                    }
                 })?;
-            let Some(key) = first else { break };
-            let mut reader = KeyReader::new(&key);
-            let values = reader.read_tuple(orders)?;
-            let prefix = &key[..reader.position()];
-            // This value's entries: from here to the next value or the path's end.
-            let end = range.half_open().1;
-            let stop = match (prefix_successor(prefix), end) {
-                (Some(next), Some(end)) => Some(next.min(end)),
-                (next, end) => next.or(end),
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let Some((prefix, values, n)) = current else {
+                break;
             };
-            let upper = stop.clone().map_or(Bound::Unbounded, Bound::Excluded);
-            found.push((values, KeyRange::new(Bound::Included(key), upper)));
+            let Some(last) = long_run else {
+                if !full {
+                    found.push((values, n));
+                }
+                break;
+            };
+            // The rest of this value's entries, after the last one counted.
+            let stop = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
+            let rest = KeyRange::new(Bound::Excluded(last), stop.clone()).intersect(&range);
+            let more: u64 = self
+                .count_ranges(&partition, std::iter::once(&rest))?
+                .iter()
+                .sum();
+            found.push((values, n + more));
             match stop {
-                Some(stop) => range = KeyRange::new(Bound::Included(stop), range.upper.clone()),
-                None => break,
+                Bound::Excluded(next) => {
+                    from = KeyRange::new(Bound::Included(next), Bound::Unbounded).intersect(&range)
+                }
+                _ => break,
+            }
+            if from.is_empty() || path.limit.is_some_and(|l| found.len() >= l) {
+                break;
             }
         }
-        let counts = self.count_ranges(&partition, found.iter().map(|(_, r)| r))?;
-        Ok(found.into_iter().map(|(v, _)| v).zip(counts).collect())
+        Ok(found)
     }
 
     /// A long bounded range, unlimited, split into one piece per core by the store's size

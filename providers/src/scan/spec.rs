@@ -9,8 +9,8 @@ use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
 use indexed_store::{
-    choose_access_path, AccessPath, AccessPlan, ColumnPredicate, ColumnRange, OrderKey, Predicate,
-    RowAccess, TableSchema, Value,
+    choose_access_path_reading, AccessPath, AccessPlan, ColumnPredicate, ColumnRange, OrderKey,
+    Predicate, RowAccess, TableSchema, Value,
 };
 use kv_store::{Direction, KeyRange};
 
@@ -75,7 +75,12 @@ impl ScanSpec {
     /// Chooses the access path (and mode) for an ordering.
     pub fn plan_for(&mut self, order: &[OrderKey]) {
         let (preds, positions) = self.store_predicates();
-        let mut plan = choose_access_path(&self.schema, &preds, order);
+        let read: Vec<String> = self
+            .read_columns
+            .iter()
+            .map(|&c| self.schema.columns[c].name.clone())
+            .collect();
+        let mut plan = choose_access_path_reading(&self.schema, &preds, order, &read);
         plan.answered = plan.answered.iter().map(|i| positions[*i]).collect();
         self.plan = plan;
         self.mode = if self.covers() {
