@@ -645,10 +645,10 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             // The rest of this value's entries, after the last one counted.
             let stop = prefix_successor(&prefix).map_or(Bound::Unbounded, Bound::Excluded);
             let rest = KeyRange::new(Bound::Excluded(last), stop.clone()).intersect(&range);
-            let more: u64 = self
-                .count_ranges(&partition, std::iter::once(&rest))?
-                .iter()
-                .sum();
+            let pieces = self
+                .parallel_parts(&partition, &rest, None)?
+                .unwrap_or_else(|| vec![rest.clone()]);
+            let more: u64 = self.count_ranges(&partition, pieces.iter())?.iter().sum();
             found.push((values, n + more));
             match stop {
                 Bound::Excluded(next) => {
