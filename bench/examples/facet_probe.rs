@@ -2,29 +2,16 @@
 //! aggregating the covered scan, at two cardinalities:
 //! `cargo run --release -p quiver-bench --example facet_probe -- 1000000`.
 
-use std::sync::Arc;
-use std::time::Instant;
+mod common;
 
-use indexed_store::workload::{accounts, accounts_schema};
-use indexed_store::Database;
-use providers::Quiver;
+use std::time::Instant;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    let rows: u64 = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Arc::new(Database::open(dir.path()).expect("open"));
-    let store = db.create_table(accounts_schema()).expect("create accounts");
-    store.load(accounts(42, rows), 10_000).expect("load");
-    db.flush().expect("flush");
-    db.compact().expect("compact");
-    let quiver = Quiver::new(db);
+    let (_dir, quiver) = common::loaded(common::arg(1_000_000));
     quiver
         .query("CREATE INDEX by_status_owner ON accounts (status, owner)")
         .await

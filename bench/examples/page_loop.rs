@@ -1,30 +1,19 @@
 //! Runs one prepared 50-row keyset page over and over, for profiling the per-execution cost
 //! of the fast path: `cargo run --release -p quiver-bench --example page_loop -- 200000`.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Instant;
 
 use datafusion::common::ScalarValue;
-use indexed_store::workload::{accounts, accounts_schema};
-use indexed_store::Database;
-use providers::Quiver;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db = Arc::new(Database::open(dir.path()).expect("open"));
-    let store = db.create_table(accounts_schema()).expect("create accounts");
-    store.load(accounts(42, 100_000), 10_000).expect("load");
-    db.flush().expect("flush");
-    db.compact().expect("compact");
-    let quiver = Quiver::new(db);
+    let runs = common::arg(100_000) as usize;
+    let (_dir, quiver) = common::loaded(100_000);
     let page = quiver
         .prepare(
             "SELECT id, status, contacts_count FROM accounts WHERE status = 'active' \
