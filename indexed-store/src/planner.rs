@@ -17,7 +17,7 @@ use kv_store::Direction;
 
 use crate::access::{AccessPath, ColumnRange, Seek};
 use crate::codec::{compare, SortOrder};
-use crate::schema::TableSchema;
+use crate::schema::{IndexSpec, TableSchema};
 use crate::value::Value;
 
 /// A condition on one column, in the store's vocabulary.
@@ -113,11 +113,16 @@ impl AccessPlan {
 const MAX_PREFIXES: usize = 1024;
 
 struct Candidate<'a> {
-    index: Option<&'a str>,
     columns: Vec<(&'a str, SortOrder)>,
-    unique: bool,
-    /// Columns an entry holds besides its key (INCLUDE).
-    include: &'a [String],
+    /// The secondary index (None for the primary key).
+    spec: Option<&'a IndexSpec>,
+}
+
+impl Candidate<'_> {
+    /// At most one entry per key value (the primary key, or a unique index).
+    fn unique(&self) -> bool {
+        self.spec.is_none_or(|s| s.unique)
+    }
 }
 
 fn is_list(schema: &TableSchema, column: &str) -> bool {
@@ -144,48 +149,40 @@ pub fn choose_access_path_reading(
     columns: &[String],
 ) -> AccessPlan {
     let mut candidates = vec![Candidate {
-        index: None,
         columns: schema
             .primary_key
             .iter()
             .map(|c| (c.as_str(), SortOrder::Asc))
             .collect(),
-        unique: true,
-        include: &[],
+        spec: None,
     }];
     for idx in schema.indexes.iter().filter(|i| !i.partial) {
         candidates.push(Candidate {
-            index: Some(&idx.name),
             columns: idx
                 .columns
                 .iter()
                 .map(|c| (c.name.as_str(), c.order))
                 .collect(),
-            unique: idx.unique,
-            include: &idx.include,
+            spec: Some(idx),
         });
     }
     // The primary key's entries are the records: it always holds every column.
     let covers = |c: &Candidate<'_>| {
-        c.index.is_none()
-            || columns.iter().all(|col| {
-                (!is_list(schema, col) && c.columns.iter().any(|(k, _)| k == col))
-                    || schema.primary_key.contains(col)
-                    || c.include.contains(col)
-            })
+        c.spec
+            .is_none_or(|spec| columns.iter().all(|col| schema.index_holds(spec, col)))
     };
     let mut best: Option<((usize, bool, bool, bool, bool, bool), AccessPlan)> = None;
     for c in &candidates {
         let plan = plan_for(schema, c, predicates, order);
         let full_unique =
-            c.unique && plan.equality_columns == c.columns.len() && plan.path.prefixes.len() == 1;
+            c.unique() && plan.equality_columns == c.columns.len() && plan.path.prefixes.len() == 1;
         let score = (
             plan.equality_columns,
             plan.path.range != ColumnRange::All || plan.path.seek.is_some(),
             plan.ordered,
             covers(c),
             full_unique,
-            c.index.is_none(),
+            c.spec.is_none(),
         );
         if best.as_ref().is_none_or(|(s, _)| score > *s) {
             best = Some((score, plan));
@@ -245,7 +242,7 @@ fn plan_for(
 
     // The walk's order: the key columns, then (in a secondary index) the primary key.
     let mut walk: Vec<(&str, SortOrder)> = c.columns.clone();
-    if c.index.is_some() {
+    if c.spec.is_some() {
         walk.extend(
             schema
                 .primary_key
@@ -255,7 +252,7 @@ fn plan_for(
     }
     // A unique index holds no primary key in the keys of its (non-NULL) entries, so a seek
     // stays within its own columns.
-    let seekable = if c.unique {
+    let seekable = if c.unique() {
         c.columns.len()
     } else {
         walk.len()
@@ -278,7 +275,7 @@ fn plan_for(
     );
     AccessPlan {
         path: AccessPath {
-            index: c.index.map(str::to_owned),
+            index: c.spec.map(|s| s.name.clone()),
             prefixes,
             range,
             seek: seek.as_ref().map(|(s, _)| s.clone()),

@@ -142,6 +142,18 @@ impl TableSchema {
         self.indexes.iter().find(|i| i.name == name)
     }
 
+    /// True when every entry of `index` holds `column`'s value (in its key, its row's
+    /// primary key or its INCLUDE columns), so reading it needs no record. A list column is
+    /// never held: its entries hold one element each.
+    pub fn index_holds(&self, index: &IndexSpec, column: &str) -> bool {
+        let list = self
+            .column_index(column)
+            .is_some_and(|i| self.columns[i].ty.is_list());
+        (!list && index.columns.iter().any(|k| k.name == column))
+            || self.primary_key.iter().any(|k| k == column)
+            || index.include.iter().any(|k| k == column)
+    }
+
     /// Checks that the schema can work: known, distinct columns; a primary key; indexes on
     /// known columns, none on the TTL field, at most one list column each.
     pub fn validate(&self) -> StoreResult<()> {

@@ -103,12 +103,7 @@ impl ScanSpec {
             .iter()
             .zip(&needed)
             .filter(|(_, n)| **n)
-            .all(|(&c, _)| {
-                let col = &self.schema.columns[c];
-                (!col.ty.is_list() && spec.columns.iter().any(|k| k.name == col.name))
-                    || self.schema.primary_key.contains(&col.name)
-                    || spec.include.contains(&col.name)
-            })
+            .all(|(&c, _)| self.schema.index_holds(spec, &self.schema.columns[c].name))
     }
 
     /// Which of the columns read (by position in `read_columns`) the output or a filter the
