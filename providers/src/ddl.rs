@@ -45,7 +45,7 @@ fn plan_err(msg: impl Into<String>) -> DataFusionError {
 }
 
 /// An identifier as DataFusion normalises it: unquoted ones lower-cased.
-fn ident(i: &Ident) -> String {
+pub(crate) fn ident(i: &Ident) -> String {
     if i.quote_style.is_some() {
         i.value.clone()
     } else {

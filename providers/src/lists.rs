@@ -176,8 +176,7 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
     let mut keys = Vec::new();
     for item in parse_sort(id, &list.sort)? {
         let column = match &item.expr {
-            ast::Expr::Identifier(i) if i.quote_style.is_some() => i.value.clone(),
-            ast::Expr::Identifier(i) => i.value.to_lowercase(),
+            ast::Expr::Identifier(i) => crate::ddl::ident(i),
             other => {
                 return Err(list_err(
                     id,
@@ -317,30 +316,30 @@ fn after(checked: &Checked, values: &[Value]) -> Expr {
             .schema
             .column_index(&k.column)
             .is_some_and(|i| checked.schema.columns[i].nullable);
-        let beyond = if v.is_null() {
+        let value = (!v.is_null()).then(|| literal(&checked.schema, &k.column, v));
+        let beyond = match &value {
             // After NULL come the values, when NULLs come first.
-            k.nulls_first.then(|| c.clone().is_not_null())
-        } else {
-            let value = literal(&checked.schema, &k.column, v);
-            let past = if k.descending {
-                c.clone().lt(value)
-            } else {
-                c.clone().gt(value)
-            };
-            Some(if nullable && !k.nulls_first {
-                past.or(c.clone().is_null())
-            } else {
-                past
-            })
+            None => k.nulls_first.then(|| c.clone().is_not_null()),
+            Some(value) => {
+                let past = if k.descending {
+                    c.clone().lt(value.clone())
+                } else {
+                    c.clone().gt(value.clone())
+                };
+                Some(if nullable && !k.nulls_first {
+                    past.or(c.clone().is_null())
+                } else {
+                    past
+                })
+            }
         };
         if let Some(beyond) = beyond {
             let conjunct = equal.iter().cloned().fold(beyond, |acc, e| e.and(acc));
             disjuncts.push(conjunct);
         }
-        equal.push(if v.is_null() {
-            c.is_null()
-        } else {
-            c.eq(literal(&checked.schema, &k.column, v))
+        equal.push(match value {
+            None => c.is_null(),
+            Some(value) => c.eq(value),
         });
     }
     disjuncts
