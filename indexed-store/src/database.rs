@@ -24,7 +24,7 @@ use crate::system::{
 };
 use crate::value::Value;
 use crate::verify::VerifyReport;
-use crate::views::{dependents, view_key, ViewDefinition};
+use crate::views::{cycle_through, dependents, view_key, ViewDefinition};
 
 /// The partition holding table definitions.
 pub const CATALOG: &str = "catalog";
@@ -407,27 +407,11 @@ impl Database {
         if !replace && self.views.read().contains_key(&view.name) {
             return Err(StoreError::ViewExists(view.name));
         }
-        {
-            let views = self.views.read();
-            let others = views.values().filter(|v| v.name != view.name);
-            // What the new definition reaches, through the other views as they are.
-            let mut reached: Vec<String> = Vec::new();
-            let mut frontier = view.depends_on.clone();
-            while let Some(n) = frontier.pop() {
-                if n == view.name {
-                    return Err(StoreError::ViewCycle {
-                        view: view.name.clone(),
-                        through: reached.last().cloned().unwrap_or_else(|| n.clone()),
-                    });
-                }
-                if reached.contains(&n) {
-                    continue;
-                }
-                if let Some(v) = others.clone().find(|v| v.name == n) {
-                    frontier.extend(v.depends_on.iter().cloned());
-                }
-                reached.push(n);
-            }
+        if let Some(through) = cycle_through(self.views.read().values(), &view) {
+            return Err(StoreError::ViewCycle {
+                view: view.name,
+                through,
+            });
         }
         let mut batch = WriteBatch::new();
         batch.put(CATALOG, view_key(&view.name), view.encode());

@@ -74,3 +74,27 @@ pub(crate) fn dependents<'a>(
     }
     found
 }
+
+/// The view through which `view`'s new definition would reach `view` itself, read through
+/// the other views of `views` as they are (None: no cycle).
+pub(crate) fn cycle_through<'a>(
+    views: impl Iterator<Item = &'a ViewDefinition> + Clone,
+    view: &ViewDefinition,
+) -> Option<String> {
+    let others = views.filter(|v| v.name != view.name);
+    let mut reached: Vec<String> = Vec::new();
+    let mut frontier = view.depends_on.clone();
+    while let Some(n) = frontier.pop() {
+        if n == view.name {
+            return Some(reached.last().cloned().unwrap_or(n));
+        }
+        if reached.contains(&n) {
+            continue;
+        }
+        if let Some(v) = others.clone().find(|v| v.name == n) {
+            frontier.extend(v.depends_on.iter().cloned());
+        }
+        reached.push(n);
+    }
+    None
+}
