@@ -49,26 +49,26 @@ fn namespace_config(namespace: &str) -> SessionConfig {
 /// (DISTINCT by skip scan).
 pub fn session_context(db: Arc<Database>, config: SessionConfig) -> SessionContext {
     let ctx = context_with(config, QuiverCatalog::new(db.clone()));
-    crate::jobs_sql::register_job_functions(&ctx, db.clone());
-    crate::lists::register_list_functions(&ctx, db);
+    register_functions(&ctx, db);
     ctx
 }
 
 /// A session in one namespace, as views of that namespace are planned: restricted to it,
 /// except the default namespace, whose views may name any schema.
 pub(crate) fn namespace_context(db: Arc<Database>, namespace: &str) -> SessionContext {
-    let (config, catalog) = if namespace == DEFAULT_SCHEMA {
-        (default_config(), QuiverCatalog::new(db.clone()))
-    } else {
-        (
-            namespace_config(namespace),
-            QuiverCatalog::restricted_to(db.clone(), namespace),
-        )
-    };
-    let ctx = context_with(config, catalog);
-    crate::jobs_sql::register_job_functions(&ctx, db.clone());
-    crate::lists::register_list_functions(&ctx, db);
+    if namespace == DEFAULT_SCHEMA {
+        return session_context(db, default_config());
+    }
+    let catalog = QuiverCatalog::restricted_to(db.clone(), namespace);
+    let ctx = context_with(namespace_config(namespace), catalog);
+    register_functions(&ctx, db);
     ctx
+}
+
+/// Quiver's table functions: the job queue's and the lists'.
+fn register_functions(ctx: &SessionContext, db: Arc<Database>) {
+    crate::jobs_sql::register_job_functions(ctx, db.clone());
+    crate::lists::register_list_functions(ctx, db);
 }
 
 fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext {
@@ -118,8 +118,7 @@ impl Quiver {
         let cache = Arc::new(PlanCache::default());
         let catalog = QuiverCatalog::new(db.clone()).with_plan_cache(cache.clone());
         let ctx = context_with(default_config(), catalog);
-        crate::jobs_sql::register_job_functions(&ctx, db.clone());
-        crate::lists::register_list_functions(&ctx, db.clone());
+        register_functions(&ctx, db.clone());
         Quiver {
             db,
             ctx,
