@@ -161,10 +161,8 @@ impl SchemaProvider for QuiverSchema {
             let table = QuiverTable::new(t);
             if stored == "lists" {
                 // A list is checked when it is written: it must run.
-                let db = self.db.clone();
-                return Ok(Some(Arc::new(table.with_check(Arc::new(move |row| {
-                    crate::lists::check_row(&db, row)
-                })))));
+                let check = crate::lists::row_check(self.db.clone());
+                return Ok(Some(Arc::new(table.with_check(check))));
             }
             return Ok(Some(Arc::new(table)));
         }

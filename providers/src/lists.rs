@@ -578,11 +578,23 @@ pub fn register_list_functions(ctx: &SessionContext, db: Arc<Database>) {
     }
 }
 
-/// Checks a row written to `lists` (refusing a list that could not run, with the reason).
-pub(crate) fn check_row(db: &Arc<Database>, row: &Row) -> Result<()> {
-    let list = indexed_store::system::list_from_row(row).map_err(crate::store_err)?;
-    let ctx = crate::session::namespace_context(db.clone(), split_name(&list.datasource).0);
-    plan(&ctx.state(), db, &list, &ListRead::Page(1)).map(|_| ())
+/// The check of rows written to `lists`: a list that could not run is refused, with the
+/// reason. Lists are planned in a session of their datasource's namespace, made once per
+/// namespace for the statement's rows.
+pub(crate) fn row_check(db: Arc<Database>) -> crate::dml::RowCheck {
+    let sessions: std::sync::Mutex<std::collections::HashMap<String, SessionContext>> =
+        Default::default();
+    Arc::new(move |row: &Row| {
+        let list = indexed_store::system::list_from_row(row).map_err(crate::store_err)?;
+        let namespace = split_name(&list.datasource).0;
+        let state = sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(namespace.to_owned())
+            .or_insert_with(|| crate::session::namespace_context(db.clone(), namespace))
+            .state();
+        plan(&state, &db, &list, &ListRead::Page(1)).map(|_| ())
+    })
 }
 
 /// One page of a list, with the cursor of the page after it.
