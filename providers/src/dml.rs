@@ -28,6 +28,7 @@ use indexed_store::{
 use crate::convert::{arrow_schema, batch_to_rows, rows_to_batch};
 use crate::scan::IndexScanExec;
 use crate::store_err;
+use crate::upsert::{insert_on_conflict, Conflict};
 
 /// What a DML statement does.
 #[derive(Clone)]
@@ -61,11 +62,23 @@ pub enum DmlKind {
 /// can run); its error refuses the whole statement.
 pub(crate) type RowCheck = Arc<dyn Fn(&Row) -> Result<()> + Send + Sync>;
 
-/// Executes a write and returns one row: `count`, the rows written.
+/// RETURNING: expressions over the table's columns, evaluated on each row as written.
+#[derive(Clone)]
+pub(crate) struct Returning {
+    /// One per output column.
+    pub exprs: Vec<Arc<dyn PhysicalExpr>>,
+    /// The output.
+    pub schema: SchemaRef,
+}
+
+/// Executes a write and returns one row, `count` (the rows written), or with RETURNING the
+/// rows written.
 pub struct DmlExec {
     access: Arc<dyn RowAccess>,
     kind: DmlKind,
     check: Option<RowCheck>,
+    returning: Option<Returning>,
+    conflict: Option<Arc<Conflict>>,
     properties: Arc<PlanProperties>,
 }
 
@@ -86,17 +99,13 @@ fn count_schema() -> SchemaRef {
 impl DmlExec {
     /// A write on `access`.
     pub fn new(access: Arc<dyn RowAccess>, kind: DmlKind) -> Self {
-        let properties = PlanProperties::new(
-            EquivalenceProperties::new(count_schema()),
-            Partitioning::UnknownPartitioning(1),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        );
         DmlExec {
             access,
             kind,
             check: None,
-            properties: Arc::new(properties),
+            returning: None,
+            conflict: None,
+            properties: Arc::new(properties(count_schema())),
         }
     }
 
@@ -105,25 +114,76 @@ impl DmlExec {
         self.check = check;
         self
     }
+
+    /// The same write with its ON CONFLICT (INSERT only) and RETURNING clauses.
+    pub(crate) fn with_clauses(
+        &self,
+        returning: Option<Returning>,
+        conflict: Option<Arc<Conflict>>,
+    ) -> Result<Self> {
+        if conflict.is_some() && !matches!(self.kind, DmlKind::Insert { upsert: false, .. }) {
+            return Err(DataFusionError::Plan(
+                "ON CONFLICT belongs to a plain INSERT (not INSERT OR REPLACE)".into(),
+            ));
+        }
+        let schema = returning
+            .as_ref()
+            .map_or_else(count_schema, |r| r.schema.clone());
+        Ok(DmlExec {
+            access: self.access.clone(),
+            kind: self.kind.clone(),
+            check: self.check.clone(),
+            returning,
+            conflict,
+            properties: Arc::new(properties(schema)),
+        })
+    }
+
+    /// The table the write changes.
+    pub(crate) fn table(&self) -> TableSchema {
+        self.access.schema()
+    }
+}
+
+fn properties(schema: SchemaRef) -> PlanProperties {
+    PlanProperties::new(
+        EquivalenceProperties::new(schema),
+        Partitioning::UnknownPartitioning(1),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    )
 }
 
 impl DisplayAs for DmlExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let table = self.access.schema().name;
         match &self.kind {
-            DmlKind::Insert { upsert: false, .. } => write!(f, "DmlExec: INSERT INTO {table}"),
+            DmlKind::Insert { upsert: false, .. } => write!(f, "DmlExec: INSERT INTO {table}")?,
             DmlKind::Insert { upsert: true, .. } => {
-                write!(f, "DmlExec: INSERT OR REPLACE INTO {table}")
+                write!(f, "DmlExec: INSERT OR REPLACE INTO {table}")?
             }
             DmlKind::Delete { matcher, .. } => {
                 write!(f, "DmlExec: DELETE FROM {table} matching ")?;
-                matcher.fmt_as(DisplayFormatType::Default, f)
+                matcher.fmt_as(DisplayFormatType::Default, f)?
             }
             DmlKind::Update { matcher, .. } => {
                 write!(f, "DmlExec: UPDATE {table} matching ")?;
-                matcher.fmt_as(DisplayFormatType::Default, f)
+                matcher.fmt_as(DisplayFormatType::Default, f)?
             }
         }
+        if let Some(conflict) = &self.conflict {
+            write!(f, " {conflict}")?;
+        }
+        if let Some(r) = &self.returning {
+            let names: Vec<&str> = r
+                .schema
+                .fields()
+                .iter()
+                .map(|f| f.name().as_str())
+                .collect();
+            write!(f, " RETURNING {}", names.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -213,7 +273,11 @@ impl RowEvaluator {
 }
 
 /// The writes that bring a row from `old` to `new` (a changed key is a delete and an insert).
-fn update_mutations(schema: &TableSchema, old: &Row, new: Row) -> Vec<Mutation<Vec<Value>, Row>> {
+pub(crate) fn update_mutations(
+    schema: &TableSchema,
+    old: &Row,
+    new: Row,
+) -> Vec<Mutation<Vec<Value>, Row>> {
     let (old_key, new_key) = (primary_key(schema, old), primary_key(schema, &new));
     if old_key == new_key {
         vec![Mutation::Update(new)]
@@ -226,14 +290,14 @@ fn update_mutations(schema: &TableSchema, old: &Row, new: Row) -> Vec<Mutation<V
 /// scan reads a snapshot, and a row another statement changed since is re-read under its
 /// lock, its WHERE re-checked and its new values computed again (PostgreSQL's READ
 /// COMMITTED behaviour for UPDATE and DELETE). A row deleted since is skipped. Returns the
-/// rows changed.
+/// rows changed: as deleted, or as updated.
 async fn write_current(
     access: Arc<dyn RowAccess>,
     evaluator: RowEvaluator,
     candidates: Vec<Row>,
     delete: bool,
     check: Option<RowCheck>,
-) -> Result<u64> {
+) -> Result<Vec<Row>> {
     let schema = access.schema();
     let orders = vec![SortOrder::Asc; schema.primary_key.len()];
     // What the statement would write for each row as the scan read it.
@@ -252,12 +316,12 @@ async fn write_current(
         .enumerate()
         .map(|(i, k)| (encode_key(k, &orders), i))
         .collect();
-    let task = tokio::task::spawn_blocking(move || -> Result<u64> {
-        let mut changed = vec![false; keys.len()];
+    let task = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
+        let mut changed: Vec<Option<Row>> = vec![None; keys.len()];
         let mut failure: Option<DataFusionError> = None;
         let mut decide = |key: &[Value], current: Option<&Row>| {
             let i = position[&encode_key(key, &orders)];
-            changed[i] = false;
+            changed[i] = None;
             let Some(current) = current else {
                 return Ok(Vec::new());
             };
@@ -266,8 +330,8 @@ async fn write_current(
                 if *current != *seen && !evaluator.matches(current)? {
                     return Ok(Vec::new());
                 }
-                changed[i] = true;
                 if delete {
+                    changed[i] = Some(current.clone());
                     return Ok(vec![Mutation::Delete(key.to_vec())]);
                 }
                 let new = match &planned[i] {
@@ -277,60 +341,99 @@ async fn write_current(
                 if let Some(check) = &check {
                     check(&new)?;
                 }
+                changed[i] = Some(new.clone());
                 Ok(update_mutations(&schema, current, new))
             })();
-            outcome.map_err(|e| {
-                // The store's error type cannot carry DataFusion's: keep it aside.
-                let text = e.to_string();
-                failure = Some(e);
-                StoreError::Task(text)
-            })
+            outcome.map_err(|e| keep_aside(&mut failure, e))
         };
         let written = access.apply_decided_rows(&keys, &mut decide);
         if let Some(e) = failure {
             return Err(e);
         }
         written.map_err(store_err)?;
-        Ok(changed.iter().filter(|&&c| c).count() as u64)
+        Ok(changed.into_iter().flatten().collect())
     });
     task.await
         .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
+}
+
+/// A DataFusion error met inside a store callback, kept aside (the store's error type
+/// cannot carry it) and replaced by a store error that stops the write.
+pub(crate) fn keep_aside(slot: &mut Option<DataFusionError>, e: DataFusionError) -> StoreError {
+    let text = e.to_string();
+    *slot = Some(e);
+    StoreError::Task(text)
+}
+
+/// What a write did: how many rows it wrote and, when RETURNING asked for them, the rows.
+struct Written {
+    count: u64,
+    rows: Vec<Row>,
+}
+
+impl Written {
+    fn rows(rows: Vec<Row>) -> Self {
+        Written {
+            count: rows.len() as u64,
+            rows,
+        }
+    }
 }
 
 async fn run(
     access: Arc<dyn RowAccess>,
     kind: DmlKind,
     check: Option<RowCheck>,
+    conflict: Option<Arc<Conflict>>,
+    keep_rows: bool,
     ctx: Arc<TaskContext>,
-) -> Result<u64> {
+) -> Result<Written> {
     let table = access.schema();
     match kind {
         DmlKind::Insert { input, upsert } => {
             let batches = collect(input, ctx).await?;
-            let mut m = Vec::new();
+            let mut rows = Vec::new();
             for b in &batches {
-                for row in batch_to_rows(b)? {
-                    if let Some(check) = &check {
-                        check(&row)?;
-                    }
-                    m.push(if upsert {
-                        Mutation::Upsert(row)
-                    } else {
-                        Mutation::Insert(row)
-                    });
+                rows.extend(batch_to_rows(b)?);
+            }
+            if let Some(conflict) = conflict {
+                return tokio::task::spawn_blocking(move || {
+                    insert_on_conflict(access.as_ref(), &conflict, rows, check.as_ref())
+                })
+                .await
+                .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
+                .map(Written::rows);
+            }
+            let mut m = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if let Some(check) = &check {
+                    check(row)?;
                 }
+            }
+            let kept = if keep_rows { rows.clone() } else { Vec::new() };
+            for row in rows {
+                m.push(if upsert {
+                    Mutation::Upsert(row)
+                } else {
+                    Mutation::Insert(row)
+                });
             }
             let writer = access.clone();
             let outcome = tokio::task::spawn_blocking(move || writer.apply_rows(m))
                 .await
                 .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
                 .map_err(store_err)?;
-            Ok(outcome.total())
+            Ok(Written {
+                count: outcome.total(),
+                rows: kept,
+            })
         }
         DmlKind::Delete { matcher, predicate } => {
             let candidates = matched_rows(&matcher, ctx).await?;
             let evaluator = RowEvaluator::new(&table, predicate, Vec::new());
-            write_current(access, evaluator, candidates, true, None).await
+            write_current(access, evaluator, candidates, true, None)
+                .await
+                .map(Written::rows)
         }
         DmlKind::Update {
             matcher,
@@ -339,9 +442,31 @@ async fn run(
         } => {
             let candidates = matched_rows(&matcher, ctx).await?;
             let evaluator = RowEvaluator::new(&table, predicate, assignments);
-            write_current(access, evaluator, candidates, false, check).await
+            write_current(access, evaluator, candidates, false, check)
+                .await
+                .map(Written::rows)
         }
     }
+}
+
+/// The RETURNING expressions evaluated over the rows a write wrote.
+fn returned_rows(table: &TableSchema, returning: &Returning, rows: &[Row]) -> Result<RecordBatch> {
+    let types: Vec<ColumnType> = table.columns.iter().map(|c| c.ty.clone()).collect();
+    let written = rows_to_batch(&arrow_schema(table), &types, rows)?;
+    let columns = returning
+        .exprs
+        .iter()
+        .zip(returning.schema.fields())
+        .map(|(e, field)| {
+            let array = e.evaluate(&written)?.into_array(written.num_rows())?;
+            Ok(datafusion::arrow::compute::cast(&array, field.data_type())?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new_with_options(
+        returning.schema.clone(),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(written.num_rows())),
+    )?)
 }
 
 impl ExecutionPlan for DmlExec {
@@ -364,11 +489,15 @@ impl ExecutionPlan for DmlExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        match &self.kind {
-            DmlKind::Update { assignments, .. } => {
-                crate::scan::visit_expressions(assignments.iter().map(|(_, e)| e), f)
+        if let DmlKind::Update { assignments, .. } = &self.kind {
+            let assigned = assignments.iter().map(|(_, e)| e);
+            if crate::scan::visit_expressions(assigned, f)? == TreeNodeRecursion::Stop {
+                return Ok(TreeNodeRecursion::Stop);
             }
-            DmlKind::Delete { .. } | DmlKind::Insert { .. } => Ok(TreeNodeRecursion::Continue),
+        }
+        match &self.returning {
+            Some(r) => crate::scan::visit_expressions(r.exprs.iter(), f),
+            None => Ok(TreeNodeRecursion::Continue),
         }
     }
 
@@ -384,9 +513,11 @@ impl ExecutionPlan for DmlExec {
             },
             (k, _) => k.clone(),
         };
-        Ok(Arc::new(
-            DmlExec::new(self.access.clone(), kind).with_check(self.check.clone()),
-        ))
+        let plain = DmlExec::new(self.access.clone(), kind).with_check(self.check.clone());
+        Ok(Arc::new(plain.with_clauses(
+            self.returning.clone(),
+            self.conflict.clone(),
+        )?))
     }
 
     fn execute(
@@ -400,13 +531,21 @@ impl ExecutionPlan for DmlExec {
             )));
         }
         let (access, kind, check) = (self.access.clone(), self.kind.clone(), self.check.clone());
+        let (returning, conflict) = (self.returning.clone(), self.conflict.clone());
+        let schema = self.properties.eq_properties.schema().clone();
         let fut = async move {
-            let n = run(access, kind, check, context).await?;
-            let array: ArrayRef = Arc::new(UInt64Array::from(vec![n]));
-            Ok(RecordBatch::try_new(count_schema(), vec![array])?)
+            let table = access.schema();
+            let written = run(access, kind, check, conflict, returning.is_some(), context).await?;
+            match returning {
+                None => {
+                    let array: ArrayRef = Arc::new(UInt64Array::from(vec![written.count]));
+                    Ok(RecordBatch::try_new(count_schema(), vec![array])?)
+                }
+                Some(r) => returned_rows(&table, &r, &written.rows),
+            }
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
-            count_schema(),
+            schema,
             futures::stream::once(fut),
         )))
     }

@@ -36,6 +36,26 @@ pub enum SqlError {
         reason: String,
     },
 
+    /// `ON CONFLICT (...)` names columns that are neither the table's primary key nor a
+    /// unique index. Name one of those, or create a unique index on the columns first.
+    #[error("ON CONFLICT ({columns}) matches no primary key or unique index of table '{table}': name the primary key's columns or a unique index's")]
+    NoConflictKey {
+        /// The table written.
+        table: String,
+        /// The columns the clause named.
+        columns: String,
+    },
+
+    /// One INSERT ... ON CONFLICT DO UPDATE proposed two rows for the same key, so it would
+    /// change one row twice. Send each key once per statement.
+    #[error("ON CONFLICT DO UPDATE would change the row of table '{table}' with key {key} twice in one statement: propose each key once per statement")]
+    ConflictTwice {
+        /// The table written.
+        table: String,
+        /// The key proposed twice.
+        key: String,
+    },
+
     /// A statement Quiver does not run in this context; the message says what to use.
     #[error("{what} is not supported {context}: {instead}")]
     Unsupported {

@@ -20,7 +20,9 @@ pub mod scan;
 pub mod session;
 pub mod statement;
 pub mod table;
+pub(crate) mod upsert;
 pub(crate) mod views;
+pub mod write_clauses;
 
 /// A store error as DataFusion carries it (the source kept, its message unchanged).
 pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::DataFusionError {

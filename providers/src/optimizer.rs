@@ -51,7 +51,7 @@ impl OptimizerRule for QueriesOnly {
         plan: LogicalPlan,
         config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
-        if matches!(plan, LogicalPlan::Dml(_)) {
+        if crate::write_clauses::is_write(&plan) {
             return Ok(Transformed::no(plan));
         }
         // A placeholder is a value, as cheap to repeat as a literal. Extracting a repeated

@@ -78,6 +78,7 @@ fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext
         .with_optimizer_rules(crate::optimizer::rules())
         .with_physical_optimizer_rule(Arc::new(DistinctScan))
         .with_physical_optimizer_rule(Arc::new(crate::offset::OffsetScan))
+        .with_query_planner(Arc::new(crate::write_clauses::QuiverQueryPlanner))
         .build();
     let ctx = SessionContext::new_with_state(state);
     ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
@@ -247,8 +248,7 @@ impl Quiver {
     ) -> Result<Arc<CachedStatement>> {
         self.check_tables_exist(&statement)?;
         let state = self.ctx.state();
-        let plan = state.statement_to_plan(statement).await?;
-        check_plan(&plan)?;
+        let plan = plan_statement(&state, statement).await?;
         let cacheable = is_cacheable(&plan);
         // The fast path reads the plan as DataFusion optimizes it, placeholders in place;
         // a plan the optimizer cannot take that way is simply planned each time.
@@ -300,8 +300,7 @@ impl Quiver {
             }
         }
         self.check_tables_exist(&statement)?;
-        let plan = self.ctx.state().statement_to_plan(statement).await?;
-        check_plan(&plan)?;
+        let plan = plan_statement(&self.ctx.state(), statement).await?;
         self.ctx.execute_logical_plan(plan).await
     }
 
@@ -403,6 +402,21 @@ impl Quiver {
     }
 }
 
+/// Plans a (non-DDL) statement: DataFusion plans it without its ON CONFLICT and RETURNING,
+/// which are planned above the write (see `write_clauses.rs`); then the plan is checked.
+async fn plan_statement(
+    state: &datafusion::execution::SessionState,
+    mut statement: DFStatement,
+) -> Result<LogicalPlan> {
+    let clauses = crate::write_clauses::take(&mut statement)?;
+    let mut plan = state.statement_to_plan(statement).await?;
+    if let Some(clauses) = clauses {
+        plan = clauses.plan(plan, state)?;
+    }
+    check_plan(&plan)?;
+    Ok(plan)
+}
+
 /// Refuses, by name, what a plan asks for that Quiver cannot do right.
 fn check_plan(plan: &LogicalPlan) -> Result<()> {
     reject_list_ordering(plan)?;
@@ -414,7 +428,8 @@ fn check_plan(plan: &LogicalPlan) -> Result<()> {
 fn reject_write_subqueries(plan: &LogicalPlan) -> Result<()> {
     use datafusion::common::tree_node::TreeNode;
     use datafusion::logical_expr::{DmlStatement, Expr, WriteOp};
-    let LogicalPlan::Dml(DmlStatement { op, input, .. }) = plan else {
+    let LogicalPlan::Dml(DmlStatement { op, input, .. }) = crate::write_clauses::write_of(plan)
+    else {
         return Ok(());
     };
     let statement = match op {

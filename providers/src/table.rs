@@ -71,8 +71,8 @@ pub(crate) fn unqualified(e: Expr) -> Result<Expr> {
     .map(|t| t.data)
 }
 
-/// Compiles logical expressions over `schema`.
-pub(crate) fn compile(
+/// Compiles a write's expressions over `schema` (see [`simplified`]).
+fn compile(
     state: &dyn Session,
     exprs: &[Expr],
     schema: &SchemaRef,
@@ -80,8 +80,32 @@ pub(crate) fn compile(
     let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
     exprs
         .iter()
-        .map(|e| state.create_physical_expr(unqualified(e.clone())?, &df_schema))
+        .map(|e| state.create_physical_expr(e.clone(), &df_schema))
         .collect()
+}
+
+/// A write's expressions unqualified, coerced and simplified over the table's columns.
+/// Writes skip the logical optimizer (see `optimizer.rs`), and some functions run only in
+/// the form the simplifier rewrites them to (`coalesce` becomes a CASE).
+fn simplified(state: &dyn Session, exprs: &[Expr], schema: &SchemaRef) -> Result<Vec<Expr>> {
+    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
+    exprs
+        .iter()
+        .map(|e| simplify(state, unqualified(e.clone())?, &df_schema))
+        .collect()
+}
+
+/// One expression coerced and simplified over `schema`, as the optimizer would leave it.
+pub(crate) fn simplify(state: &dyn Session, e: Expr, schema: &DFSchema) -> Result<Expr> {
+    use datafusion::logical_expr::simplify::SimplifyContext;
+    use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+    let context = SimplifyContext::builder()
+        .with_schema(Arc::new(schema.clone()))
+        .with_config_options(state.config().options().clone())
+        .with_query_execution_start_time(state.execution_props().query_execution_start_time)
+        .build();
+    let simplifier = ExprSimplifier::new(context);
+    simplifier.simplify(simplifier.coerce(e, schema)?)
 }
 
 /// Compiles a scan's filters over `schema`. They come out of an analyzed plan (types
@@ -286,12 +310,13 @@ impl QuiverTable {
 
     /// DELETE of the rows matching every filter.
     pub(crate) fn delete_exec(&self, state: &dyn Session, filters: &[Expr]) -> Result<DmlExec> {
-        let matcher = build_scan(state, self.access.clone(), None, filters, None)?;
+        let filters = simplified(state, filters, &self.schema)?;
+        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
         Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Delete {
                 matcher: Arc::new(matcher),
-                predicate: compile(state, filters, &self.schema)?,
+                predicate: compile(state, &filters, &self.schema)?,
             },
         ))
     }
@@ -312,15 +337,16 @@ impl QuiverTable {
                     schema.name
                 ))
             })?;
-            let e = compile(state, &[expr], &self.schema)?.remove(0);
-            compiled.push((i, e));
+            let e = simplified(state, &[expr], &self.schema)?;
+            compiled.push((i, compile(state, &e, &self.schema)?.remove(0)));
         }
-        let matcher = build_scan(state, self.access.clone(), None, filters, None)?;
+        let filters = simplified(state, filters, &self.schema)?;
+        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
         Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Update {
                 matcher: Arc::new(matcher),
-                predicate: compile(state, filters, &self.schema)?,
+                predicate: compile(state, &filters, &self.schema)?,
                 assignments: compiled,
             },
         )

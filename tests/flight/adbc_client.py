@@ -86,6 +86,23 @@ def main():
                 raise AssertionError("a duplicate INSERT raised nothing")
             assert scalar(cur, f"SELECT name FROM {table} WHERE id = 1") == "ann"
 
+        @check("upsert with ON CONFLICT and RETURNING, execute without fetch")
+        def _():
+            cur.execute(
+                f"INSERT INTO {table} VALUES (1, 'ann') "
+                f"ON CONFLICT (id) DO UPDATE SET name = {table}.name || '+' || excluded.name"
+            )
+            assert scalar(cur, f"SELECT name FROM {table} WHERE id = 1") == "ann+ann"
+            cur.execute(
+                f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT (id) DO NOTHING RETURNING id, name",
+                parameters=(300, "new"),
+            )
+            assert cur.fetchall() == [(300, "new")]
+            cur.execute(f"UPDATE {table} SET name = 'ann' WHERE id = 1 RETURNING name")
+            assert cur.fetchall() == [("ann",)]
+            cur.execute(f"DELETE FROM {table} WHERE id = 300 RETURNING id")
+            assert cur.fetchall() == [(300,)]
+
         if not root_cert:
 
             @check("metadata lists the table")

@@ -320,3 +320,57 @@ async fn quiver_answers_like_sqlite() {
     }
     assert_eq!(checked, 1200);
 }
+
+/// A random `INSERT ... ON CONFLICT ... RETURNING` over a small key pool, so that most
+/// statements meet existing rows. Keys are distinct within a statement: there SQLite applies
+/// the rows one after another where PostgreSQL (and Quiver) refuse DO UPDATE.
+fn upsert(rng: &mut Rng) -> String {
+    let mut ids: Vec<u64> = (0..1 + rng.below(4)).map(|_| rng.below(30)).collect();
+    ids.sort();
+    ids.dedup();
+    let values: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            let n = (rng.below(5) != 0).then(|| rng.below(50) as i64 - 10);
+            let note = (rng.below(3) != 0).then(|| format!("n{}", rng.below(5)));
+            format!("('k{id:02}', {}, {})", lit(&n, false), lit(&note, true))
+        })
+        .collect();
+    let action = match rng.below(6) {
+        0 => "ON CONFLICT DO NOTHING",
+        1 => "ON CONFLICT (id) DO NOTHING",
+        2 => "ON CONFLICT (id) DO UPDATE SET n = u.n + excluded.n",
+        3 => "ON CONFLICT (id) DO UPDATE SET n = excluded.n, note = excluded.note WHERE u.n < excluded.n OR u.n IS NULL",
+        4 => "ON CONFLICT (id) DO UPDATE SET n = coalesce(u.n, 0) + 1 WHERE excluded.note IS NOT NULL",
+        _ => "ON CONFLICT (id) DO UPDATE SET note = u.note || '+' || excluded.note",
+    };
+    format!(
+        "INSERT INTO u VALUES {} {action} RETURNING id, n, note",
+        values.join(", ")
+    )
+}
+
+/// Upserts agree with SQLite's: the rows each statement returns and the table at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upserts_agree_with_sqlite() {
+    let mut rng = Rng::new(20261129);
+    let db = TempDb::new();
+    let sqlite = rusqlite::Connection::open_in_memory().unwrap();
+    let ddl = "CREATE TABLE u (id TEXT PRIMARY KEY, n BIGINT, note TEXT)";
+    db.query(ddl).await.unwrap();
+    sqlite.execute(ddl, []).unwrap();
+    for _ in 0..300 {
+        let sql = upsert(&mut rng);
+        let want = normalise(sqlite_rows(&sqlite, &sql), false);
+        let got = db
+            .query(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("quiver: {e}: {sql}"));
+        assert_eq!(normalise(quiver_rows(&got), false), want, "{sql}");
+    }
+    let all = "SELECT id, n, note FROM u ORDER BY id";
+    assert_eq!(
+        normalise(quiver_rows(&db.query(all).await.unwrap()), true),
+        normalise(sqlite_rows(&sqlite, all), true)
+    );
+}

@@ -47,7 +47,11 @@ fn external_code(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
         return match sql {
             SqlError::TableNotFound(_) | SqlError::IndexNotFound(_) => Code::NotFound,
             SqlError::OutsideNamespace { .. } => Code::PermissionDenied,
-            SqlError::Unsupported { .. } | SqlError::InvalidList { .. } => Code::InvalidArgument,
+            SqlError::Unsupported { .. }
+            | SqlError::InvalidList { .. }
+            | SqlError::NoConflictKey { .. } => Code::InvalidArgument,
+            // The rows sent conflict with each other, as with a duplicate key.
+            SqlError::ConflictTwice { .. } => Code::AlreadyExists,
         };
     }
     if let Some(df) = e.downcast_ref::<DataFusionError>() {

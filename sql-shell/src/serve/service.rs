@@ -196,10 +196,6 @@ fn count_of(batches: &[RecordBatch]) -> u64 {
 
 /// True for a statement that changes rows (DML; job functions are told apart by
 /// [`runs_job_operation`]).
-fn is_write(plan: &LogicalPlan) -> bool {
-    matches!(plan, LogicalPlan::Dml(_))
-}
-
 /// Refuses what must not run over the network: statements that change the session (shared
 /// by every client of a token), DataFusion's own DDL (external tables read the server's
 /// files) and COPY (writes them).
@@ -391,7 +387,13 @@ impl QuiverFlightSql {
     ) -> Result<Pending, Status> {
         let plan = statement.logical_plan();
         refuse_server_side_effects(&plan)?;
-        if is_write(&plan) {
+        let write = providers::write_clauses::is_write(&plan);
+        if write && providers::write_clauses::returns_rows(&plan) {
+            // INSERT/UPDATE/DELETE ... RETURNING: written now, its rows read by the ticket.
+            let batches = self.run_now(&statement, runs).await?;
+            return Ok(Pending::Done(statement.schema(), batches));
+        }
+        if write {
             let count = count_of(&self.run_now(&statement, runs).await?);
             return Ok(Pending::done(count_batch(count)?));
         }
