@@ -11,10 +11,11 @@ use kv_store::{
 };
 use parking_lot::{Mutex, RwLock};
 
+use crate::catalog_entry::{decode_table, encode_table};
 use crate::definition::{row_table, IndexDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::jobs::{JobQueue, QueueConfig, Upkeep};
-use crate::payload::{decode_entity_record, encode_record, from_bytes, to_bytes};
+use crate::payload::{decode_entity_record, encode_record};
 use crate::record::RECORD_FORMAT;
 use crate::row_access::RowAccess;
 use crate::schema::{IndexSpec, Row, TableSchema};
@@ -52,7 +53,7 @@ pub struct Database {
 
 /// A catalog change in progress: holds the DDL lock and bumps the catalog version when it
 /// ends.
-struct CatalogChange<'a> {
+pub(crate) struct CatalogChange<'a> {
     _lock: parking_lot::MutexGuard<'a, ()>,
     version: &'a AtomicU64,
 }
@@ -154,7 +155,7 @@ fn check_record_format(backend: &Arc<dyn StorageBackend>) -> StoreResult<()> {
     Ok(())
 }
 
-fn catalog_key(table: &str) -> Vec<u8> {
+pub(crate) fn catalog_key(table: &str) -> Vec<u8> {
     format!("table/{table}").into_bytes()
 }
 
@@ -182,7 +183,7 @@ impl Database {
         let mut tables = BTreeMap::new();
         for item in backend.scan(CATALOG, &KeyRange::prefix(b"table/"), Direction::Forward)? {
             let (_, raw) = item?;
-            let schema: TableSchema = from_bytes(&raw, CATALOG)?;
+            let schema = decode_table(&raw, CATALOG)?;
             let store = RowStore::open(backend.clone(), row_table(schema.clone())?)?;
             tables.insert(schema.name.clone(), Arc::new(store));
         }
@@ -299,16 +300,14 @@ impl Database {
     }
 
     fn save_schema(&self, schema: &TableSchema) -> StoreResult<()> {
-        let mut raw = Vec::new();
-        to_bytes(schema, &mut raw);
         let mut batch = WriteBatch::new();
-        batch.put(CATALOG, catalog_key(&schema.name), raw);
+        batch.put(CATALOG, catalog_key(&schema.name), encode_table(schema));
         Ok(self.backend.write(batch)?)
     }
 
     /// Serialises a catalog change; the catalog version moves on when the change ends,
     /// whether or not it succeeded (a failed change may have changed something).
-    fn catalog_change(&self) -> CatalogChange<'_> {
+    pub(crate) fn catalog_change(&self) -> CatalogChange<'_> {
         CatalogChange {
             _lock: self.ddl.lock(),
             version: &self.catalog_version,
@@ -369,6 +368,25 @@ impl Database {
         self.backend.write(batch)?;
         self.tables.write().remove(name);
         store.drop_storage()
+    }
+
+    /// The views that use `name` (a table or view), directly or through other views.
+    pub(crate) fn views_using(&self, name: &str) -> Vec<String> {
+        dependents(self.views.read().values(), name)
+    }
+
+    /// Files a table's store under its new name (after ALTER TABLE ... RENAME TO) and drops
+    /// the partitions of its old one.
+    pub(crate) fn move_table(&self, old: &str, store: Arc<RowStore>) -> StoreResult<()> {
+        let previous = {
+            let mut tables = self.tables.write();
+            tables.insert(store.definition().schema.name.clone(), store);
+            tables.remove(old)
+        };
+        match previous {
+            Some(p) => p.drop_storage(),
+            None => Ok(()),
+        }
     }
 
     /// The views that use `name` (a table or view): with `cascade` they are dropped,
@@ -638,6 +656,7 @@ mod tests {
         let db = Database::on(backend.clone()).unwrap();
         let t = db
             .create_table(TableSchema {
+                version: 0,
                 name: "t".into(),
                 columns: vec![
                     ColumnDef::new("id", ColumnType::Int64).not_null(),

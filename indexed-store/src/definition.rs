@@ -363,10 +363,23 @@ pub fn row_table(schema: TableSchema) -> StoreResult<TableDefinition<Vec<Value>,
         move |row| checker.check_row(row),
     )?;
     // Rows are stored in the row layout, so scans read single columns from the stored bytes.
+    // A record written before columns were added ends early: it holds their `missing` value.
+    let missing: Vec<Value> = def
+        .schema
+        .columns
+        .iter()
+        .map(|c| c.missing.clone().unwrap_or(Value::Null))
+        .collect();
     def.records = RecordCodec {
         layout: ROW_LAYOUT,
         encode: Arc::new(|row: &Row, out: &mut Vec<u8>| encode_group(row, out)),
-        decode_row: Some(Arc::new(|g: &Group<'_>| g.to_values())),
+        decode_row: Some(Arc::new(move |g: &Group<'_>| {
+            let mut row = g.to_values()?;
+            if row.len() < missing.len() {
+                row.extend_from_slice(&missing[row.len()..]);
+            }
+            Ok(row)
+        })),
     };
     // Rows need no mapping: read index columns in place instead of through a row copy.
     def.indexes = def

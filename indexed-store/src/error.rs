@@ -115,6 +115,39 @@ pub enum StoreError {
         views: Vec<String>,
     },
 
+    /// ALTER TABLE that would change what views over the table read (renaming or dropping
+    /// a column, renaming the table). Drop the views, alter, and create them again.
+    #[error("cannot {change} of table '{table}': view {} reads it; drop the view first and create it again after", views.join(", "))]
+    AlterInUse {
+        /// The table.
+        table: String,
+        /// What the ALTER does ("rename column 'a'").
+        change: String,
+        /// The views over the table.
+        views: Vec<String>,
+    },
+
+    /// A column of that name exists already in the table.
+    #[error("column '{column}' already exists in table '{table}'")]
+    ColumnExists {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+    },
+
+    /// A column the table's key, an index or its TTL uses cannot be dropped. Drop the index
+    /// first (a key or TTL column cannot be dropped at all).
+    #[error("cannot drop column '{column}' of table '{table}': {used_by} uses it")]
+    ColumnInUse {
+        /// The table.
+        table: String,
+        /// The column.
+        column: String,
+        /// What uses it ("index 'by_status'", "the primary key", "the TTL").
+        used_by: String,
+    },
+
     /// A view that would (through other views) be defined over itself.
     #[error("view '{view}' would be defined over itself (through '{through}')")]
     ViewCycle {

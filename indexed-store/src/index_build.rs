@@ -7,7 +7,7 @@ use std::sync::Arc;
 use kv_store::{Direction, KeyRange, WriteBatch};
 
 use crate::codec::decode_key;
-use crate::definition::{EntityKey, IndexDefinition};
+use crate::definition::{EntityKey, IndexDefinition, TableDefinition};
 use crate::error::{describe, StoreError, StoreResult};
 use crate::payload::decode_record;
 use crate::store::{entries_of, Entity, IndexedEntityStore, Partitions};
@@ -85,6 +85,21 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             self.backend.drop_partition(&old_parts.indexes[p])?;
         }
         Ok(())
+    }
+
+    /// Runs `f` with the table's writers held off: a change of the table's storage (ALTER
+    /// TABLE) that no write may interleave with.
+    pub(crate) fn while_writers_wait<T>(
+        &self,
+        f: impl FnOnce(&TableDefinition<K, V>) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let _gate = self.gate.write();
+        f(&self.definition())
+    }
+
+    /// Puts a new definition in force; call it inside [`Self::while_writers_wait`].
+    pub(crate) fn set_definition(&self, def: TableDefinition<K, V>) {
+        *self.def.write() = Arc::new(def);
     }
 
     /// Drops every partition of the table (the table's data is gone).

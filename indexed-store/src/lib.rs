@@ -6,7 +6,9 @@
 //! ordering. Nothing here knows SQL.
 
 pub mod access;
+pub mod alter;
 pub mod asyncs;
+pub(crate) mod catalog_entry;
 pub mod codec;
 pub mod database;
 pub mod definition;
@@ -32,7 +34,9 @@ pub mod views;
 pub mod workload;
 
 pub use access::{AccessPath, ColumnRange, Seek};
+pub use alter::TableChange;
 pub use asyncs::AsyncStore;
+pub use catalog_entry::TABLE_FORMAT;
 pub use codec::{compare, SortOrder};
 pub use database::{Database, RowStore};
 pub use definition::{row_table, EntityKey, IndexDefinition, TableDefinition};

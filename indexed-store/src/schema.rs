@@ -18,6 +18,12 @@ pub struct ColumnDef {
     pub ty: ColumnType,
     /// Whether NULL is allowed.
     pub nullable: bool,
+    /// The SQL expression an INSERT that omits the column stores (`DEFAULT now()`), as
+    /// written; the SQL layer plans it.
+    pub default: Option<String>,
+    /// The value of rows written before the column was added (`ALTER TABLE ... ADD COLUMN
+    /// ... DEFAULT 5`): their records end before it. None reads as NULL.
+    pub missing: Option<Value>,
 }
 
 impl ColumnDef {
@@ -27,6 +33,8 @@ impl ColumnDef {
             name: name.to_owned(),
             ty,
             nullable: true,
+            default: None,
+            missing: None,
         }
     }
 
@@ -112,6 +120,8 @@ pub struct TableSchema {
     pub indexes: Vec<IndexSpec>,
     /// Time-to-live.
     pub ttl: Option<TtlSpec>,
+    /// Bumped by every ALTER TABLE (0 for a table never altered).
+    pub version: u32,
 }
 
 impl TableSchema {

@@ -60,6 +60,7 @@ pub fn accounts_schema() -> TableSchema {
         partial: false,
     };
     TableSchema {
+        version: 0,
         name: "accounts".into(),
         columns: vec![
             ColumnDef::new("id", Text).not_null(),

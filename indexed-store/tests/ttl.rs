@@ -14,6 +14,7 @@ const SEC: i64 = 1_000_000;
 
 fn sessions(ttl_column: Option<&str>, indexes: Vec<IndexSpec>) -> TableSchema {
     TableSchema {
+        version: 0,
         name: "sessions".into(),
         columns: vec![
             ColumnDef::new("id", ColumnType::Text).not_null(),

@@ -10,12 +10,11 @@
 
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, CreateIndex, CreateTable, CreateTableOptions, Expr as SqlExpr, Ident, ObjectName,
+    CreateIndex, CreateTable, CreateTableOptions, Expr as SqlExpr, Ident, ObjectName,
     ObjectNamePart, ObjectType, SqlOption, Statement, TableConstraint, Value as SqlValue,
 };
 use indexed_store::{
-    ColumnDef, ColumnType, Database, IndexColumn, IndexSpec, SortOrder, StoreError, TableSchema,
-    TtlSpec,
+    ColumnType, Database, IndexColumn, IndexSpec, SortOrder, StoreError, TableSchema, TtlSpec,
 };
 
 use crate::catalog::{stored_name, CATALOG_NAME, DEFAULT_SCHEMA};
@@ -36,6 +35,8 @@ pub enum DdlOutcome {
     CreatedView(String),
     /// A view was dropped.
     DroppedView(String),
+    /// A table was altered (its name after the change).
+    AlteredTable(String),
     /// Nothing to do (IF EXISTS / IF NOT EXISTS).
     Nothing,
 }
@@ -152,24 +153,11 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
     let mut columns = Vec::new();
     let mut primary_key: Vec<String> = Vec::new();
     for c in &ct.columns {
-        let cname = ident(&c.name);
-        let mut col = ColumnDef::new(&cname, parse_type(&c.data_type.to_string())?);
-        for opt in &c.options {
-            match &opt.option {
-                ColumnOption::NotNull => col.nullable = false,
-                ColumnOption::Null => {}
-                ColumnOption::PrimaryKey(_) => {
-                    col.nullable = false;
-                    primary_key.push(cname.clone());
-                }
-                other => {
-                    return Err(plan_err(format!(
-                        "unsupported option '{other}' on column '{cname}'"
-                    )))
-                }
-            }
+        let (column, primary) = crate::alter::column_def(c)?;
+        if primary {
+            primary_key.push(column.name.clone());
         }
-        columns.push(col);
+        columns.push(column);
     }
     for constraint in &ct.constraints {
         match constraint {
@@ -241,6 +229,7 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
         (None, None) => {}
     }
     let schema = TableSchema {
+        version: 0,
         name: name.clone(),
         columns,
         primary_key,
@@ -315,6 +304,7 @@ pub fn is_ddl(statement: &Statement) -> bool {
         Statement::CreateTable(_)
             | Statement::CreateIndex(_)
             | Statement::CreateView(_)
+            | Statement::AlterTable(_)
             | Statement::Drop {
                 object_type: ObjectType::Table | ObjectType::Index | ObjectType::View,
                 ..
@@ -351,6 +341,7 @@ fn touched_tables(db: &Database, statement: &Statement, namespace: &str) -> Resu
     Ok(match statement {
         Statement::CreateTable(ct) => vec![table_name(&ct.name, namespace)?],
         Statement::CreateIndex(ci) => vec![table_name(&ci.table_name, namespace)?],
+        Statement::AlterTable(alter) => vec![table_name(&alter.name, namespace)?],
         Statement::Drop {
             object_type: ObjectType::Table,
             names,
@@ -413,6 +404,7 @@ pub fn plan_ddl(
     Ok(Some(match statement {
         Statement::CreateTable(ct) => create_table(db, ct, &namespace)?,
         Statement::CreateIndex(ci) => create_index(db, ci, &namespace)?,
+        Statement::AlterTable(alter) => crate::alter::alter_table(db, alter, &namespace, only)?,
         Statement::Drop {
             object_type: ObjectType::Table,
             if_exists,

@@ -1,6 +1,7 @@
 //! DataFusion over Quiver: a catalog, table providers whose scans push filters, limits and
 //! sorts into index range scans (`IndexScanExec`), DML, and Quiver's DDL.
 
+pub(crate) mod alter;
 pub mod catalog;
 pub mod convert;
 pub mod ddl;

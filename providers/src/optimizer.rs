@@ -7,14 +7,15 @@
 //! row of the table was deleted. A subquery in the WHERE is decorrelated into a join whose
 //! condition is not read back either. So a write keeps its plan as analyzed (names resolved,
 //! types coerced): the table's `update`/`delete_from` receive the WHERE as written, and build
-//! their own index scan from it. Queries are optimized as before, except that common
-//! subexpressions are not extracted from a plan with placeholders (see `has_placeholders`).
+//! their own index scan from it. An INSERT's input is a query and is optimized. Queries are
+//! optimized as before, except that common subexpressions are not extracted from a plan with
+//! placeholders (see `has_placeholders`).
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{Transformed, TreeNodeRewriter};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRewriter};
 use datafusion::error::Result;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::optimizer::optimizer::{ApplyOrder, Optimizer};
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 
@@ -52,7 +53,15 @@ impl OptimizerRule for QueriesOnly {
         config: &dyn OptimizerConfig,
     ) -> Result<Transformed<LogicalPlan>> {
         if crate::write_clauses::is_write(&plan) {
-            return Ok(Transformed::no(plan));
+            // An INSERT's rows come from a query like any other, which is optimized (some
+            // functions, `now()` among them, run only once the simplifier has rewritten
+            // them); UPDATE and DELETE are left as analyzed.
+            if let LogicalPlan::Dml(dml) = &plan {
+                if !matches!(dml.op, WriteOp::Insert(_)) {
+                    return Ok(Transformed::no(plan));
+                }
+            }
+            return plan.map_children(|child| self.rewrite(child, config));
         }
         // A placeholder is a value, as cheap to repeat as a literal. Extracting a repeated
         // one (`a < $1 OR (a = $1 AND b < $2)`, the expanded keyset condition) into a

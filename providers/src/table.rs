@@ -29,6 +29,8 @@ pub struct QuiverTable {
     schema: SchemaRef,
     /// What every row written through SQL must pass.
     check: Option<RowCheck>,
+    /// The columns' DEFAULTs, planned: what an INSERT that omits a column stores.
+    defaults: std::collections::HashMap<String, Expr>,
 }
 
 impl std::fmt::Debug for QuiverTable {
@@ -40,11 +42,24 @@ impl std::fmt::Debug for QuiverTable {
 impl QuiverTable {
     /// Wraps a table.
     pub fn new(access: Arc<dyn RowAccess>) -> Self {
-        let schema = arrow_schema(&access.schema());
+        let table = access.schema();
+        let schema = arrow_schema(&table);
+        // Checked when the table was created; one that stopped planning (a function gone
+        // from DataFusion) leaves the column to NULL, as DataFusion does without a default.
+        let defaults = table
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let text = c.default.as_ref()?;
+                let expr = crate::alter::default_expr(text, &c.ty).ok()?;
+                Some((c.name.clone(), expr))
+            })
+            .collect();
         QuiverTable {
             access,
             schema,
             check: None,
+            defaults,
         }
     }
 
@@ -214,6 +229,10 @@ pub(crate) fn build_scan(
 impl TableProvider for QuiverTable {
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        self.defaults.get(column)
     }
 
     fn table_type(&self) -> TableType {

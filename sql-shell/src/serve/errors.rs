@@ -86,7 +86,8 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::UniqueViolation { .. }
         | StoreError::TableExists(_)
         | StoreError::ViewExists(_)
-        | StoreError::IndexExists { .. } => Code::AlreadyExists,
+        | StoreError::IndexExists { .. }
+        | StoreError::ColumnExists { .. } => Code::AlreadyExists,
         StoreError::NotFound { .. }
         | StoreError::UnknownTable(_)
         | StoreError::UnknownView(_)
@@ -99,7 +100,10 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::SystemTable(..)
         | StoreError::InvalidAccessPath { .. }
         | StoreError::InvalidJob(_) => Code::InvalidArgument,
-        StoreError::InvalidTransition { .. } | StoreError::InUse { .. } => Code::FailedPrecondition,
+        StoreError::InvalidTransition { .. }
+        | StoreError::InUse { .. }
+        | StoreError::AlterInUse { .. }
+        | StoreError::ColumnInUse { .. } => Code::FailedPrecondition,
         StoreError::ViewCycle { .. } => Code::InvalidArgument,
         StoreError::Storage(_)
         | StoreError::UnsupportedFormat { .. }

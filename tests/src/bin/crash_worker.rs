@@ -12,6 +12,7 @@ pub fn schema() -> TableSchema {
     let mut email = IndexSpec::new("kv_email", &["email"]);
     email.unique = true;
     TableSchema {
+        version: 0,
         name: "kv".into(),
         columns: vec![
             ColumnDef::new("id", ColumnType::Text).not_null(),
