@@ -17,6 +17,10 @@
 //! | LIST | `60`, each element encoded, then `00` |
 //! | NULL | `F0` (above every value: ascending order is NULLS LAST) |
 //!
+//! The other column types are stored as one of these: a DATE as the TIMESTAMP of its
+//! midnight (UTC), a TIMESTAMPTZ as its UTC instant, a UUID as its 16 bytes (BYTEA; byte order
+//! is the order of the canonical lowercase text), JSON as its TEXT.
+//!
 //! Numbers share one encoding whatever their type, so `100000` and `100000.0` encode to the
 //! same bytes and an integer range finds floats. The 8 bytes are the value rounded to f64,
 //! with the sign bit flipped for positives and all bits flipped for negatives (so byte order

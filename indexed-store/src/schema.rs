@@ -93,6 +93,18 @@ impl IndexSpec {
     }
 }
 
+/// Why a text does not fit a JSON or UUID column.
+fn misfit_text(text: &str, ty: &ColumnType) -> String {
+    let shown: String = text.chars().take(40).collect();
+    let reason = match ty {
+        ColumnType::Json => serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .err()
+            .map(|e| e.to_string()),
+        _ => uuid::Uuid::try_parse(text).err().map(|e| e.to_string()),
+    };
+    format!("'{shown}', {}", reason.unwrap_or_default())
+}
+
 /// A table's time-to-live: rows expire `seconds` after the value of `column` (a TIMESTAMP),
 /// or after they were last written when `column` is None.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +214,10 @@ impl TableSchema {
             }
             if let Some(c) = &ttl.column {
                 let i = self.require_column(c)?;
-                if self.columns[i].ty != ColumnType::Timestamp {
+                if !matches!(
+                    self.columns[i].ty,
+                    ColumnType::Timestamp | ColumnType::TimestampTz
+                ) {
                     return Err(invalid(format!("TTL column '{c}' must be a TIMESTAMP")));
                 }
             }
@@ -273,12 +288,20 @@ impl TableSchema {
                         column: c.name.clone(),
                     });
                 }
+                // Text that a JSON or UUID column refuses: say why, not only its type.
+                let text = match (&v, &c.ty) {
+                    (Value::Text(t), ColumnType::Json | ColumnType::Uuid) => Some(t.clone()),
+                    _ => None,
+                };
                 let got = v.kind();
                 v.coerce_to(&c.ty).ok_or_else(|| StoreError::TypeMismatch {
                     table: self.name.clone(),
                     column: c.name.clone(),
                     expected: c.ty.to_string(),
-                    got: got.to_owned(),
+                    got: match text {
+                        Some(t) => misfit_text(&t, &c.ty),
+                        None => got.to_owned(),
+                    },
                 })
             })
             .collect()

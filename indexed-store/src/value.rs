@@ -17,7 +17,8 @@ pub enum Value {
     Text(String),
     /// BYTEA.
     Bytes(Vec<u8>),
-    /// TIMESTAMP, microseconds since the Unix epoch (UTC).
+    /// TIMESTAMP, microseconds since the Unix epoch (UTC); also a TIMESTAMPTZ instant and a
+    /// DATE (its midnight).
     Timestamp(i64),
     /// A list of values of one type.
     List(Vec<Value>),
@@ -44,7 +45,8 @@ impl Value {
     }
 
     /// The value converted to `ty`, when it can be without losing information
-    /// (an integral DOUBLE into BIGINT, any number into DOUBLE, an integer into TIMESTAMP).
+    /// (an integral DOUBLE into BIGINT, any number into DOUBLE, an integer into TIMESTAMP, a
+    /// midnight into DATE, a UUID's text into its 16 bytes); JSON text only when it parses.
     pub fn coerce_to(self, ty: &ColumnType) -> Option<Value> {
         Some(match (self, ty) {
             (Value::Null, _) => Value::Null,
@@ -61,6 +63,19 @@ impl Value {
             (Value::Bytes(b), ColumnType::Bytes) => Value::Bytes(b),
             (Value::Timestamp(t), ColumnType::Timestamp) => Value::Timestamp(t),
             (Value::Int(t), ColumnType::Timestamp) => Value::Timestamp(t),
+            (Value::Timestamp(t) | Value::Int(t), ColumnType::TimestampTz) => Value::Timestamp(t),
+            (Value::Timestamp(t), ColumnType::Date) if t.rem_euclid(MICROS_PER_DAY) == 0 => {
+                Value::Timestamp(t)
+            }
+            (Value::Bytes(b), ColumnType::Uuid) if b.len() == 16 => Value::Bytes(b),
+            (Value::Text(s), ColumnType::Uuid) => {
+                Value::Bytes(uuid::Uuid::try_parse(&s).ok()?.as_bytes().to_vec())
+            }
+            (Value::Text(s), ColumnType::Json)
+                if serde_json::from_str::<serde::de::IgnoredAny>(&s).is_ok() =>
+            {
+                Value::Text(s)
+            }
             (Value::List(items), ColumnType::List(inner)) => Value::List(
                 items
                     .into_iter()
@@ -102,6 +117,9 @@ impl std::fmt::Display for Value {
     }
 }
 
+/// Microseconds in a day: a DATE is stored as the TIMESTAMP of its midnight (UTC).
+pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
 /// The type of a column.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ColumnType {
@@ -119,6 +137,14 @@ pub enum ColumnType {
     Timestamp,
     /// A list of values of the inner type.
     List(Box<ColumnType>),
+    /// DATE: a day, stored as the TIMESTAMP of its midnight.
+    Date,
+    /// TIMESTAMP WITH TIME ZONE: an instant, stored in UTC microseconds like TIMESTAMP.
+    TimestampTz,
+    /// UUID: 16 bytes, shown and compared in their canonical text form (the same order).
+    Uuid,
+    /// JSON: text that parses as JSON, kept as written.
+    Json,
 }
 
 impl ColumnType {
@@ -138,6 +164,10 @@ impl std::fmt::Display for ColumnType {
             ColumnType::Bytes => write!(f, "BYTEA"),
             ColumnType::Timestamp => write!(f, "TIMESTAMP"),
             ColumnType::List(inner) => write!(f, "{inner}[]"),
+            ColumnType::Date => write!(f, "DATE"),
+            ColumnType::TimestampTz => write!(f, "TIMESTAMPTZ"),
+            ColumnType::Uuid => write!(f, "UUID"),
+            ColumnType::Json => write!(f, "JSON"),
         }
     }
 }

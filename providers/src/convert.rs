@@ -3,15 +3,18 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
+    ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use indexed_store::record::Malformed;
-use indexed_store::{ColumnType, Row, TableSchema, Value, ValueRef};
+use indexed_store::{ColumnType, Row, TableSchema, Value, ValueRef, MICROS_PER_DAY};
+
+/// The time zone of TIMESTAMPTZ columns in Arrow: values are UTC instants.
+const UTC: &str = "+00:00";
 
 /// The Arrow type of a column type.
 pub fn arrow_type(ty: &ColumnType) -> DataType {
@@ -22,6 +25,9 @@ pub fn arrow_type(ty: &ColumnType) -> DataType {
         ColumnType::Text => DataType::Utf8,
         ColumnType::Bytes => DataType::Binary,
         ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+        ColumnType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+        ColumnType::Date => DataType::Date32,
+        ColumnType::Uuid | ColumnType::Json => DataType::Utf8,
         ColumnType::List(inner) => {
             DataType::List(Arc::new(Field::new_list_field(arrow_type(inner), true)))
         }
@@ -37,7 +43,9 @@ pub fn column_type(dt: &DataType) -> Option<ColumnType> {
         DataType::Float16 | DataType::Float32 | DataType::Float64 => ColumnType::Float64,
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => ColumnType::Text,
         DataType::Binary | DataType::LargeBinary | DataType::BinaryView => ColumnType::Bytes,
-        DataType::Timestamp(_, _) => ColumnType::Timestamp,
+        DataType::Timestamp(_, None) => ColumnType::Timestamp,
+        DataType::Timestamp(_, Some(_)) => ColumnType::TimestampTz,
+        DataType::Date32 | DataType::Date64 => ColumnType::Date,
         DataType::List(f) | DataType::LargeList(f) => {
             ColumnType::List(Box::new(column_type(f.data_type())?))
         }
@@ -88,6 +96,10 @@ pub fn scalar_to_value(s: &ScalarValue) -> Option<Value> {
         ScalarValue::TimestampMillisecond(Some(t), _) => Value::Timestamp(t.checked_mul(1_000)?),
         ScalarValue::TimestampMicrosecond(Some(t), _) => Value::Timestamp(*t),
         ScalarValue::TimestampNanosecond(Some(t), _) => Value::Timestamp(t.div_euclid(1_000)),
+        ScalarValue::Date32(Some(d)) => Value::Timestamp(*d as i64 * MICROS_PER_DAY),
+        ScalarValue::Date64(Some(ms)) => {
+            Value::Timestamp(ms.div_euclid(86_400_000) * MICROS_PER_DAY)
+        }
         ScalarValue::List(arr) => {
             let values = arr.value(0);
             Value::List(
@@ -112,6 +124,8 @@ enum ColumnBuilder {
     Text(StringBuilder),
     Bytes(BinaryBuilder),
     Timestamp(TimestampMicrosecondBuilder),
+    Date(Date32Builder),
+    Uuid(StringBuilder),
     List(
         ListBuilder<Box<dyn datafusion::arrow::array::ArrayBuilder>>,
         Box<ColumnType>,
@@ -125,6 +139,19 @@ fn type_error(ty: &ColumnType, v: &ValueRef<'_>) -> DataFusionError {
     DataFusionError::Internal(format!(
         "stored value {shown} does not fit column type {ty}"
     ))
+}
+
+/// The day (since the epoch) of a DATE stored as its midnight.
+fn day_of(micros: i64) -> Result<i32> {
+    i32::try_from(micros.div_euclid(MICROS_PER_DAY))
+        .map_err(|_| DataFusionError::Internal(format!("date {micros}us is out of range")))
+}
+
+/// A stored UUID in its canonical text form.
+fn uuid_text(bytes: &[u8]) -> Result<String> {
+    uuid::Uuid::from_slice(bytes)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|e| DataFusionError::Internal(format!("a stored UUID is not 16 bytes: {e}")))
 }
 
 fn malformed(e: Malformed) -> DataFusionError {
@@ -163,6 +190,16 @@ impl ColumnBuilder {
             ColumnType::Timestamp => {
                 ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity))
             }
+            ColumnType::TimestampTz => ColumnBuilder::Timestamp(
+                TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone(UTC),
+            ),
+            ColumnType::Date => ColumnBuilder::Date(Date32Builder::with_capacity(capacity)),
+            ColumnType::Json => {
+                ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 32))
+            }
+            ColumnType::Uuid => {
+                ColumnBuilder::Uuid(StringBuilder::with_capacity(capacity, capacity * 36))
+            }
             ColumnType::List(inner) => {
                 let values = datafusion::arrow::array::make_builder(&arrow_type(inner), capacity);
                 ColumnBuilder::List(
@@ -189,6 +226,10 @@ impl ColumnBuilder {
             (ColumnBuilder::Bytes(b), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::Timestamp(b), ValueRef::Timestamp(x)) => b.append_value(x),
             (ColumnBuilder::Timestamp(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Date(b), ValueRef::Timestamp(x)) => b.append_value(day_of(x)?),
+            (ColumnBuilder::Date(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Uuid(b), ValueRef::Bytes(x)) => b.append_value(uuid_text(x)?),
+            (ColumnBuilder::Uuid(b), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::List(b, _), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::List(b, inner), ValueRef::List(items)) => {
                 for i in 0..items.len() {
@@ -209,6 +250,8 @@ impl ColumnBuilder {
             ColumnBuilder::Text(b) => Arc::new(b.finish()),
             ColumnBuilder::Bytes(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
+            ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Uuid(b) => Arc::new(b.finish()),
             ColumnBuilder::List(b, _) => Arc::new(b.finish()),
         }
     }
@@ -239,7 +282,12 @@ fn append_dyn(
         ColumnType::Float64 => put!(Float64Builder, ValueRef::Float(x) => x),
         ColumnType::Text => put!(StringBuilder, ValueRef::Text(x) => x),
         ColumnType::Bytes => put!(BinaryBuilder, ValueRef::Bytes(x) => x),
-        ColumnType::Timestamp => put!(TimestampMicrosecondBuilder, ValueRef::Timestamp(x) => x),
+        ColumnType::Timestamp | ColumnType::TimestampTz => {
+            put!(TimestampMicrosecondBuilder, ValueRef::Timestamp(x) => x)
+        }
+        ColumnType::Date => put!(Date32Builder, ValueRef::Timestamp(x) => day_of(x)?),
+        ColumnType::Json => put!(StringBuilder, ValueRef::Text(x) => x),
+        ColumnType::Uuid => put!(StringBuilder, ValueRef::Bytes(x) => uuid_text(x)?),
         ColumnType::List(_) => {
             return Err(DataFusionError::NotImplemented(
                 "lists of lists are not supported".into(),

@@ -88,8 +88,13 @@ pub fn parse_type(sql_type: &str) -> Result<ColumnType> {
         "DOUBLE" | "DOUBLE PRECISION" | "FLOAT" | "REAL" | "FLOAT8" | "FLOAT4" | "FLOAT64" => ColumnType::Float64,
         "TEXT" | "VARCHAR" | "STRING" | "CHAR" | "CHARACTER VARYING" | "CHARACTER" => ColumnType::Text,
         "BYTEA" | "BLOB" | "BINARY" | "VARBINARY" | "BYTES" => ColumnType::Bytes,
-        "TIMESTAMP" | "DATETIME" => ColumnType::Timestamp,
-        _ => return Err(plan_err(format!("unsupported column type {sql_type}: use BOOLEAN, BIGINT, DOUBLE, TEXT, BYTEA, TIMESTAMP or a list of these (TEXT[])"))),
+        "TIMESTAMP" | "DATETIME" | "TIMESTAMP WITHOUT TIME ZONE" => ColumnType::Timestamp,
+        "TIMESTAMPTZ" | "TIMESTAMP WITH TIME ZONE" => ColumnType::TimestampTz,
+        "DATE" => ColumnType::Date,
+        "UUID" => ColumnType::Uuid,
+        "JSON" | "JSONB" => ColumnType::Json,
+        "DECIMAL" | "NUMERIC" | "DEC" => return Err(plan_err(format!("unsupported column type {sql_type}: exact decimals are not stored yet; use BIGINT of the smallest unit (cents) for exact amounts, or DOUBLE"))),
+        _ => return Err(plan_err(format!("unsupported column type {sql_type}: use BOOLEAN, BIGINT, DOUBLE, TEXT, BYTEA, TIMESTAMP, TIMESTAMPTZ, DATE, UUID, JSON or a list of these (TEXT[])"))),
     })
 }
 

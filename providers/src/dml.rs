@@ -365,6 +365,59 @@ pub(crate) fn keep_aside(slot: &mut Option<DataFusionError>, e: DataFusionError)
     StoreError::Task(text)
 }
 
+/// An INSERT's rows with each text column read as its table column's type: a parameter
+/// bound after planning keeps the type the client sent (text for a DATE, say), and is read
+/// as PostgreSQL reads a text parameter, or refused naming the column. Other mismatches are
+/// left to the store's exact conversions (a float parameter is not truncated into a BIGINT).
+fn conform(batch: &RecordBatch, target: &SchemaRef) -> Result<RecordBatch> {
+    let text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let converts = |c: &ArrayRef, f: &Field| {
+        c.data_type() != f.data_type() && text(c.data_type()) && !text(f.data_type())
+    };
+    if batch.num_columns() != target.fields().len()
+        || !batch
+            .columns()
+            .iter()
+            .zip(target.fields())
+            .any(|(c, f)| converts(c, f))
+    {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(target.fields())
+        .map(|(c, f)| {
+            if !converts(c, f) {
+                return Ok(c.clone());
+            }
+            let options = datafusion::arrow::compute::CastOptions {
+                safe: false,
+                ..Default::default()
+            };
+            datafusion::arrow::compute::cast_with_options(c, f.data_type(), &options).map_err(|e| {
+                DataFusionError::Execution(format!(
+                    "column '{}' is {}, and a {} value does not convert: {e}",
+                    f.name(),
+                    f.data_type(),
+                    c.data_type()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let fields: Vec<Field> = columns
+        .iter()
+        .zip(target.fields())
+        .map(|(c, f)| f.as_ref().clone().with_data_type(c.data_type().clone()))
+        .collect();
+    Ok(RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )?)
+}
+
 /// What a write did: how many rows it wrote and, when RETURNING asked for them, the rows.
 struct Written {
     count: u64,
@@ -392,9 +445,10 @@ async fn run(
     match kind {
         DmlKind::Insert { input, upsert } => {
             let batches = collect(input, ctx).await?;
+            let target = arrow_schema(&table);
             let mut rows = Vec::new();
             for b in &batches {
-                rows.extend(batch_to_rows(b)?);
+                rows.extend(batch_to_rows(&conform(b, &target)?)?);
             }
             if let Some(conflict) = conflict {
                 return tokio::task::spawn_blocking(move || {

@@ -73,16 +73,28 @@ fn literal(e: &Expr) -> Option<Value> {
     }
 }
 
-/// A value whose type fits the column (an exact comparison in the key codec).
-fn fits(schema: &TableSchema, column: &str, v: &Value) -> bool {
-    let Some(i) = schema.column_index(column) else {
-        return false;
+/// The value as the column's index entries hold it, when the key codec compares it with
+/// them exactly: a number for a numeric column, a UUID's text as its 16 bytes, a DATE or
+/// TIMESTAMPTZ literal as its instant.
+fn as_stored(schema: &TableSchema, column: &str, v: Value) -> Option<Value> {
+    let i = schema.column_index(column)?;
+    let ty = match &schema.columns[i].ty {
+        ColumnType::List(inner) => inner.as_ref(),
+        ty => ty,
     };
-    match (&schema.columns[i].ty, v) {
-        (_, Value::Null) => true,
-        (ColumnType::Int64 | ColumnType::Float64, Value::Int(_) | Value::Float(_)) => true,
-        (ColumnType::List(inner), v) => fits_type(inner, v),
-        (ty, v) => fits_type(ty, v),
+    match (ty, v) {
+        (_, Value::Null) => Some(Value::Null),
+        // Only the canonical text: DataFusion compares the column as that text, and the
+        // index must find what that comparison would.
+        (ColumnType::Uuid, Value::Text(t)) => {
+            let bytes = Value::Text(t.clone()).coerce_to(ty)?;
+            let canonical = match &bytes {
+                Value::Bytes(b) => uuid::Uuid::from_slice(b).ok()?.hyphenated().to_string(),
+                _ => return None,
+            };
+            (canonical == t).then_some(bytes)
+        }
+        (ty, v) => fits_type(ty, &v).then_some(v),
     }
 }
 
@@ -97,6 +109,10 @@ fn fits_type(ty: &ColumnType, v: &Value) -> bool {
             | (ColumnType::Text, Value::Text(_))
             | (ColumnType::Bytes, Value::Bytes(_))
             | (ColumnType::Timestamp, Value::Timestamp(_))
+            | (ColumnType::TimestampTz, Value::Timestamp(_))
+            | (ColumnType::Date, Value::Timestamp(_))
+            | (ColumnType::Uuid, Value::Bytes(_))
+            | (ColumnType::Json, Value::Text(_))
     )
 }
 
@@ -291,17 +307,31 @@ pub fn to_predicate(e: &Expr, schema: &TableSchema) -> Option<ColumnPredicate> {
         }
         _ => return None,
     };
-    let fit = |v: &Value| fits(schema, &p.column, v) && (!lossy || exact_as_double(v));
-    let values_fit = match &p.predicate {
-        Predicate::Eq(v) | Predicate::Contains(v) => fit(v),
-        Predicate::In(vs) => vs.iter().all(fit),
-        Predicate::Range { lower, upper } => [lower, upper].iter().all(|b| match b {
-            Bound::Included(v) | Bound::Excluded(v) => fit(v),
-            Bound::Unbounded => true,
-        }),
-        _ => true,
+    let fit = |v: Value| {
+        if lossy && !exact_as_double(&v) {
+            return None;
+        }
+        as_stored(schema, &p.column, v)
     };
-    values_fit.then_some(p)
+    let bound = |b: Bound<Value>| match b {
+        Bound::Included(v) => fit(v).map(Bound::Included),
+        Bound::Excluded(v) => fit(v).map(Bound::Excluded),
+        Bound::Unbounded => Some(Bound::Unbounded),
+    };
+    let predicate = match p.predicate {
+        Predicate::Eq(v) => Predicate::Eq(fit(v)?),
+        Predicate::Contains(v) => Predicate::Contains(fit(v)?),
+        Predicate::In(vs) => Predicate::In(vs.into_iter().map(fit).collect::<Option<_>>()?),
+        Predicate::Range { lower, upper } => Predicate::Range {
+            lower: bound(lower)?,
+            upper: bound(upper)?,
+        },
+        other => other,
+    };
+    Some(ColumnPredicate {
+        column: p.column,
+        predicate,
+    })
 }
 
 /// True when the scan can evaluate the expression itself (no subquery, nothing volatile),

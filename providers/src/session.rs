@@ -80,6 +80,10 @@ fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext
         .with_physical_optimizer_rule(Arc::new(crate::offset::OffsetScan))
         .with_query_planner(Arc::new(crate::write_clauses::QuiverQueryPlanner))
         .build();
+    let mut state = state;
+    // JSON functions (json_get, json_get_str, json_contains, `->`, `->>`...) for JSON columns.
+    // Registering into a fresh state only adds names, which cannot fail.
+    let _ = datafusion_functions_json::register_all(&mut state);
     let ctx = SessionContext::new_with_state(state);
     ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
     ctx

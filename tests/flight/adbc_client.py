@@ -103,6 +103,32 @@ def main():
             cur.execute(f"DELETE FROM {table} WHERE id = 300 RETURNING id")
             assert cur.fetchall() == [(300,)]
 
+        @check("DATE, TIMESTAMPTZ, UUID and JSON read back as Python types")
+        def _():
+            import datetime
+
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {table}_types "
+                "(id UUID PRIMARY KEY, day DATE, at TIMESTAMPTZ, doc JSON)"
+            )
+            cur.execute(
+                f"INSERT INTO {table}_types VALUES (?, ?, ?, ?)",
+                parameters=(
+                    "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                    "2024-02-29",
+                    "2024-02-29T10:00:00+02:00",
+                    '{"a": 1}',
+                ),
+            )
+            cur.execute(f"SELECT id, day, at, doc, doc->>'a' FROM {table}_types")
+            row = cur.fetchone()
+            assert row[0] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", row
+            assert row[1] == datetime.date(2024, 2, 29), row
+            want = datetime.datetime(2024, 2, 29, 8, 0, tzinfo=datetime.timezone.utc)
+            assert row[2] == want and row[2].utcoffset() == datetime.timedelta(0), row
+            assert row[3] == '{"a": 1}' and row[4] == "1", row
+            cur.execute(f"DROP TABLE {table}_types")
+
         if not root_cert:
 
             @check("metadata lists the table")
