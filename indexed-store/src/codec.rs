@@ -11,6 +11,7 @@
 //! |---|---|
 //! | `false` / `true` | `10 00` / `10 01` |
 //! | number (BIGINT or DOUBLE) | `20`, 8 bytes ordered f64, 2 bytes ordered i16 remainder |
+//! | DECIMAL | `22`, 16 bytes big-endian unscaled i128 with the sign bit flipped, 1 byte scale |
 //! | TIMESTAMP (µs) | `30`, 8 bytes big-endian i64 with the sign bit flipped |
 //! | TEXT | `40`, UTF-8 bytes with `00` escaped as `00 FF`, then `00 00` |
 //! | BYTEA | `50`, bytes escaped like TEXT, then `00 00` |
@@ -28,6 +29,10 @@
 //! 2-byte remainder is `value - rounded` for integers too large for an f64 to hold exactly
 //! (at most ±1024), and 0 for everything else, so distinct integers never collide.
 //!
+//! A DECIMAL column holds every value at its own scale (writes and index lookups convert to
+//! it exactly, or a lookup is left to the scan), so within a column the unscaled integers
+//! order as the numbers do; decimals never share a column with BIGINT or DOUBLE values.
+//!
 //! A descending column is the ascending encoding with every byte inverted (`b ^ FF`), which
 //! reverses its order and keeps it self-delimiting; its NULL (`0F`) sorts first.
 
@@ -36,6 +41,7 @@ use crate::value::Value;
 
 const TAG_BOOL: u8 = 0x10;
 const TAG_NUMBER: u8 = 0x20;
+const TAG_DECIMAL: u8 = 0x22;
 const TAG_TIMESTAMP: u8 = 0x30;
 const TAG_TEXT: u8 = 0x40;
 const TAG_BYTES: u8 = 0x50;
@@ -158,6 +164,11 @@ fn encode_asc(out: &mut Vec<u8>, value: &Value) {
             encode_number(out, rounded, remainder);
         }
         Value::Float(f) => encode_number(out, *f, 0),
+        Value::Decimal(v, scale) => {
+            out.push(TAG_DECIMAL);
+            out.extend_from_slice(&((*v as u128) ^ (1 << 127)).to_be_bytes());
+            out.push(*scale);
+        }
         Value::Timestamp(t) => {
             out.push(TAG_TIMESTAMP);
             out.extend_from_slice(&((*t as u64) ^ (1 << 63)).to_be_bytes());
@@ -333,6 +344,7 @@ impl<'a> KeyReader<'a> {
             TAG_NULL => Ok(()),
             TAG_BOOL => fixed(self, 1),
             TAG_NUMBER => fixed(self, 10),
+            TAG_DECIMAL => fixed(self, 17),
             TAG_TIMESTAMP => fixed(self, 8),
             TAG_TEXT | TAG_BYTES => self.skip_escaped(),
             TAG_LIST => loop {
@@ -375,6 +387,10 @@ impl<'a> KeyReader<'a> {
             TAG_TIMESTAMP => Ok(Value::Timestamp(
                 (u64::from_be_bytes(self.array::<8>()?) ^ (1 << 63)) as i64,
             )),
+            TAG_DECIMAL => {
+                let unscaled = (u128::from_be_bytes(self.array::<16>()?) ^ (1 << 127)) as i128;
+                Ok(Value::Decimal(unscaled, self.byte()?))
+            }
             TAG_TEXT => String::from_utf8(self.escaped()?)
                 .map(Value::Text)
                 .map_err(|_| CodecError::InvalidUtf8),

@@ -55,6 +55,6 @@ pub use row_access::{RowAccess, RowReader};
 pub use schema::{ColumnDef, IndexColumn, IndexSpec, Row, TableSchema, TtlSpec, MAX_TTL_SECONDS};
 pub use store::{Clock, Entity, IndexedEntityStore, Mutation, WriteOutcome};
 pub use system::{Job, JobV1, ListConfig, User, JOBS_FORMAT};
-pub use value::{ColumnType, Value, MICROS_PER_DAY};
+pub use value::{fit_decimal, ColumnType, Value, MICROS_PER_DAY};
 pub use verify::{Problem, VerifyReport};
 pub use views::{ViewDefinition, VIEW_FORMAT};

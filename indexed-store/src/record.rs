@@ -42,6 +42,7 @@
 //! | `06` | TEXT | its UTF-8 bytes |
 //! | `07` | BYTEA | its bytes |
 //! | `08` | LIST | a group of its elements |
+//! | `09` | DECIMAL | 16 bytes, the unscaled i128 little-endian, then 1 byte scale (format 3) |
 //!
 //! A row holding fewer values than its table has columns reads the missing ones as NULL,
 //! so adding a column needs no rewrite of the rows already stored.
@@ -50,8 +51,10 @@ use std::fmt;
 
 use crate::value::Value;
 
-/// The record format this build writes for SQL tables (and the newest it reads).
-pub const RECORD_FORMAT: u32 = 2;
+/// The record format this build writes for SQL tables (and the newest it reads). Format 3 is
+/// format 2 with the DECIMAL tag: a database marked 3 may hold values an older Quiver cannot
+/// read, so it refuses the database rather than fail on a row.
+pub const RECORD_FORMAT: u32 = 3;
 
 /// Layout number of a bincode entity body (format 1).
 pub const ENTITY_LAYOUT: u8 = 0;
@@ -67,6 +70,7 @@ const TAG_TIMESTAMP: u8 = 0x05;
 const TAG_TEXT: u8 = 0x06;
 const TAG_BYTES: u8 = 0x07;
 const TAG_LIST: u8 = 0x08;
+const TAG_DECIMAL: u8 = 0x09;
 
 /// Stored bytes that do not follow the format; the reason names what is wrong.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +122,8 @@ pub enum ValueRef<'a> {
     Timestamp(i64),
     /// A list.
     List(ListRef<'a>),
+    /// DECIMAL: unscaled, scale.
+    Decimal(i128, u8),
 }
 
 /// The elements of a list value.
@@ -162,6 +168,7 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
             Value::Text(s) => ValueRef::Text(s),
             Value::Bytes(b) => ValueRef::Bytes(b),
             Value::Timestamp(t) => ValueRef::Timestamp(*t),
+            Value::Decimal(v, s) => ValueRef::Decimal(*v, *s),
             Value::List(items) => ValueRef::List(ListRef::Values(items)),
         }
     }
@@ -178,6 +185,7 @@ impl ValueRef<'_> {
             ValueRef::Text(s) => Value::Text(s.to_owned()),
             ValueRef::Bytes(b) => Value::Bytes(b.to_vec()),
             ValueRef::Timestamp(t) => Value::Timestamp(t),
+            ValueRef::Decimal(v, s) => Value::Decimal(v, s),
             ValueRef::List(list) => Value::List(
                 (0..list.len())
                     .map(|i| list.get(i)?.to_value())
@@ -262,6 +270,13 @@ impl<'a> Group<'a> {
             ),
             TAG_BYTES => ValueRef::Bytes(body),
             TAG_LIST => ValueRef::List(ListRef::Stored(Group::parse(body)?)),
+            TAG_DECIMAL => {
+                let (unscaled, scale) = body
+                    .split_first_chunk::<16>()
+                    .filter(|(_, rest)| rest.len() == 1)
+                    .ok_or(Malformed("a DECIMAL is not 17 bytes"))?;
+                ValueRef::Decimal(i128::from_le_bytes(*unscaled), scale[0])
+            }
             _ => return Err(Malformed("unknown value tag")),
         })
     }
@@ -313,6 +328,11 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
         Value::List(items) => {
             out.push(TAG_LIST);
             encode_group(items, out);
+        }
+        Value::Decimal(v, scale) => {
+            out.push(TAG_DECIMAL);
+            out.extend_from_slice(&v.to_le_bytes());
+            out.push(*scale);
         }
     }
 }

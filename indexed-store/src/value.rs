@@ -22,6 +22,8 @@ pub enum Value {
     Timestamp(i64),
     /// A list of values of one type.
     List(Vec<Value>),
+    /// DECIMAL: an exact number, `unscaled / 10^scale`.
+    Decimal(i128, u8),
 }
 
 impl Value {
@@ -41,6 +43,7 @@ impl Value {
             Value::Bytes(_) => "BYTEA",
             Value::Timestamp(_) => "TIMESTAMP",
             Value::List(_) => "LIST",
+            Value::Decimal(..) => "DECIMAL",
         }
     }
 
@@ -68,6 +71,25 @@ impl Value {
                 Value::Timestamp(t)
             }
             (Value::Bytes(b), ColumnType::Uuid) if b.len() == 16 => Value::Bytes(b),
+            (Value::Int(i), ColumnType::Decimal { precision, scale }) => {
+                Value::Decimal(fit_decimal(i as i128, 0, *precision, *scale)?, *scale)
+            }
+            (Value::Decimal(v, s), ColumnType::Decimal { precision, scale }) => {
+                Value::Decimal(fit_decimal(v, s, *precision, *scale)?, *scale)
+            }
+            (Value::Float(f), ColumnType::Decimal { precision, scale }) => {
+                // Only a float that is exactly a decimal of the column's scale (as 0.5 or
+                // 12.25 are); 0.1 is not, and is refused rather than rounded.
+                let scaled = f * 10f64.powi(*scale as i32);
+                if !(scaled.is_finite() && scaled.fract() == 0.0 && scaled.abs() < 2f64.powi(53)) {
+                    return None;
+                }
+                let unscaled = scaled as i128;
+                if (unscaled as f64) / 10f64.powi(*scale as i32) != f {
+                    return None;
+                }
+                Value::Decimal(fit_decimal(unscaled, *scale, *precision, *scale)?, *scale)
+            }
             (Value::Text(s), ColumnType::Uuid) => {
                 Value::Bytes(uuid::Uuid::try_parse(&s).ok()?.as_bytes().to_vec())
             }
@@ -103,6 +125,17 @@ impl std::fmt::Display for Value {
                 write!(f, "'")
             }
             Value::Timestamp(t) => write!(f, "TIMESTAMP {t}us"),
+            Value::Decimal(v, scale) => {
+                let digits = v.unsigned_abs().to_string();
+                let scale = *scale as usize;
+                let sign = if *v < 0 { "-" } else { "" };
+                if scale == 0 {
+                    return write!(f, "{sign}{digits}");
+                }
+                let padded = format!("{digits:0>width$}", width = scale + 1);
+                let (int, frac) = padded.split_at(padded.len() - scale);
+                write!(f, "{sign}{int}.{frac}")
+            }
             Value::List(items) => {
                 write!(f, "[")?;
                 for (i, v) in items.iter().enumerate() {
@@ -115,6 +148,17 @@ impl std::fmt::Display for Value {
             }
         }
     }
+}
+
+/// `unscaled / 10^from` at scale `to`, when that is exact and has at most `precision` digits.
+pub fn fit_decimal(unscaled: i128, from: u8, precision: u8, to: u8) -> Option<i128> {
+    let v = if to >= from {
+        unscaled.checked_mul(10i128.checked_pow((to - from) as u32)?)?
+    } else {
+        let d = 10i128.checked_pow((from - to) as u32)?;
+        (unscaled % d == 0).then_some(unscaled / d)?
+    };
+    (v.unsigned_abs() < 10u128.checked_pow(precision as u32)?).then_some(v)
 }
 
 /// Microseconds in a day: a DATE is stored as the TIMESTAMP of its midnight (UTC).
@@ -145,6 +189,13 @@ pub enum ColumnType {
     Uuid,
     /// JSON: text that parses as JSON, kept as written.
     Json,
+    /// DECIMAL(precision, scale): exact, every value at the column's scale.
+    Decimal {
+        /// Digits in all (at most 38).
+        precision: u8,
+        /// Digits after the point.
+        scale: u8,
+    },
 }
 
 impl ColumnType {
@@ -168,6 +219,7 @@ impl std::fmt::Display for ColumnType {
             ColumnType::TimestampTz => write!(f, "TIMESTAMPTZ"),
             ColumnType::Uuid => write!(f, "UUID"),
             ColumnType::Json => write!(f, "JSON"),
+            ColumnType::Decimal { precision, scale } => write!(f, "DECIMAL({precision},{scale})"),
         }
     }
 }

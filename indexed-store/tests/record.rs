@@ -51,6 +51,16 @@ fn groups_are_the_documented_bytes() {
             ),
         ),
         (
+            vec![Value::Decimal(-150, 2)],
+            concat!(
+                "01000000",
+                "12000000",
+                "09", // DECIMAL -1.50: unscaled -150, little-endian, then scale 2
+                "6affffffffffffffffffffffffffffff",
+                "02",
+            ),
+        ),
+        (
             vec![Value::Timestamp(-1), Value::Bytes(vec![0, 0xff])],
             concat!(
                 "02000000",
@@ -156,6 +166,7 @@ fn scalar() -> impl Strategy<Value = Value> {
         ".{0,12}".prop_map(Value::Text),
         proptest::collection::vec(any::<u8>(), 0..12).prop_map(Value::Bytes),
         any::<i64>().prop_map(Value::Timestamp),
+        (any::<i128>(), 0u8..=38).prop_map(|(v, s)| Value::Decimal(v, s)),
     ]
 }
 

@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder,
-    ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Date32Builder, Decimal128Builder,
+    Float64Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
@@ -28,6 +28,7 @@ pub fn arrow_type(ty: &ColumnType) -> DataType {
         ColumnType::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
         ColumnType::Date => DataType::Date32,
         ColumnType::Uuid | ColumnType::Json => DataType::Utf8,
+        ColumnType::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale as i8),
         ColumnType::List(inner) => {
             DataType::List(Arc::new(Field::new_list_field(arrow_type(inner), true)))
         }
@@ -46,6 +47,10 @@ pub fn column_type(dt: &DataType) -> Option<ColumnType> {
         DataType::Timestamp(_, None) => ColumnType::Timestamp,
         DataType::Timestamp(_, Some(_)) => ColumnType::TimestampTz,
         DataType::Date32 | DataType::Date64 => ColumnType::Date,
+        DataType::Decimal128(precision, scale) if *scale >= 0 => ColumnType::Decimal {
+            precision: *precision,
+            scale: *scale as u8,
+        },
         DataType::List(f) | DataType::LargeList(f) => {
             ColumnType::List(Box::new(column_type(f.data_type())?))
         }
@@ -97,6 +102,9 @@ pub fn scalar_to_value(s: &ScalarValue) -> Option<Value> {
         ScalarValue::TimestampMicrosecond(Some(t), _) => Value::Timestamp(*t),
         ScalarValue::TimestampNanosecond(Some(t), _) => Value::Timestamp(t.div_euclid(1_000)),
         ScalarValue::Date32(Some(d)) => Value::Timestamp(*d as i64 * MICROS_PER_DAY),
+        ScalarValue::Decimal128(Some(v), _, scale) => {
+            Value::Decimal(*v, u8::try_from(*scale).ok()?)
+        }
         ScalarValue::Date64(Some(ms)) => {
             Value::Timestamp(ms.div_euclid(86_400_000) * MICROS_PER_DAY)
         }
@@ -126,6 +134,7 @@ enum ColumnBuilder {
     Timestamp(TimestampMicrosecondBuilder),
     Date(Date32Builder),
     Uuid(StringBuilder),
+    Decimal(Decimal128Builder, u8),
     List(
         ListBuilder<Box<dyn datafusion::arrow::array::ArrayBuilder>>,
         Box<ColumnType>,
@@ -145,6 +154,15 @@ fn type_error(ty: &ColumnType, v: &ValueRef<'_>) -> DataFusionError {
 fn day_of(micros: i64) -> Result<i32> {
     i32::try_from(micros.div_euclid(MICROS_PER_DAY))
         .map_err(|_| DataFusionError::Internal(format!("date {micros}us is out of range")))
+}
+
+/// A stored DECIMAL at its column's scale (values are stored at it; this guards the rest).
+fn at_scale(unscaled: i128, scale: u8, column: u8) -> Result<i128> {
+    indexed_store::fit_decimal(unscaled, scale, 38, column).ok_or_else(|| {
+        DataFusionError::Internal(format!(
+            "stored decimal {unscaled}e-{scale} does not fit scale {column}"
+        ))
+    })
 }
 
 /// A stored UUID in its canonical text form.
@@ -194,6 +212,12 @@ impl ColumnBuilder {
                 TimestampMicrosecondBuilder::with_capacity(capacity).with_timezone(UTC),
             ),
             ColumnType::Date => ColumnBuilder::Date(Date32Builder::with_capacity(capacity)),
+            ColumnType::Decimal { precision, scale } => ColumnBuilder::Decimal(
+                Decimal128Builder::with_capacity(capacity)
+                    .with_precision_and_scale(*precision, *scale as i8)
+                    .unwrap_or_else(|_| Decimal128Builder::with_capacity(capacity)),
+                *scale,
+            ),
             ColumnType::Json => {
                 ColumnBuilder::Text(StringBuilder::with_capacity(capacity, capacity * 32))
             }
@@ -230,6 +254,10 @@ impl ColumnBuilder {
             (ColumnBuilder::Date(b), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::Uuid(b), ValueRef::Bytes(x)) => b.append_value(uuid_text(x)?),
             (ColumnBuilder::Uuid(b), ValueRef::Null) => b.append_null(),
+            (ColumnBuilder::Decimal(b, scale), ValueRef::Decimal(x, s)) => {
+                b.append_value(at_scale(x, s, *scale)?)
+            }
+            (ColumnBuilder::Decimal(b, _), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::List(b, _), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::List(b, inner), ValueRef::List(items)) => {
                 for i in 0..items.len() {
@@ -252,6 +280,7 @@ impl ColumnBuilder {
             ColumnBuilder::Timestamp(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Uuid(b) => Arc::new(b.finish()),
+            ColumnBuilder::Decimal(b, _) => Arc::new(b.finish()),
             ColumnBuilder::List(b, _) => Arc::new(b.finish()),
         }
     }
@@ -288,6 +317,9 @@ fn append_dyn(
         ColumnType::Date => put!(Date32Builder, ValueRef::Timestamp(x) => day_of(x)?),
         ColumnType::Json => put!(StringBuilder, ValueRef::Text(x) => x),
         ColumnType::Uuid => put!(StringBuilder, ValueRef::Bytes(x) => uuid_text(x)?),
+        ColumnType::Decimal { scale, .. } => {
+            put!(Decimal128Builder, ValueRef::Decimal(x, s) => at_scale(x, s, *scale)?)
+        }
         ColumnType::List(_) => {
             return Err(DataFusionError::NotImplemented(
                 "lists of lists are not supported".into(),

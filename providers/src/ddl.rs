@@ -93,9 +93,31 @@ pub fn parse_type(sql_type: &str) -> Result<ColumnType> {
         "DATE" => ColumnType::Date,
         "UUID" => ColumnType::Uuid,
         "JSON" | "JSONB" => ColumnType::Json,
-        "DECIMAL" | "NUMERIC" | "DEC" => return Err(plan_err(format!("unsupported column type {sql_type}: exact decimals are not stored yet; use BIGINT of the smallest unit (cents) for exact amounts, or DOUBLE"))),
+        "DECIMAL" | "NUMERIC" | "DEC" => decimal_type(sql_type, &t)?,
         _ => return Err(plan_err(format!("unsupported column type {sql_type}: use BOOLEAN, BIGINT, DOUBLE, TEXT, BYTEA, TIMESTAMP, TIMESTAMPTZ, DATE, UUID, JSON or a list of these (TEXT[])"))),
     })
+}
+
+/// DECIMAL(p, s) (DECIMAL(p) is scale 0; bare DECIMAL is DataFusion's (38, 10)).
+fn decimal_type(sql_type: &str, upper: &str) -> Result<ColumnType> {
+    let args: Vec<&str> = upper
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .map(|a| a.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let parse = |s: &str| s.parse::<u8>().ok();
+    let (precision, scale) = match args.as_slice() {
+        [] => (38, 10),
+        [p] => (parse(p).unwrap_or(0), 0),
+        [p, s] => (parse(p).unwrap_or(0), parse(s).unwrap_or(u8::MAX)),
+        _ => (0, 0),
+    };
+    if !(1..=38).contains(&precision) || scale > precision {
+        return Err(plan_err(format!(
+            "invalid {sql_type}: precision is 1 to 38 digits and the scale at most the precision, as in DECIMAL(10, 2)"
+        )));
+    }
+    Ok(ColumnType::Decimal { precision, scale })
 }
 
 /// The longest TTL: expiry instants are microseconds in an i64.

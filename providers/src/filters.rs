@@ -86,6 +86,11 @@ fn as_stored(schema: &TableSchema, column: &str, v: Value) -> Option<Value> {
         (_, Value::Null) => Some(Value::Null),
         // Only the canonical text: DataFusion compares the column as that text, and the
         // index must find what that comparison would.
+        // A number at the column's scale, when exact; otherwise the scan compares.
+        (
+            ColumnType::Decimal { .. },
+            v @ (Value::Int(_) | Value::Float(_) | Value::Decimal(..)),
+        ) => v.coerce_to(ty),
         (ColumnType::Uuid, Value::Text(t)) => {
             let bytes = Value::Text(t.clone()).coerce_to(ty)?;
             let canonical = match &bytes {

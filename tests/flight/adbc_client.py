@@ -103,25 +103,29 @@ def main():
             cur.execute(f"DELETE FROM {table} WHERE id = 300 RETURNING id")
             assert cur.fetchall() == [(300,)]
 
-        @check("DATE, TIMESTAMPTZ, UUID and JSON read back as Python types")
+        @check("DATE, TIMESTAMPTZ, DECIMAL, UUID and JSON read back as Python types")
         def _():
             import datetime
+            import decimal
 
             cur.execute(
                 f"CREATE TABLE IF NOT EXISTS {table}_types "
-                "(id UUID PRIMARY KEY, day DATE, at TIMESTAMPTZ, doc JSON)"
+                "(id UUID PRIMARY KEY, day DATE, at TIMESTAMPTZ, doc JSON, amount DECIMAL(12, 2))"
             )
             cur.execute(
-                f"INSERT INTO {table}_types VALUES (?, ?, ?, ?)",
+                f"INSERT INTO {table}_types VALUES (?, ?, ?, ?, ?)",
                 parameters=(
                     "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
                     "2024-02-29",
                     "2024-02-29T10:00:00+02:00",
                     '{"a": 1}',
+                    "1000000000.01",
                 ),
             )
-            cur.execute(f"SELECT id, day, at, doc, doc->>'a' FROM {table}_types")
+            cur.execute(f"SELECT id, day, at, doc, doc->>'a', amount, amount * 3 FROM {table}_types")
             row = cur.fetchone()
+            assert row[5] == decimal.Decimal("1000000000.01"), row
+            assert row[6] == decimal.Decimal("3000000000.03"), row
             assert row[0] == "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", row
             assert row[1] == datetime.date(2024, 2, 29), row
             want = datetime.datetime(2024, 2, 29, 8, 0, tzinfo=datetime.timezone.utc)

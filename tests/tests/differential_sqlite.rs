@@ -442,3 +442,79 @@ async fn dates_agree_with_sqlite() {
         );
     }
 }
+
+/// DECIMAL(12, 2) against SQLite holding the same amounts as integer cents: filters, index
+/// order and sums agree exactly (a double would round sums of many cents).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decimals_agree_with_sqlite_cents() {
+    let mut rng = Rng::new(20261201);
+    let db = TempDb::new();
+    let sqlite = rusqlite::Connection::open_in_memory().unwrap();
+    db.query("CREATE TABLE m (id BIGINT PRIMARY KEY, amount DECIMAL(12,2), kind TEXT)")
+        .await
+        .unwrap();
+    db.query("CREATE INDEX m_amount ON m (kind, amount)")
+        .await
+        .unwrap();
+    sqlite
+        .execute(
+            "CREATE TABLE m (id BIGINT PRIMARY KEY, cents BIGINT, kind TEXT)",
+            [],
+        )
+        .unwrap();
+    let cents = |rng: &mut Rng| rng.below(2_000_000) as i64 - 1_000_000;
+    let show = |c: i64| {
+        format!(
+            "{}{}.{:02}",
+            if c < 0 { "-" } else { "" },
+            c.abs() / 100,
+            c.abs() % 100
+        )
+    };
+    for i in 0..400 {
+        let c = (rng.below(10) != 0).then(|| cents(&mut rng));
+        let kind = rng.below(3);
+        let amount = c.map_or("NULL".to_owned(), show);
+        let cents_sql = c.map_or("NULL".to_owned(), |c| c.to_string());
+        db.query(&format!("INSERT INTO m VALUES ({i}, {amount}, 'k{kind}')"))
+            .await
+            .unwrap();
+        sqlite
+            .execute(
+                &format!("INSERT INTO m VALUES ({i}, {cents_sql}, 'k{kind}')"),
+                [],
+            )
+            .unwrap();
+    }
+    for _ in 0..200 {
+        let (a, b) = (cents(&mut rng), cents(&mut rng));
+        let kind = rng.below(3);
+        let (quiver, lite) = match rng.below(4) {
+            0 => (
+                format!("SELECT id, CAST(amount * 100 AS BIGINT) FROM m WHERE kind = 'k{kind}' AND amount >= {} ORDER BY amount, id LIMIT 20", show(a)),
+                format!("SELECT id, cents FROM m WHERE kind = 'k{kind}' AND cents >= {a} ORDER BY cents, id LIMIT 20"),
+            ),
+            1 => (
+                format!("SELECT CAST(sum(amount) * 100 AS BIGINT), count(*) FROM m WHERE amount BETWEEN {} AND {}", show(a.min(b)), show(a.max(b))),
+                format!("SELECT sum(cents), count(*) FROM m WHERE cents BETWEEN {} AND {}", a.min(b), a.max(b)),
+            ),
+            2 => (
+                format!("SELECT id FROM m WHERE amount = {} ORDER BY id", show(a)),
+                format!("SELECT id FROM m WHERE cents = {a} ORDER BY id"),
+            ),
+            _ => (
+                "SELECT kind, CAST(sum(amount) * 100 AS BIGINT) FROM m GROUP BY kind ORDER BY kind".to_owned(),
+                "SELECT kind, sum(cents) FROM m GROUP BY kind ORDER BY kind".to_owned(),
+            ),
+        };
+        let got = db
+            .query(&quiver)
+            .await
+            .unwrap_or_else(|e| panic!("quiver: {e}: {quiver}"));
+        assert_eq!(
+            normalise(quiver_rows(&got), true),
+            normalise(sqlite_rows(&sqlite, &lite), true),
+            "{quiver}"
+        );
+    }
+}
