@@ -412,6 +412,7 @@ async fn plan_statement(
     state: &datafusion::execution::SessionState,
     mut statement: DFStatement,
 ) -> Result<LogicalPlan> {
+    crate::alter::fill_default_keywords(state, &mut statement).await?;
     let clauses = crate::write_clauses::take(&mut statement)?;
     let mut plan = state.statement_to_plan(statement).await?;
     if let Some(clauses) = clauses {
