@@ -20,11 +20,12 @@ use kv_store::{Direction, KeyRange, WriteBatch};
 
 use crate::catalog_entry::encode_table;
 use crate::database::{catalog_key, Database, RowStore, CATALOG};
-use crate::definition::row_table;
+use crate::definition::{row_table, TableDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::payload::{decode_record, encode_record};
-use crate::schema::{ColumnDef, TableSchema};
+use crate::schema::{ColumnDef, Row, TableSchema};
 use crate::store::Partitions;
+use crate::value::Value;
 
 /// One change ALTER TABLE makes.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,17 +106,25 @@ impl Database {
     /// Saves a schema whose records need no rewrite and puts it in force.
     fn redefine(&self, store: &RowStore, schema: TableSchema) -> StoreResult<()> {
         let def = row_table(schema)?;
-        store.while_writers_wait(|_| {
-            let mut batch = WriteBatch::new();
-            batch.put(
-                CATALOG,
-                catalog_key(&def.schema.name),
-                encode_table(&def.schema),
-            );
-            self.backend().write(batch)?;
-            store.set_definition(def);
-            Ok(())
-        })
+        store.while_writers_wait(|_| self.commit(store, WriteBatch::new(), def))
+    }
+
+    /// Writes `batch` with the table's new catalog entry, then puts `def` in force (with
+    /// the table's writers held off).
+    fn commit(
+        &self,
+        store: &RowStore,
+        mut batch: WriteBatch,
+        def: TableDefinition<Vec<Value>, Row>,
+    ) -> StoreResult<()> {
+        batch.put(
+            CATALOG,
+            catalog_key(&def.schema.name),
+            encode_table(&def.schema),
+        );
+        self.backend().write(batch)?;
+        store.set_definition(def);
+        Ok(())
     }
 
     fn drop_column(
@@ -139,14 +148,7 @@ impl Database {
                 }
                 batch.put(&parts.records, pk, encode_record(&def, &row, expiry));
             }
-            batch.put(
-                CATALOG,
-                catalog_key(&def.schema.name),
-                encode_table(&def.schema),
-            );
-            self.backend().write(batch)?;
-            store.set_definition(def);
-            Ok(())
+            self.commit(store, batch, def)
         })
     }
 

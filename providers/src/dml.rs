@@ -318,51 +318,57 @@ async fn write_current(
         .collect();
     let task = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
         let mut changed: Vec<Option<Row>> = vec![None; keys.len()];
-        let mut failure: Option<DataFusionError> = None;
-        let mut decide = |key: &[Value], current: Option<&Row>| {
+        apply_decided(access.as_ref(), &keys, |key, current| {
             let i = position[&encode_key(key, &orders)];
             changed[i] = None;
             let Some(current) = current else {
                 return Ok(Vec::new());
             };
-            let outcome = (|| -> Result<Vec<Mutation<Vec<Value>, Row>>> {
-                let seen = &candidates[i];
-                if *current != *seen && !evaluator.matches(current)? {
-                    return Ok(Vec::new());
-                }
-                if delete {
-                    changed[i] = Some(current.clone());
-                    return Ok(vec![Mutation::Delete(key.to_vec())]);
-                }
-                let new = match &planned[i] {
-                    Some(new) if *current == *seen => new.clone(),
-                    _ => evaluator.assign(std::slice::from_ref(current))?.remove(0),
-                };
-                if let Some(check) = &check {
-                    check(&new)?;
-                }
-                changed[i] = Some(new.clone());
-                Ok(update_mutations(&schema, current, new))
-            })();
-            outcome.map_err(|e| keep_aside(&mut failure, e))
-        };
-        let written = access.apply_decided_rows(&keys, &mut decide);
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        written.map_err(store_err)?;
+            let seen = &candidates[i];
+            if *current != *seen && !evaluator.matches(current)? {
+                return Ok(Vec::new());
+            }
+            if delete {
+                changed[i] = Some(current.clone());
+                return Ok(vec![Mutation::Delete(key.to_vec())]);
+            }
+            let new = match &planned[i] {
+                Some(new) if *current == *seen => new.clone(),
+                _ => evaluator.assign(std::slice::from_ref(current))?.remove(0),
+            };
+            if let Some(check) = &check {
+                check(&new)?;
+            }
+            changed[i] = Some(new.clone());
+            Ok(update_mutations(&schema, current, new))
+        })?;
         Ok(changed.into_iter().flatten().collect())
     });
     task.await
         .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
 }
 
-/// A DataFusion error met inside a store callback, kept aside (the store's error type
-/// cannot carry it) and replaced by a store error that stops the write.
-pub(crate) fn keep_aside(slot: &mut Option<DataFusionError>, e: DataFusionError) -> StoreError {
-    let text = e.to_string();
-    *slot = Some(e);
-    StoreError::Task(text)
+/// [`RowAccess::apply_decided_rows`] with a `decide` that may fail with a DataFusion error,
+/// which the store's error type cannot carry: it is kept aside, stops the write, and is the
+/// error returned.
+pub(crate) fn apply_decided(
+    access: &dyn RowAccess,
+    keys: &[Vec<Value>],
+    mut decide: impl FnMut(&[Value], Option<&Row>) -> Result<Vec<Mutation<Vec<Value>, Row>>>,
+) -> Result<()> {
+    let mut failure: Option<DataFusionError> = None;
+    let outcome = access.apply_decided_rows(keys, &mut |key, current| {
+        decide(key, current).map_err(|e| {
+            let text = e.to_string();
+            failure = Some(e);
+            StoreError::Task(text)
+        })
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    outcome.map_err(store_err)?;
+    Ok(())
 }
 
 /// An INSERT's rows with each text column read as its table column's type: a parameter

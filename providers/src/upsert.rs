@@ -23,7 +23,7 @@ use indexed_store::{
 };
 
 use crate::convert::{arrow_schema, batch_to_rows, rows_to_batch};
-use crate::dml::{keep_aside, update_mutations, RowCheck};
+use crate::dml::{apply_decided, update_mutations, RowCheck};
 use crate::error::SqlError;
 use crate::store_err;
 
@@ -189,51 +189,42 @@ pub(crate) fn insert_on_conflict(
         }
     }
     let mut written: Vec<Option<Row>> = vec![None; proposed.len()];
-    let mut failure: Option<DataFusionError> = None;
-    let mut decide = |key: &[Value], current: Option<&Row>| {
+    apply_decided(access, &keys, |key, current| {
         let i = position[&key_bytes(key)];
         written[i] = None;
         let row = &proposed[i];
-        let outcome = (|| -> Result<Vec<Mutation<Vec<Value>, Row>>> {
-            let existing = match (current, &conflict.target) {
-                // The row that held the unique values has changed them since they were
-                // looked up: no conflict left with it.
-                (Some(c), ConflictTarget::Unique { columns, .. })
-                    if values_at(c, columns) != values_at(row, columns) =>
-                {
-                    None
-                }
-                (c, _) => c,
-            };
-            let Some(existing) = existing else {
-                if taken[i] {
-                    return Ok(Vec::new());
-                }
-                if let Some(check) = check {
-                    check(row)?;
-                }
-                written[i] = Some(row.clone());
-                return Ok(vec![Mutation::Insert(row.clone())]);
-            };
-            let Some(update) = &conflict.update else {
-                return Ok(Vec::new());
-            };
-            let Some(new) = updated(&schema, update, existing, row)? else {
-                return Ok(Vec::new());
-            };
-            if let Some(check) = check {
-                check(&new)?;
+        let existing = match (current, &conflict.target) {
+            // The row that held the unique values has changed them since they were looked
+            // up: no conflict left with it.
+            (Some(c), ConflictTarget::Unique { columns, .. })
+                if values_at(c, columns) != values_at(row, columns) =>
+            {
+                None
             }
-            written[i] = Some(new.clone());
-            Ok(update_mutations(&schema, existing, new))
-        })();
-        outcome.map_err(|e| keep_aside(&mut failure, e))
-    };
-    let outcome = access.apply_decided_rows(&keys, &mut decide);
-    if let Some(e) = failure {
-        return Err(e);
-    }
-    outcome.map_err(store_err)?;
+            (c, _) => c,
+        };
+        let Some(existing) = existing else {
+            if taken[i] {
+                return Ok(Vec::new());
+            }
+            if let Some(check) = check {
+                check(row)?;
+            }
+            written[i] = Some(row.clone());
+            return Ok(vec![Mutation::Insert(row.clone())]);
+        };
+        let Some(update) = &conflict.update else {
+            return Ok(Vec::new());
+        };
+        let Some(new) = updated(&schema, update, existing, row)? else {
+            return Ok(Vec::new());
+        };
+        if let Some(check) = check {
+            check(&new)?;
+        }
+        written[i] = Some(new.clone());
+        Ok(update_mutations(&schema, existing, new))
+    })?;
     Ok(written.into_iter().flatten().collect())
 }
 
