@@ -48,6 +48,13 @@ impl TempDb {
         Ok(render(&self.query(sql).await?))
     }
 
+    /// Panics unless the integrity check finds every table's indexes and records agreeing.
+    pub fn assert_verified(&self) {
+        for report in self.quiver.database().verify().expect("verify") {
+            assert!(report.is_ok(), "{report:?}");
+        }
+    }
+
     /// The physical plan lines of EXPLAIN for a query.
     pub async fn physical_plan(&self, sql: &str) -> Result<String, DataFusionError> {
         let rows = self.rows(&format!("EXPLAIN {sql}")).await?;

@@ -9,12 +9,6 @@ use std::sync::Arc;
 
 use quiver_tests::TempDb;
 
-fn verify_clean(db: &TempDb) {
-    for report in db.quiver.database().verify().unwrap() {
-        assert!(report.is_ok(), "{report:?}");
-    }
-}
-
 async fn count(db: &TempDb, sql: &str) -> u64 {
     db.rows(sql).await.unwrap()[0][0].parse().unwrap()
 }
@@ -72,7 +66,7 @@ async fn alter_table_under_writes_keeps_every_row_and_index() {
         db.query(change)
             .await
             .unwrap_or_else(|e| panic!("{change}: {e}"));
-        verify_clean(&db);
+        db.assert_verified();
     }
     stop.store(true, Ordering::Relaxed);
     for w in writers {
@@ -82,9 +76,9 @@ async fn alter_table_under_writes_keeps_every_row_and_index() {
     assert_eq!(count(&db, "SELECT count(*) FROM t").await, total);
 
     db.query("ALTER TABLE t RENAME TO people").await.unwrap();
-    verify_clean(&db);
+    db.assert_verified();
     db.reopen();
-    verify_clean(&db);
+    db.assert_verified();
     assert_eq!(count(&db, "SELECT count(*) FROM people").await, total);
     // Every row reads every column: the old rows their stored values and the added
     // column's default, through the records and through each index.

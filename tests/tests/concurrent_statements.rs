@@ -22,12 +22,6 @@ async fn changed(q: &Quiver, sql: &str) -> u64 {
         .value(0)
 }
 
-fn verify_clean(db: &TempDb) {
-    for report in db.quiver.database().verify().unwrap() {
-        assert!(report.is_ok(), "{report:?}");
-    }
-}
-
 /// The same through one prepared statement, which runs on the plan cache's fast path: it
 /// writes through the same re-checking `DmlExec`, so no increment is lost either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -61,7 +55,7 @@ async fn prepared_increments_on_the_fast_path_are_never_lost() {
         h.await.unwrap();
     }
     assert_eq!(db.rows("SELECT n FROM counters").await.unwrap(), [["400"]]);
-    verify_clean(&db);
+    db.assert_verified();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -101,7 +95,7 @@ async fn concurrent_increments_are_never_lost() {
             vec!["b".to_string(), (total / 2).to_string()],
         ]
     );
-    verify_clean(&db);
+    db.assert_verified();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -162,7 +156,7 @@ async fn concurrent_claims_take_each_row_exactly_once() {
             .unwrap(),
         vec![vec!["0".to_string()]]
     );
-    verify_clean(&db);
+    db.assert_verified();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -205,5 +199,5 @@ async fn a_row_changed_since_the_scan_is_rechecked() {
     assert_eq!(moved + deleted, 2000, "moved {moved}, deleted {deleted}");
     let zeros = db.rows("SELECT count(*) FROM t WHERE v = 0").await.unwrap();
     assert_eq!(zeros, vec![vec!["0".to_string()]]);
-    verify_clean(&db);
+    db.assert_verified();
 }

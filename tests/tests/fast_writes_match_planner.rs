@@ -129,7 +129,5 @@ async fn fast_writes_write_what_planned_writes_write() {
     }
     let stats = db.quiver.plan_cache().stats();
     assert!(stats.fast_runs > 200, "{stats:?}");
-    for report in db.quiver.database().verify().unwrap() {
-        assert!(report.is_ok(), "{report:?}");
-    }
+    db.assert_verified();
 }

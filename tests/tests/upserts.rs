@@ -69,9 +69,7 @@ async fn concurrent_upserts_of_one_key_lose_nothing() {
             .unwrap(),
         [[tasks.to_string(), total.to_string()]]
     );
-    for report in db.quiver.database().verify().unwrap() {
-        assert!(report.is_ok(), "{report:?}");
-    }
+    db.assert_verified();
 }
 
 /// Many clients upserting by a unique email: one row per email in the end, each update
@@ -120,7 +118,5 @@ async fn concurrent_upserts_by_unique_index_keep_one_row_per_value() {
             .unwrap(),
         [["1", "ann@x", "80"], ["2", "bob@x", "80"]]
     );
-    for report in db.quiver.database().verify().unwrap() {
-        assert!(report.is_ok(), "{report:?}");
-    }
+    db.assert_verified();
 }
