@@ -35,7 +35,13 @@ pub struct QuiverCatalog {
     plan_cache: Option<Arc<PlanCache>>,
     /// Views planned for this catalog's sessions.
     views: Arc<ViewPlans>,
+    /// The session's time zone, which its tables show TIMESTAMPTZ columns in.
+    time_zone: SessionTimeZone,
 }
+
+/// A session's time zone (`SET datafusion.execution.time_zone`), as its session last saw it;
+/// None is UTC.
+pub type SessionTimeZone = Arc<std::sync::RwLock<Option<String>>>;
 
 impl std::fmt::Debug for QuiverCatalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -51,7 +57,13 @@ impl QuiverCatalog {
             only: None,
             plan_cache: None,
             views: Arc::default(),
+            time_zone: Arc::default(),
         }
+    }
+
+    /// The same catalog, whose tables show TIMESTAMPTZ columns in the zone `time_zone` holds.
+    pub fn with_time_zone(self, time_zone: SessionTimeZone) -> Self {
+        QuiverCatalog { time_zone, ..self }
     }
 
     /// The same catalog, whose `sys.plan_cache` tables describe `cache`.
@@ -69,6 +81,7 @@ impl QuiverCatalog {
             only: Some(namespace.to_owned()),
             plan_cache: None,
             views: Arc::default(),
+            time_zone: Arc::default(),
         }
     }
 }
@@ -126,6 +139,7 @@ impl CatalogProvider for QuiverCatalog {
             db: self.db.clone(),
             namespace: name.to_owned(),
             views: self.views.clone(),
+            time_zone: self.time_zone.clone(),
         }))
     }
 }
@@ -135,6 +149,7 @@ pub struct QuiverSchema {
     db: Arc<Database>,
     namespace: String,
     views: Arc<ViewPlans>,
+    time_zone: SessionTimeZone,
 }
 
 impl std::fmt::Debug for QuiverSchema {
@@ -158,7 +173,12 @@ impl SchemaProvider for QuiverSchema {
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
         let stored = stored_name(&self.namespace, name);
         if let Some(t) = self.db.table(&stored) {
-            let table = QuiverTable::new(t);
+            let zone = self
+                .time_zone
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let table = QuiverTable::in_time_zone(t, zone.as_deref());
             if stored == "lists" {
                 // A list is checked when it is written: it must run.
                 let check = crate::lists::row_check(self.db.clone());

@@ -58,15 +58,29 @@ pub fn column_type(dt: &DataType) -> Option<ColumnType> {
     })
 }
 
-/// The Arrow schema of a table.
+/// The Arrow schema of a table (TIMESTAMPTZ columns in UTC).
 pub fn arrow_schema(schema: &TableSchema) -> SchemaRef {
+    arrow_schema_in(schema, None)
+}
+
+/// The Arrow schema of a table as a session in `time_zone` sees it: its TIMESTAMPTZ columns
+/// (UTC instants, whatever the zone) shown in that zone; in UTC without one.
+pub fn arrow_schema_in(schema: &TableSchema, time_zone: Option<&str>) -> SchemaRef {
     Arc::new(Schema::new(
         schema
             .columns
             .iter()
             // Every field is nullable to DataFusion so that NULL in a NOT NULL column reaches the
             // store, whose error names the column (DataFusion would name a VALUES position).
-            .map(|c| Field::new(&c.name, arrow_type(&c.ty), true))
+            .map(|c| {
+                let ty = match (&c.ty, time_zone) {
+                    (ColumnType::TimestampTz, Some(tz)) => {
+                        DataType::Timestamp(TimeUnit::Microsecond, Some(tz.into()))
+                    }
+                    (ty, _) => arrow_type(ty),
+                };
+                Field::new(&c.name, ty, true)
+            })
             .collect::<Vec<_>>(),
     ))
 }
@@ -342,7 +356,16 @@ impl BatchBuilder {
     pub fn new(schema: SchemaRef, types: Vec<ColumnType>, capacity: usize) -> Self {
         let builders = types
             .iter()
-            .map(|t| ColumnBuilder::new(t, capacity))
+            .zip(schema.fields())
+            .map(
+                |(t, field)| match (ColumnBuilder::new(t, capacity), field.data_type()) {
+                    // A TIMESTAMPTZ in the zone its schema shows it in.
+                    (ColumnBuilder::Timestamp(b), DataType::Timestamp(_, Some(tz))) => {
+                        ColumnBuilder::Timestamp(b.with_timezone(tz.clone()))
+                    }
+                    (b, _) => b,
+                },
+            )
             .collect();
         BatchBuilder {
             schema,
@@ -417,6 +440,31 @@ pub fn rows_to_batch(
         builder.append(|i| Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from)))?;
     }
     builder.finish()
+}
+
+/// Rows read back from Arrow, in the form the store keeps them: a UUID column's canonical
+/// text becomes its 16 bytes (the form keys, comparisons with stored rows and index entries
+/// use). Every other type reads back from Arrow as the store keeps it.
+pub fn stored_form(types: &[ColumnType], mut rows: Vec<Row>) -> Vec<Row> {
+    let uuids: Vec<usize> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| **t == ColumnType::Uuid)
+        .map(|(i, _)| i)
+        .collect();
+    if uuids.is_empty() {
+        return rows;
+    }
+    for row in &mut rows {
+        for &i in &uuids {
+            if let Some(v) = row.get_mut(i) {
+                if let Some(bytes) = v.clone().coerce_to(&ColumnType::Uuid) {
+                    *v = bytes;
+                }
+            }
+        }
+    }
+    rows
 }
 
 /// The rows of a record batch, as values (columns in batch order).

@@ -25,7 +25,7 @@ use indexed_store::{
     ColumnType, Mutation, Row, RowAccess, SortOrder, StoreError, TableSchema, Value,
 };
 
-use crate::convert::{arrow_schema, batch_to_rows, rows_to_batch};
+use crate::convert::{arrow_schema, batch_to_rows, rows_to_batch, stored_form};
 use crate::scan::IndexScanExec;
 use crate::store_err;
 use crate::upsert::{insert_on_conflict, Conflict};
@@ -46,6 +46,8 @@ pub enum DmlKind {
         matcher: Arc<IndexScanExec>,
         /// The WHERE, compiled over whole rows, re-checked on a row that changed.
         predicate: Vec<Arc<dyn PhysicalExpr>>,
+        /// The rows as the WHERE was compiled over them.
+        schema: SchemaRef,
     },
     /// UPDATE of the rows the matcher finds (and that still match when updated).
     Update {
@@ -55,6 +57,8 @@ pub enum DmlKind {
         predicate: Vec<Arc<dyn PhysicalExpr>>,
         /// Column position and its new value, computed over the old row.
         assignments: Vec<(usize, Arc<dyn PhysicalExpr>)>,
+        /// The rows as the WHERE and assignments were compiled over them.
+        schema: SchemaRef,
     },
 }
 
@@ -65,6 +69,8 @@ pub(crate) type RowCheck = Arc<dyn Fn(&Row) -> Result<()> + Send + Sync>;
 /// RETURNING: expressions over the table's columns, evaluated on each row as written.
 #[derive(Clone)]
 pub(crate) struct Returning {
+    /// The rows as the expressions were compiled over them.
+    pub input: SchemaRef,
     /// One per output column.
     pub exprs: Vec<Arc<dyn PhysicalExpr>>,
     /// The output.
@@ -187,7 +193,12 @@ impl DisplayAs for DmlExec {
     }
 }
 
-async fn matched_rows(matcher: &Arc<IndexScanExec>, ctx: Arc<TaskContext>) -> Result<Vec<Row>> {
+/// The rows a write's scan found, in the form the store keeps them (see `stored_form`).
+async fn matched_rows(
+    table: &TableSchema,
+    matcher: &Arc<IndexScanExec>,
+    ctx: Arc<TaskContext>,
+) -> Result<Vec<Row>> {
     // A write by key reads a row or a few: here, rather than in a blocking task.
     let batches = if matcher.is_small(1) {
         matcher.read_now()?
@@ -198,7 +209,8 @@ async fn matched_rows(matcher: &Arc<IndexScanExec>, ctx: Arc<TaskContext>) -> Re
     for b in &batches {
         rows.extend(batch_to_rows(b)?);
     }
-    Ok(rows)
+    let types: Vec<ColumnType> = table.columns.iter().map(|c| c.ty.clone()).collect();
+    Ok(stored_form(&types, rows))
 }
 
 fn primary_key(schema: &TableSchema, row: &Row) -> Vec<Value> {
@@ -221,11 +233,12 @@ struct RowEvaluator {
 impl RowEvaluator {
     fn new(
         table: &TableSchema,
+        schema: SchemaRef,
         predicate: Vec<Arc<dyn PhysicalExpr>>,
         assignments: Vec<(usize, Arc<dyn PhysicalExpr>)>,
     ) -> Self {
         RowEvaluator {
-            schema: arrow_schema(table),
+            schema,
             types: table.columns.iter().map(|c| c.ty.clone()).collect(),
             predicate,
             assignments,
@@ -268,7 +281,7 @@ impl RowEvaluator {
             columns,
             &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
         )?;
-        batch_to_rows(&updated)
+        Ok(stored_form(&self.types, batch_to_rows(&updated)?))
     }
 }
 
@@ -488,9 +501,13 @@ async fn run(
                 rows: kept,
             })
         }
-        DmlKind::Delete { matcher, predicate } => {
-            let candidates = matched_rows(&matcher, ctx).await?;
-            let evaluator = RowEvaluator::new(&table, predicate, Vec::new());
+        DmlKind::Delete {
+            matcher,
+            predicate,
+            schema,
+        } => {
+            let candidates = matched_rows(&table, &matcher, ctx).await?;
+            let evaluator = RowEvaluator::new(&table, schema, predicate, Vec::new());
             write_current(access, evaluator, candidates, true, None)
                 .await
                 .map(Written::rows)
@@ -499,9 +516,10 @@ async fn run(
             matcher,
             predicate,
             assignments,
+            schema,
         } => {
-            let candidates = matched_rows(&matcher, ctx).await?;
-            let evaluator = RowEvaluator::new(&table, predicate, assignments);
+            let candidates = matched_rows(&table, &matcher, ctx).await?;
+            let evaluator = RowEvaluator::new(&table, schema, predicate, assignments);
             write_current(access, evaluator, candidates, false, check)
                 .await
                 .map(Written::rows)
@@ -512,7 +530,12 @@ async fn run(
 /// The RETURNING expressions evaluated over the rows a write wrote.
 fn returned_rows(table: &TableSchema, returning: &Returning, rows: &[Row]) -> Result<RecordBatch> {
     let types: Vec<ColumnType> = table.columns.iter().map(|c| c.ty.clone()).collect();
-    let written = rows_to_batch(&arrow_schema(table), &types, rows)?;
+    // An INSERT's rows are as proposed, before the store's conversions.
+    let written = rows_to_batch(
+        &returning.input,
+        &types,
+        &stored_form(&types, rows.to_vec()),
+    )?;
     let columns = returning
         .exprs
         .iter()

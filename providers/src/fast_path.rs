@@ -40,6 +40,8 @@ const INLINE_ROWS: usize = 1000;
 #[derive(Clone)]
 pub(crate) struct FastPlan {
     table: Arc<dyn RowAccess>,
+    /// The table as its provider showed it when planned.
+    arrow: SchemaRef,
     /// Table columns the scan yields, in order.
     scan_projection: Vec<usize>,
     /// WHERE conjuncts over table column names, with their placeholders.
@@ -64,6 +66,7 @@ impl std::fmt::Debug for FastPlan {
 /// What the plan below a node amounts to, built bottom-up.
 struct Lowered {
     table: Arc<dyn RowAccess>,
+    arrow: SchemaRef,
     scan_projection: Vec<usize>,
     /// Table column names of the scan's output.
     scan_names: Vec<String>,
@@ -108,6 +111,7 @@ pub(crate) fn analyze(plan: &LogicalPlan) -> Option<FastPlan> {
     lowered.scan_projection = needed.iter().map(|&i| lowered.scan_projection[i]).collect();
     Some(FastPlan {
         table: lowered.table,
+        arrow: lowered.arrow,
         scan_projection: lowered.scan_projection,
         filters: lowered.filters,
         parameters,
@@ -142,6 +146,7 @@ fn lower(plan: &LogicalPlan, top: bool) -> Option<Lowered> {
                 .collect::<Option<Vec<_>>>()?;
             Some(Lowered {
                 table: access,
+                arrow: datafusion::datasource::TableProvider::schema(table),
                 columns: (0..scan_projection.len()).collect(),
                 scan_projection,
                 scan_names,
@@ -341,6 +346,7 @@ impl FastPlan {
         let scan = build_scan(
             state,
             self.table.clone(),
+            &self.arrow,
             Some(&self.scan_projection),
             &filters,
             if ordered { None } else { total },

@@ -98,6 +98,8 @@ pub struct Quiver {
     only: Option<String>,
     /// Statements planned once, shared by the session's clones.
     cache: Arc<PlanCache>,
+    /// The session's time zone as its tables see it (see [`Quiver::scope`]).
+    time_zone: crate::catalog::SessionTimeZone,
     /// The task context fast writes run with, built from the session once (and again after
     /// any statement that may have changed the session, such as SET).
     write_task: Arc<std::sync::Mutex<Option<Arc<TaskContext>>>>,
@@ -121,7 +123,10 @@ impl Quiver {
     /// A session over an open database.
     pub fn new(db: Arc<Database>) -> Self {
         let cache = Arc::new(PlanCache::default());
-        let catalog = QuiverCatalog::new(db.clone()).with_plan_cache(cache.clone());
+        let time_zone = crate::catalog::SessionTimeZone::default();
+        let catalog = QuiverCatalog::new(db.clone())
+            .with_plan_cache(cache.clone())
+            .with_time_zone(time_zone.clone());
         let ctx = context_with(default_config(), catalog);
         register_functions(&ctx, db.clone());
         Quiver {
@@ -129,6 +134,7 @@ impl Quiver {
             ctx,
             only: None,
             cache,
+            time_zone,
             write_task: Arc::default(),
             _maintenance: None,
         }
@@ -138,13 +144,17 @@ impl Quiver {
     pub fn restricted(db: Arc<Database>, namespace: &str) -> Self {
         let config = namespace_config(namespace);
         let cache = Arc::new(PlanCache::default());
-        let catalog = QuiverCatalog::restricted_to(db.clone(), namespace);
-        let ctx = context_with(config, catalog.with_plan_cache(cache.clone()));
+        let time_zone = crate::catalog::SessionTimeZone::default();
+        let catalog = QuiverCatalog::restricted_to(db.clone(), namespace)
+            .with_plan_cache(cache.clone())
+            .with_time_zone(time_zone.clone());
+        let ctx = context_with(config, catalog);
         Quiver {
             db,
             ctx,
             only: Some(namespace.to_owned()),
             cache,
+            time_zone,
             write_task: Arc::default(),
             _maintenance: None,
         }
@@ -211,7 +221,7 @@ impl Quiver {
     /// The cached statement for `sql`, or DDL run now.
     async fn lookup(&self, sql: &str) -> Result<Lookup> {
         let version = self.db.catalog_version();
-        if let Some(s) = self.cache.get(&self.namespace(), sql, version) {
+        if let Some(s) = self.cache.get(&self.scope(), sql, version) {
             return Ok(Lookup::Statement(s));
         }
         let statement = one_statement(sql, "a statement")?;
@@ -229,7 +239,7 @@ impl Quiver {
     /// The cached statement for `sql`, planning it on a miss. DDL is refused.
     pub(crate) async fn cached(&self, sql: &str) -> Result<Arc<CachedStatement>> {
         let version = self.db.catalog_version();
-        if let Some(s) = self.cache.get(&self.namespace(), sql, version) {
+        if let Some(s) = self.cache.get(&self.scope(), sql, version) {
             return Ok(s);
         }
         let statement = one_statement(sql, "a prepared statement")?;
@@ -268,7 +278,7 @@ impl Quiver {
         };
         let cached = Arc::new(CachedStatement::new(
             sql,
-            &self.namespace(),
+            &self.scope(),
             version,
             plan,
             fast,
@@ -296,8 +306,9 @@ impl Quiver {
     /// Plans (and, for DDL, runs) one parsed statement.
     pub async fn statement(&self, statement: DFStatement) -> Result<DataFrame> {
         // Anything run this way may change the session (SET): fast writes rebuild their
-        // task context.
+        // task context, and the tables learn a time zone set by the statement before.
         self.forget_task_context();
+        self.scope();
         if let DFStatement::Statement(s) = &statement {
             if let Some(outcome) = self.ddl(s).await? {
                 return self.ddl_frame(outcome).await;
@@ -384,6 +395,29 @@ impl Quiver {
                     && matches!(&statements[0], DFStatement::Statement(s) if crate::ddl::is_ddl(s))
             }
             Err(_) => false,
+        }
+    }
+
+    /// What a cached plan was planned for besides its text: the session's namespace, and
+    /// its time zone when one is set (its tables show TIMESTAMPTZ columns in it). Reading it
+    /// also hands a time zone set since (`SET datafusion.execution.time_zone`) to the tables.
+    fn scope(&self) -> String {
+        let (namespace, zone) = {
+            let state = self.ctx.state_ref();
+            let state = state.read();
+            let options = state.config().options();
+            (
+                options.catalog.default_schema.clone(),
+                options.execution.time_zone.clone(),
+            )
+        };
+        let mut seen = self.time_zone.write().unwrap_or_else(|e| e.into_inner());
+        if *seen != zone {
+            seen.clone_from(&zone);
+        }
+        match zone {
+            Some(zone) => format!("{namespace} @ {zone}"),
+            None => namespace,
         }
     }
 

@@ -18,7 +18,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use indexed_store::{RowAccess, TableSchema};
 use kv_store::KeyRange;
 
-use crate::convert::arrow_schema;
+use crate::convert::arrow_schema_in;
 use crate::dml::{DmlExec, DmlKind, RowCheck};
 use crate::filters::{evaluable_in_scan, to_predicate};
 use crate::scan::{IndexScanExec, ScanMode, ScanSpec};
@@ -40,10 +40,15 @@ impl std::fmt::Debug for QuiverTable {
 }
 
 impl QuiverTable {
-    /// Wraps a table.
+    /// Wraps a table (its TIMESTAMPTZ columns shown in UTC).
     pub fn new(access: Arc<dyn RowAccess>) -> Self {
+        Self::in_time_zone(access, None)
+    }
+
+    /// Wraps a table for a session in `time_zone`: its TIMESTAMPTZ columns are shown in it.
+    pub fn in_time_zone(access: Arc<dyn RowAccess>, time_zone: Option<&str>) -> Self {
         let table = access.schema();
-        let schema = arrow_schema(&table);
+        let schema = arrow_schema_in(&table, time_zone);
         // Checked when the table was created; one that stopped planning (a function gone
         // from DataFusion) leaves the column to NULL, as DataFusion does without a default.
         let defaults = table
@@ -145,16 +150,17 @@ fn compile_filters(
         .collect()
 }
 
-/// Builds the scan of `access` for a projection, filters and limit.
+/// Builds the scan of `access` for a projection, filters and limit; `arrow` is the table as
+/// its provider shows it (see [`QuiverTable::in_time_zone`]).
 pub(crate) fn build_scan(
     state: &dyn Session,
     access: Arc<dyn RowAccess>,
+    arrow: &SchemaRef,
     projection: Option<&Vec<usize>>,
     filters: &[Expr],
     limit: Option<usize>,
 ) -> Result<IndexScanExec> {
     let schema: TableSchema = access.schema();
-    let arrow = arrow_schema(&schema);
     let proj: Vec<usize> = projection
         .cloned()
         .unwrap_or_else(|| (0..schema.columns.len()).collect());
@@ -267,6 +273,7 @@ impl TableProvider for QuiverTable {
         Ok(Arc::new(build_scan(
             state,
             self.access.clone(),
+            &self.schema,
             projection,
             filters,
             limit,
@@ -330,12 +337,20 @@ impl QuiverTable {
     /// DELETE of the rows matching every filter.
     pub(crate) fn delete_exec(&self, state: &dyn Session, filters: &[Expr]) -> Result<DmlExec> {
         let filters = simplified(state, filters, &self.schema)?;
-        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
+        let matcher = build_scan(
+            state,
+            self.access.clone(),
+            &self.schema,
+            None,
+            &filters,
+            None,
+        )?;
         Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Delete {
                 matcher: Arc::new(matcher),
                 predicate: compile(state, &filters, &self.schema)?,
+                schema: self.schema.clone(),
             },
         ))
     }
@@ -360,13 +375,21 @@ impl QuiverTable {
             compiled.push((i, compile(state, &e, &self.schema)?.remove(0)));
         }
         let filters = simplified(state, filters, &self.schema)?;
-        let matcher = build_scan(state, self.access.clone(), None, &filters, None)?;
+        let matcher = build_scan(
+            state,
+            self.access.clone(),
+            &self.schema,
+            None,
+            &filters,
+            None,
+        )?;
         Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Update {
                 matcher: Arc::new(matcher),
                 predicate: compile(state, &filters, &self.schema)?,
                 assignments: compiled,
+                schema: self.schema.clone(),
             },
         )
         .with_check(self.check.clone()))

@@ -22,7 +22,7 @@ use indexed_store::{
     StoreResult, TableSchema, Value,
 };
 
-use crate::convert::{arrow_schema, batch_to_rows, rows_to_batch};
+use crate::convert::{batch_to_rows, rows_to_batch, stored_form};
 use crate::dml::{apply_decided, update_mutations, RowCheck};
 use crate::error::SqlError;
 use crate::store_err;
@@ -164,6 +164,9 @@ pub(crate) fn insert_on_conflict(
 ) -> Result<Vec<Row>> {
     let schema = access.schema();
     let pk = schema.primary_key_indices();
+    // Keys and comparisons with stored rows need the stored form (a UUID's bytes).
+    let types: Vec<ColumnType> = schema.columns.iter().map(|c| c.ty.clone()).collect();
+    let rows = stored_form(&types, rows);
     let target_columns = match &conflict.target {
         ConflictTarget::Unique { columns, .. } => columns.clone(),
         _ => pk.clone(),
@@ -244,7 +247,12 @@ fn updated(
     proposed: &Row,
 ) -> Result<Option<Row>> {
     let types: Vec<ColumnType> = schema.columns.iter().map(|c| c.ty.clone()).collect();
-    let table = arrow_schema(schema);
+    // The existing row's half of the joined schema: the table as the clause was compiled.
+    let table = Arc::new(
+        update
+            .joined
+            .project(&(0..types.len()).collect::<Vec<_>>())?,
+    );
     let old = rows_to_batch(&table, &types, std::slice::from_ref(existing))?;
     let new = rows_to_batch(&table, &types, std::slice::from_ref(proposed))?;
     let mut columns = old.columns().to_vec();
@@ -267,5 +275,5 @@ fn updated(
         assigned[*i] = datafusion::arrow::compute::cast(&array, table.field(*i).data_type())?;
     }
     let batch = RecordBatch::try_new(table, assigned)?;
-    Ok(batch_to_rows(&batch)?.pop())
+    Ok(stored_form(&types, batch_to_rows(&batch)?).pop())
 }

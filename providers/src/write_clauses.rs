@@ -576,6 +576,7 @@ impl ExtensionPlanner for WriteClausesPlanner {
                     .map(|f| f.as_ref().clone())
                     .collect();
                 Some(Returning {
+                    input: Arc::new(node.table.as_arrow().clone()),
                     exprs: compiled,
                     schema: Arc::new(Schema::new(fields)),
                 })

@@ -35,7 +35,24 @@ impl TempDb {
             &mut self.quiver,
             Quiver::new(placeholder),
         ));
-        self.quiver = Quiver::open(&path).expect("reopen database");
+        // A query's stream can be dropped while DataFusion's tasks for it are still being
+        // cancelled (a LIMIT stops reading early); they let go of the database within
+        // moments, and until they do RocksDB's lock is held. Wait for that, not longer.
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            match Quiver::open(&path) {
+                Ok(q) => {
+                    self.quiver = q;
+                    return;
+                }
+                Err(_) if waited < std::time::Duration::from_secs(10) => {
+                    let pause = std::time::Duration::from_millis(50);
+                    std::thread::sleep(pause);
+                    waited += pause;
+                }
+                Err(e) => panic!("reopen database: {e}"),
+            }
+        }
     }
 
     /// Runs one statement and collects its rows.
