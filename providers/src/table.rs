@@ -334,22 +334,27 @@ impl QuiverTable {
         Ok(DmlExec::new(self.access.clone(), kind).with_check(self.check.clone()))
     }
 
+    /// What a write's WHERE becomes: the scan that finds its candidate rows, and the WHERE
+    /// compiled over whole rows for re-checking a row that changed.
+    fn write_matcher(
+        &self,
+        state: &dyn Session,
+        filters: &[Expr],
+    ) -> Result<(Arc<IndexScanExec>, Vec<Arc<dyn PhysicalExpr>>)> {
+        let filters = simplified(state, filters, &self.schema)?;
+        let access = self.access.clone();
+        let matcher = build_scan(state, access, &self.schema, None, &filters, None)?;
+        Ok((Arc::new(matcher), compile(state, &filters, &self.schema)?))
+    }
+
     /// DELETE of the rows matching every filter.
     pub(crate) fn delete_exec(&self, state: &dyn Session, filters: &[Expr]) -> Result<DmlExec> {
-        let filters = simplified(state, filters, &self.schema)?;
-        let matcher = build_scan(
-            state,
-            self.access.clone(),
-            &self.schema,
-            None,
-            &filters,
-            None,
-        )?;
+        let (matcher, predicate) = self.write_matcher(state, filters)?;
         Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Delete {
-                matcher: Arc::new(matcher),
-                predicate: compile(state, &filters, &self.schema)?,
+                matcher,
+                predicate,
                 schema: self.schema.clone(),
             },
         ))
@@ -374,20 +379,12 @@ impl QuiverTable {
             let e = simplified(state, &[expr], &self.schema)?;
             compiled.push((i, compile(state, &e, &self.schema)?.remove(0)));
         }
-        let filters = simplified(state, filters, &self.schema)?;
-        let matcher = build_scan(
-            state,
-            self.access.clone(),
-            &self.schema,
-            None,
-            &filters,
-            None,
-        )?;
+        let (matcher, predicate) = self.write_matcher(state, filters)?;
         Ok(DmlExec::new(
             self.access.clone(),
             DmlKind::Update {
-                matcher: Arc::new(matcher),
-                predicate: compile(state, &filters, &self.schema)?,
+                matcher,
+                predicate,
                 assignments: compiled,
                 schema: self.schema.clone(),
             },
