@@ -317,7 +317,7 @@ async fn main() {
 
         // The MemTable, two partitions.
         let arrow = arrow_schema(&schema);
-        let types: Vec<_> = schema.columns.iter().map(|c| c.ty.clone()).collect();
+        let types = schema.column_types();
         let half = rows.len() / 2;
         let parts: Vec<Vec<RecordBatch>> = [&rows[..half], &rows[half..]]
             .iter()

@@ -49,15 +49,7 @@ impl Database {
     /// Changes a SQL table's definition (see the module doc for what each change costs).
     pub fn alter_table(&self, table: &str, change: TableChange) -> StoreResult<()> {
         let _ddl = self.catalog_change();
-        if Self::is_system(table) {
-            return Err(StoreError::SystemTable(
-                table.to_owned(),
-                "system tables cannot be altered",
-            ));
-        }
-        let store = self
-            .row_table(table)
-            .ok_or_else(|| StoreError::UnknownTable(table.to_owned()))?;
+        let store = self.table_to_change(table, "system tables cannot be altered")?;
         let old = store.definition().schema.clone();
         let refuse_if_viewed = |change: String| {
             let views = self.views_using(table);
@@ -91,12 +83,7 @@ impl Database {
             }
             TableChange::Rename(to) => {
                 refuse_if_viewed(format!("rename it to '{to}'"))?;
-                if Self::is_system(&to) || self.row_table(&to).is_some() {
-                    return Err(StoreError::TableExists(to));
-                }
-                if self.view(&to).is_some() {
-                    return Err(StoreError::ViewExists(to));
-                }
+                self.name_is_free(&to)?;
                 new.name = to;
                 self.rename_table(&store, new)
             }

@@ -323,12 +323,7 @@ impl Database {
     /// Creates a table (and its indexes); fails when it exists or cannot work.
     pub fn create_table(&self, schema: TableSchema) -> StoreResult<Arc<RowStore>> {
         let _ddl = self.catalog_change();
-        if Self::is_system(&schema.name) || self.tables.read().contains_key(&schema.name) {
-            return Err(StoreError::TableExists(schema.name));
-        }
-        if self.views.read().contains_key(&schema.name) {
-            return Err(StoreError::ViewExists(schema.name));
-        }
+        self.name_is_free(&schema.name)?;
         let def = row_table(schema.clone())?;
         // Leftovers of a table of the same name whose drop did not finish.
         self.drop_orphans()?;
@@ -338,6 +333,30 @@ impl Database {
             .write()
             .insert(schema.name.clone(), store.clone());
         Ok(store)
+    }
+
+    /// Refuses a name a table (system tables included) or a view already has.
+    pub(crate) fn name_is_free(&self, name: &str) -> StoreResult<()> {
+        if Self::is_system(name) || self.tables.read().contains_key(name) {
+            return Err(StoreError::TableExists(name.to_owned()));
+        }
+        if self.views.read().contains_key(name) {
+            return Err(StoreError::ViewExists(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The SQL table a DDL statement changes; a system table is refused, saying `why`.
+    pub(crate) fn table_to_change(
+        &self,
+        table: &str,
+        why: &'static str,
+    ) -> StoreResult<Arc<RowStore>> {
+        if Self::is_system(table) {
+            return Err(StoreError::SystemTable(table.to_owned(), why));
+        }
+        self.row_table(table)
+            .ok_or_else(|| StoreError::UnknownTable(table.to_owned()))
     }
 
     /// Drops a table and all its data; refused while a view uses it.
@@ -465,15 +484,7 @@ impl Database {
     /// Creates an index over a SQL table's existing rows.
     pub fn create_index(&self, table: &str, spec: IndexSpec) -> StoreResult<()> {
         let _ddl = self.catalog_change();
-        if Self::is_system(table) {
-            return Err(StoreError::SystemTable(
-                table.to_owned(),
-                "its indexes are fixed",
-            ));
-        }
-        let store = self
-            .row_table(table)
-            .ok_or_else(|| StoreError::UnknownTable(table.to_owned()))?;
+        let store = self.table_to_change(table, "its indexes are fixed")?;
         let def = store.definition();
         if self.index_owner(&spec.name).is_some() {
             return Err(StoreError::IndexExists {

@@ -151,6 +151,11 @@ impl TableSchema {
             })
     }
 
+    /// The columns' types, in column order.
+    pub fn column_types(&self) -> Vec<ColumnType> {
+        self.columns.iter().map(|c| c.ty.clone()).collect()
+    }
+
     /// Positions of the primary-key columns.
     pub fn primary_key_indices(&self) -> Vec<usize> {
         self.primary_key

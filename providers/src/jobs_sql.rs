@@ -657,7 +657,7 @@ impl ExecutionPlan for JobCallExec {
                 .map_err(|e| DataFusionError::Execution(format!("job task failed: {e}")))?
                 .map_err(store_err)?;
             let rows: Vec<_> = jobs.iter().map(|j| def.to_row(j)).collect();
-            let types: Vec<_> = def.schema.columns.iter().map(|c| c.ty.clone()).collect();
+            let types = def.schema.column_types();
             let table = arrow_schema(&def.schema);
             let batch = rows_to_batch(&table, &types, &rows)?;
             let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
