@@ -85,11 +85,7 @@ fn default_value(text: &str, column: &str, ty: &ColumnType) -> Result<Value> {
         vec![],
         &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(1)),
     )?;
-    let value = physical.evaluate(&one_row)?;
-    let scalar = match value {
-        datafusion::physical_plan::ColumnarValue::Scalar(s) => s,
-        datafusion::physical_plan::ColumnarValue::Array(a) => ScalarValue::try_from_array(&a, 0)?,
-    };
+    let scalar = ScalarValue::try_from_array(&physical.evaluate(&one_row)?.into_array(1)?, 0)?;
     scalar_to_value(&scalar).ok_or_else(|| {
         DataFusionError::Plan(format!(
             "DEFAULT {text} of column '{column}' has no {ty} value"
@@ -155,10 +151,7 @@ pub(crate) fn alter_table(
                         "a table's primary key is fixed when it is created: create a new table and INSERT INTO ... SELECT",
                     ));
                 }
-                let exists = db
-                    .table(&current)
-                    .is_some_and(|t| t.schema().column_index(&column.name).is_some());
-                if exists && *if_not_exists {
+                if *if_not_exists && has_column(db, &current, &column.name) {
                     continue;
                 }
                 if let Some(text) = &column.default {
@@ -180,10 +173,7 @@ pub(crate) fn alter_table(
             } => {
                 for c in column_names {
                     let name = ident(c);
-                    let exists = db
-                        .table(&current)
-                        .is_some_and(|t| t.schema().column_index(&name).is_some());
-                    if !exists && *if_exists {
+                    if *if_exists && !has_column(db, &current, &name) {
                         continue;
                     }
                     db.alter_table(&current, TableChange::DropColumn(name))
@@ -214,6 +204,12 @@ pub(crate) fn alter_table(
         db.alter_table(&current, change).map_err(store_err)?;
     }
     Ok(DdlOutcome::AlteredTable(current))
+}
+
+/// True when `table` has a column of that name (for ADD ... IF NOT EXISTS, DROP ... IF EXISTS).
+fn has_column(db: &Database, table: &str, column: &str) -> bool {
+    db.table(table)
+        .is_some_and(|t| t.schema().column_index(column).is_some())
 }
 
 fn unsupported(what: &str, instead: &str) -> DataFusionError {
@@ -263,16 +259,7 @@ pub(crate) async fn fill_default_keywords(
     let targets: Vec<String> = if insert.columns.is_empty() {
         schema.columns.iter().map(|c| c.name.clone()).collect()
     } else {
-        insert
-            .columns
-            .iter()
-            .map(|c| {
-                c.0.last()
-                    .and_then(|p| p.as_ident())
-                    .map(ident)
-                    .unwrap_or_default()
-            })
-            .collect()
+        insert.columns.iter().map(crate::ddl::last_name).collect()
     };
     let parser_dialect = datafusion::sql::sqlparser::dialect::GenericDialect {};
     for row in &mut values.rows {

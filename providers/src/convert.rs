@@ -180,7 +180,7 @@ fn at_scale(unscaled: i128, scale: u8, column: u8) -> Result<i128> {
 }
 
 /// A stored UUID in its canonical text form.
-fn uuid_text(bytes: &[u8]) -> Result<String> {
+pub(crate) fn uuid_text(bytes: &[u8]) -> Result<String> {
     uuid::Uuid::from_slice(bytes)
         .map(|u| u.hyphenated().to_string())
         .map_err(|e| DataFusionError::Internal(format!("a stored UUID is not 16 bytes: {e}")))
@@ -442,10 +442,14 @@ pub fn rows_to_batch(
     builder.finish()
 }
 
-/// Rows read back from Arrow, in the form the store keeps them: a UUID column's canonical
-/// text becomes its 16 bytes (the form keys, comparisons with stored rows and index entries
-/// use). Every other type reads back from Arrow as the store keeps it.
-pub fn stored_form(types: &[ColumnType], mut rows: Vec<Row>) -> Vec<Row> {
+/// The rows of a batch of a table's columns (of `types`), in the form the store keeps them:
+/// what keys, comparisons with stored rows and index entries need. A UUID column's
+/// canonical text becomes its 16 bytes; every other type reads back from Arrow as stored.
+pub fn table_rows(batch: &RecordBatch, types: &[ColumnType]) -> Result<Vec<Row>> {
+    Ok(stored_form(types, batch_to_rows(batch)?))
+}
+
+fn stored_form(types: &[ColumnType], mut rows: Vec<Row>) -> Vec<Row> {
     let uuids: Vec<usize> = types
         .iter()
         .enumerate()

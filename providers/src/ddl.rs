@@ -269,14 +269,14 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
 
 fn create_index(db: &Database, ci: &CreateIndex, namespace: &str) -> Result<DdlOutcome> {
     let table = table_name(&ci.table_name, namespace)?;
-    let name = match &ci.name {
-        Some(n) => n.0.last().map(|p| match p {
-            ObjectNamePart::Identifier(i) => ident(i),
-            other => other.to_string(),
-        }),
-        None => None,
-    }
-    .ok_or_else(|| plan_err("CREATE INDEX needs a name: CREATE INDEX name ON table (columns)"))?;
+    let name = ci
+        .name
+        .as_ref()
+        .map(last_name)
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            plan_err("CREATE INDEX needs a name: CREATE INDEX name ON table (columns)")
+        })?;
     if ci.predicate.is_some() {
         return Err(plan_err(format!(
             "partial index '{name}': CREATE INDEX ... WHERE is not supported"
@@ -353,9 +353,9 @@ pub(crate) fn check_namespace(table: &str, only: Option<&str>) -> Result<()> {
     }
 }
 
-/// The name of an index as DROP INDEX gives it, normalised like every identifier (a quoted
-/// name keeps its case).
-fn index_name(name: &ObjectName) -> String {
+/// The last part of a name (an index as DROP INDEX gives it, a column as INSERT or SET
+/// names it), normalised like every identifier (a quoted name keeps its case).
+pub(crate) fn last_name(name: &ObjectName) -> String {
     match name.0.last() {
         Some(ObjectNamePart::Identifier(i)) => ident(i),
         Some(other) => other.to_string(),
@@ -383,7 +383,7 @@ fn touched_tables(db: &Database, statement: &Statement, namespace: &str) -> Resu
             ..
         } => names
             .iter()
-            .filter_map(|n| db.index_owner(&index_name(n)))
+            .filter_map(|n| db.index_owner(&last_name(n)))
             .collect(),
         _ => vec![],
     })
@@ -414,7 +414,7 @@ pub fn plan_ddl(
         // Another namespace's index is not there for this session: answering "outside
         // your namespace" would tell that it exists.
         for n in names {
-            let name = index_name(n);
+            let name = last_name(n);
             if db
                 .index_owner(&name)
                 .is_some_and(|t| crate::catalog::split_name(&t).0 != ns)
@@ -458,7 +458,7 @@ pub fn plan_ddl(
         } => {
             let mut last = DdlOutcome::Nothing;
             for n in names {
-                let name = index_name(n);
+                let name = last_name(n);
                 if db.index_owner(&name).is_none() && *if_exists {
                     continue;
                 }

@@ -25,7 +25,7 @@ use indexed_store::{
     ColumnType, Mutation, Row, RowAccess, SortOrder, StoreError, TableSchema, Value,
 };
 
-use crate::convert::{arrow_schema, batch_to_rows, rows_to_batch, stored_form};
+use crate::convert::{arrow_schema, rows_to_batch, table_rows};
 use crate::scan::IndexScanExec;
 use crate::store_err;
 use crate::upsert::{insert_on_conflict, Conflict};
@@ -193,7 +193,7 @@ impl DisplayAs for DmlExec {
     }
 }
 
-/// The rows a write's scan found, in the form the store keeps them (see `stored_form`).
+/// The rows a write's scan found, in the form the store keeps them (see `table_rows`).
 async fn matched_rows(
     table: &TableSchema,
     matcher: &Arc<IndexScanExec>,
@@ -205,20 +205,26 @@ async fn matched_rows(
     } else {
         collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await?
     };
+    let types = table.column_types();
     let mut rows = Vec::new();
     for b in &batches {
-        rows.extend(batch_to_rows(b)?);
+        rows.extend(table_rows(b, &types)?);
     }
-    let types: Vec<ColumnType> = table.columns.iter().map(|c| c.ty.clone()).collect();
-    Ok(stored_form(&types, rows))
+    Ok(rows)
 }
 
 fn primary_key(schema: &TableSchema, row: &Row) -> Vec<Value> {
-    schema
-        .primary_key_indices()
-        .iter()
-        .map(|&i| row[i].clone())
-        .collect()
+    values_at(row, &schema.primary_key_indices())
+}
+
+/// The values of some columns of a row.
+pub(crate) fn values_at(row: &Row, columns: &[usize]) -> Vec<Value> {
+    columns.iter().map(|&i| row[i].clone()).collect()
+}
+
+/// A key's values as bytes: what a write's decisions are looked up by.
+pub(crate) fn key_bytes(values: &[Value]) -> Vec<u8> {
+    encode_key(values, &vec![SortOrder::Asc; values.len()])
 }
 
 /// Evaluates a statement's WHERE and assignments on single rows: on a row whose current
@@ -239,7 +245,7 @@ impl RowEvaluator {
     ) -> Self {
         RowEvaluator {
             schema,
-            types: table.columns.iter().map(|c| c.ty.clone()).collect(),
+            types: table.column_types(),
             predicate,
             assignments,
         }
@@ -281,7 +287,7 @@ impl RowEvaluator {
             columns,
             &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
         )?;
-        Ok(stored_form(&self.types, batch_to_rows(&updated)?))
+        table_rows(&updated, &self.types)
     }
 }
 
@@ -312,7 +318,6 @@ async fn write_current(
     check: Option<RowCheck>,
 ) -> Result<Vec<Row>> {
     let schema = access.schema();
-    let orders = vec![SortOrder::Asc; schema.primary_key.len()];
     // What the statement would write for each row as the scan read it.
     let planned: Vec<Option<Row>> = if delete {
         vec![None; candidates.len()]
@@ -327,12 +332,12 @@ async fn write_current(
     let position: HashMap<Vec<u8>, usize> = keys
         .iter()
         .enumerate()
-        .map(|(i, k)| (encode_key(k, &orders), i))
+        .map(|(i, k)| (key_bytes(k), i))
         .collect();
     let task = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
         let mut changed: Vec<Option<Row>> = vec![None; keys.len()];
         apply_decided(access.as_ref(), &keys, |key, current| {
-            let i = position[&encode_key(key, &orders)];
+            let i = position[&key_bytes(key)];
             changed[i] = None;
             let Some(current) = current else {
                 return Ok(Vec::new());
@@ -465,9 +470,10 @@ async fn run(
         DmlKind::Insert { input, upsert } => {
             let batches = collect(input, ctx).await?;
             let target = arrow_schema(&table);
+            let types = table.column_types();
             let mut rows = Vec::new();
             for b in &batches {
-                rows.extend(batch_to_rows(&conform(b, &target)?)?);
+                rows.extend(table_rows(&conform(b, &target)?, &types)?);
             }
             if let Some(conflict) = conflict {
                 return tokio::task::spawn_blocking(move || {
@@ -477,20 +483,20 @@ async fn run(
                 .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
                 .map(Written::rows);
             }
-            let mut m = Vec::with_capacity(rows.len());
-            for row in &rows {
-                if let Some(check) = &check {
-                    check(row)?;
-                }
+            if let Some(check) = &check {
+                rows.iter().try_for_each(|row| check(row))?;
             }
             let kept = if keep_rows { rows.clone() } else { Vec::new() };
-            for row in rows {
-                m.push(if upsert {
-                    Mutation::Upsert(row)
-                } else {
-                    Mutation::Insert(row)
-                });
-            }
+            let m: Vec<_> = rows
+                .into_iter()
+                .map(|row| {
+                    if upsert {
+                        Mutation::Upsert(row)
+                    } else {
+                        Mutation::Insert(row)
+                    }
+                })
+                .collect();
             let writer = access.clone();
             let outcome = tokio::task::spawn_blocking(move || writer.apply_rows(m))
                 .await
@@ -529,13 +535,7 @@ async fn run(
 
 /// The RETURNING expressions evaluated over the rows a write wrote.
 fn returned_rows(table: &TableSchema, returning: &Returning, rows: &[Row]) -> Result<RecordBatch> {
-    let types: Vec<ColumnType> = table.columns.iter().map(|c| c.ty.clone()).collect();
-    // An INSERT's rows are as proposed, before the store's conversions.
-    let written = rows_to_batch(
-        &returning.input,
-        &types,
-        &stored_form(&types, rows.to_vec()),
-    )?;
+    let written = rows_to_batch(&returning.input, &table.column_types(), rows)?;
     let columns = returning
         .exprs
         .iter()

@@ -93,11 +93,10 @@ fn as_stored(schema: &TableSchema, column: &str, v: Value) -> Option<Value> {
         ) => v.coerce_to(ty),
         (ColumnType::Uuid, Value::Text(t)) => {
             let bytes = Value::Text(t.clone()).coerce_to(ty)?;
-            let canonical = match &bytes {
-                Value::Bytes(b) => uuid::Uuid::from_slice(b).ok()?.hyphenated().to_string(),
-                _ => return None,
+            let Value::Bytes(b) = &bytes else {
+                return None;
             };
-            (canonical == t).then_some(bytes)
+            (crate::convert::uuid_text(b).ok()? == t).then_some(bytes)
         }
         (ty, v) => fits_type(ty, &v).then_some(v),
     }

@@ -411,9 +411,13 @@ impl Quiver {
                 options.execution.time_zone.clone(),
             )
         };
-        let mut seen = self.time_zone.write().unwrap_or_else(|e| e.into_inner());
-        if *seen != zone {
-            seen.clone_from(&zone);
+        // Every execution passes here: read, and write only when a SET changed the zone.
+        let changed = *self.time_zone.read().unwrap_or_else(|e| e.into_inner()) != zone;
+        if changed {
+            self.time_zone
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone_from(&zone);
         }
         match zone {
             Some(zone) => format!("{namespace} @ {zone}"),

@@ -16,19 +16,18 @@ use datafusion::arrow::array::{Array, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::PhysicalExpr;
-use indexed_store::codec::encode_key;
 use indexed_store::{
-    AccessPath, ColumnType, Mutation, Row, RowAccess, RowReader, SortOrder, StoreError,
-    StoreResult, TableSchema, Value,
+    AccessPath, IndexSpec, Mutation, Row, RowAccess, RowReader, StoreError, StoreResult,
+    TableSchema, Value,
 };
 
-use crate::convert::{batch_to_rows, rows_to_batch, stored_form};
-use crate::dml::{apply_decided, update_mutations, RowCheck};
+use crate::convert::{rows_to_batch, table_rows};
+use crate::dml::{apply_decided, key_bytes, update_mutations, values_at, RowCheck};
 use crate::error::SqlError;
 use crate::store_err;
 
 /// Which key a proposed row conflicts on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 pub(crate) enum ConflictTarget {
     /// The primary key.
     PrimaryKey,
@@ -41,6 +40,20 @@ pub(crate) enum ConflictTarget {
     },
     /// Any key, the primary key or a unique index (no target named: `DO NOTHING` only).
     Any,
+}
+
+impl ConflictTarget {
+    /// A unique index of `schema` as the target.
+    pub(crate) fn unique(schema: &TableSchema, index: &IndexSpec) -> Self {
+        ConflictTarget::Unique {
+            index: index.name.clone(),
+            columns: index
+                .columns
+                .iter()
+                .filter_map(|c| schema.column_index(&c.name))
+                .collect(),
+        }
+    }
 }
 
 /// `DO UPDATE SET ... WHERE ...`, compiled over the existing row's columns followed by the
@@ -68,14 +81,6 @@ impl fmt::Display for Conflict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
     }
-}
-
-fn values_at(row: &Row, columns: &[usize]) -> Vec<Value> {
-    columns.iter().map(|&i| row[i].clone()).collect()
-}
-
-fn key_bytes(values: &[Value]) -> Vec<u8> {
-    encode_key(values, &vec![SortOrder::Asc; values.len()])
 }
 
 /// The primary key of the live row holding `values` in a unique index, if any.
@@ -114,26 +119,23 @@ fn landing(
     let pk = schema.primary_key_indices();
     let mut keys: Vec<Vec<Value>> = rows.iter().map(|r| values_at(r, &pk)).collect();
     let mut taken = vec![false; rows.len()];
-    let unique: Vec<(String, Vec<usize>)> = match target {
+    let unique: Vec<ConflictTarget> = match target {
         ConflictTarget::PrimaryKey => return Ok((keys, taken)),
-        ConflictTarget::Unique { index, columns } => vec![(index.clone(), columns.clone())],
+        ConflictTarget::Unique { .. } => vec![target.clone()],
         ConflictTarget::Any => schema
             .indexes
             .iter()
             .filter(|i| i.unique && !i.partial)
-            .map(|i| {
-                let columns = i
-                    .columns
-                    .iter()
-                    .filter_map(|c| schema.column_index(&c.name));
-                (i.name.clone(), columns.collect())
-            })
+            .map(|i| ConflictTarget::unique(&schema, i))
             .collect(),
     };
     access
         .read(&mut |reader| {
             for (i, row) in rows.iter().enumerate() {
-                for (index, columns) in &unique {
+                for u in &unique {
+                    let ConflictTarget::Unique { index, columns } = u else {
+                        continue;
+                    };
                     let values = values_at(row, columns);
                     if values.iter().any(Value::is_null) {
                         continue;
@@ -154,8 +156,8 @@ fn landing(
     Ok((keys, taken))
 }
 
-/// Runs INSERT ... ON CONFLICT for `rows` (blocking: call it off the async runtime) and
-/// returns the rows written, as inserted or as updated.
+/// Runs INSERT ... ON CONFLICT for `rows` (in the store's form, see `table_rows`; blocking:
+/// call it off the async runtime) and returns the rows written, as inserted or as updated.
 pub(crate) fn insert_on_conflict(
     access: &dyn RowAccess,
     conflict: &Conflict,
@@ -164,9 +166,6 @@ pub(crate) fn insert_on_conflict(
 ) -> Result<Vec<Row>> {
     let schema = access.schema();
     let pk = schema.primary_key_indices();
-    // Keys and comparisons with stored rows need the stored form (a UUID's bytes).
-    let types: Vec<ColumnType> = schema.columns.iter().map(|c| c.ty.clone()).collect();
-    let rows = stored_form(&types, rows);
     let target_columns = match &conflict.target {
         ConflictTarget::Unique { columns, .. } => columns.clone(),
         _ => pk.clone(),
@@ -246,7 +245,7 @@ fn updated(
     existing: &Row,
     proposed: &Row,
 ) -> Result<Option<Row>> {
-    let types: Vec<ColumnType> = schema.columns.iter().map(|c| c.ty.clone()).collect();
+    let types = schema.column_types();
     // The existing row's half of the joined schema: the table as the clause was compiled.
     let table = Arc::new(
         update
@@ -275,5 +274,5 @@ fn updated(
         assigned[*i] = datafusion::arrow::compute::cast(&array, table.field(*i).data_type())?;
     }
     let batch = RecordBatch::try_new(table, assigned)?;
-    Ok(stored_form(&types, batch_to_rows(&batch)?).pop())
+    Ok(table_rows(&batch, &types)?.pop())
 }

@@ -233,14 +233,14 @@ fn conflict_clause(
 ) -> Result<ConflictClause> {
     let schema = write_target(plan)?;
     let target = match &clause.conflict_target {
-        None => ConflictOn::Any,
+        None => ConflictTarget::Any,
         Some(AstTarget::Columns(columns)) => {
             let mut named: Vec<String> = columns.iter().map(ident).collect();
             named.sort();
             let mut pk = schema.primary_key.clone();
             pk.sort();
             if named == pk {
-                ConflictOn::PrimaryKey
+                ConflictTarget::PrimaryKey
             } else {
                 let unique = schema.indexes.iter().find(|i| {
                     let mut cols: Vec<String> = i.columns.iter().map(|c| c.name.clone()).collect();
@@ -248,7 +248,7 @@ fn conflict_clause(
                     i.unique && !i.partial && cols == named
                 });
                 match unique {
-                    Some(i) => ConflictOn::Unique(i.name.clone()),
+                    Some(i) => ConflictTarget::unique(&schema, i),
                     None => {
                         return Err(SqlError::NoConflictKey {
                             table: schema.name.clone(),
@@ -262,7 +262,7 @@ fn conflict_clause(
         Some(AstTarget::OnConstraint(constraint)) => {
             let wanted = constraint.to_string().to_lowercase();
             match schema.indexes.iter().find(|i| i.unique && i.name == wanted) {
-                Some(i) => ConflictOn::Unique(i.name.clone()),
+                Some(i) => ConflictTarget::unique(&schema, i),
                 None => {
                     return Err(SqlError::NoConflictKey {
                         table: schema.name.clone(),
@@ -275,7 +275,7 @@ fn conflict_clause(
     };
     let update = match clause.action {
         OnConflictAction::DoNothing => None,
-        OnConflictAction::DoUpdate(_) if target == ConflictOn::Any => {
+        OnConflictAction::DoUpdate(_) if target == ConflictTarget::Any => {
             return Err(SqlError::Unsupported {
                 what: "ON CONFLICT DO UPDATE without a conflict target".into(),
                 context: "in Quiver (nor in PostgreSQL)".into(),
@@ -289,16 +289,7 @@ fn conflict_clause(
             for a in update.assignments {
                 let column =
                     match &a.target {
-                        AssignmentTarget::ColumnName(n) => {
-                            match n.0.last().and_then(|p| p.as_ident()) {
-                                Some(i) => ident(i),
-                                None => {
-                                    return Err(DataFusionError::Plan(format!(
-                                        "invalid column '{n}' in ON CONFLICT DO UPDATE"
-                                    )))
-                                }
-                            }
-                        }
+                        AssignmentTarget::ColumnName(n) => crate::ddl::last_name(n),
                         AssignmentTarget::Tuple(_) => return Err(SqlError::Unsupported {
                             what: "a tuple assignment in ON CONFLICT DO UPDATE".into(),
                             context: "in Quiver".into(),
@@ -376,14 +367,6 @@ fn write_target(plan: &LogicalPlan) -> Result<indexed_store::TableSchema> {
     }
 }
 
-/// Which key an ON CONFLICT clause is judged on.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
-enum ConflictOn {
-    PrimaryKey,
-    Unique(String),
-    Any,
-}
-
 /// DO UPDATE as planned: assignments and WHERE over the joined schema.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 struct ConflictUpdateExprs {
@@ -394,16 +377,18 @@ struct ConflictUpdateExprs {
 /// ON CONFLICT as planned.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd)]
 struct ConflictClause {
-    target: ConflictOn,
+    target: ConflictTarget,
     update: Option<ConflictUpdateExprs>,
 }
 
 impl fmt::Display for ConflictClause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.target {
-            ConflictOn::PrimaryKey => write!(f, "ON CONFLICT (primary key)")?,
-            ConflictOn::Unique(index) => write!(f, "ON CONFLICT (unique index {index})")?,
-            ConflictOn::Any => write!(f, "ON CONFLICT")?,
+            ConflictTarget::PrimaryKey => write!(f, "ON CONFLICT (primary key)")?,
+            ConflictTarget::Unique { index, .. } => {
+                write!(f, "ON CONFLICT (unique index {index})")?
+            }
+            ConflictTarget::Any => write!(f, "ON CONFLICT")?,
         }
         match &self.update {
             None => write!(f, " DO NOTHING"),
@@ -611,30 +596,6 @@ fn compile_conflict(
     table: &DFSchema,
     session: &dyn Session,
 ) -> Result<Conflict> {
-    let target = match &clause.target {
-        ConflictOn::PrimaryKey => ConflictTarget::PrimaryKey,
-        ConflictOn::Any => ConflictTarget::Any,
-        ConflictOn::Unique(index) => {
-            let spec = schema
-                .indexes
-                .iter()
-                .find(|i| &i.name == index)
-                .ok_or_else(|| {
-                    DataFusionError::Plan(format!(
-                        "unique index '{index}' of '{}' is gone",
-                        schema.name
-                    ))
-                })?;
-            ConflictTarget::Unique {
-                index: index.clone(),
-                columns: spec
-                    .columns
-                    .iter()
-                    .filter_map(|c| schema.column_index(&c.name))
-                    .collect(),
-            }
-        }
-    };
     let update = match &clause.update {
         None => None,
         Some(u) => {
@@ -671,7 +632,7 @@ fn compile_conflict(
         }
     };
     Ok(Conflict {
-        target,
+        target: clause.target.clone(),
         update,
         text: clause.to_string(),
     })
