@@ -224,6 +224,9 @@ fn rename_column(schema: &mut TableSchema, from: &str, to: &str) -> StoreResult<
     if let Some(column) = schema.ttl.as_mut().and_then(|t| t.column.as_mut()) {
         rename(column);
     }
+    if let Some(column) = schema.loader.as_mut().and_then(|l| l.key_column.as_mut()) {
+        rename(column);
+    }
     schema.validate()
 }
 
@@ -240,6 +243,9 @@ fn droppable(schema: &TableSchema, column: &str) -> StoreResult<usize> {
     }
     if schema.ttl.as_ref().and_then(|t| t.column.as_deref()) == Some(column) {
         return Err(in_use("the TTL".into()));
+    }
+    if schema.loader.as_ref().and_then(|l| l.key_column.as_deref()) == Some(column) {
+        return Err(in_use("the loader's key".into()));
     }
     if let Some(index) = schema.indexes.iter().find(|i| {
         i.columns.iter().any(|c| c.name == column) || i.include.iter().any(|c| c == column)

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! format 1 (Quiver 0.1 until ALTER TABLE):  bincode(TableSchemaV1)
-//! format 2:                                 FF 'Q' 'T' <format: u8> bincode(TableSchema)
+//! format 2:                                 FF 'Q' 'T' 02 bincode(TableSchemaV2)
+//! format 3:                                 FF 'Q' 'T' 03 bincode(TableSchema)
 //! ```
 //!
 //! A format-1 entry is bare bincode (standard configuration), which starts with the varint
@@ -11,6 +12,7 @@
 //! Format 2 adds column defaults, the values of rows written before a column was added, and
 //! the schema version every ALTER TABLE bumps. A format-1 entry reads as a table never
 //! altered, without defaults; it is rewritten in format 2 by the next change to the table.
+//! Format 3 adds the table's loader; a format-2 entry reads as a table without one.
 //! An entry of a newer format is refused with what to do.
 
 use serde::{Deserialize, Serialize};
@@ -21,7 +23,7 @@ use crate::schema::{ColumnDef, IndexSpec, TableSchema, TtlSpec};
 use crate::value::ColumnType;
 
 /// The format table entries are written in.
-pub const TABLE_FORMAT: u8 = 2;
+pub const TABLE_FORMAT: u8 = 3;
 
 const MARKER: [u8; 3] = [0xFF, b'Q', b'T'];
 
@@ -41,6 +43,7 @@ pub(crate) fn decode_table(raw: &[u8], partition: &str) -> StoreResult<TableSche
     };
     match rest.split_first() {
         Some((&TABLE_FORMAT, body)) => from_bytes(body, partition),
+        Some((2, body)) => Ok(from_bytes::<TableSchemaV2>(body, partition)?.into()),
         Some((&found, _)) => Err(StoreError::UnsupportedFormat {
             what: "a table's catalog entry".into(),
             found: found.into(),
@@ -50,6 +53,31 @@ pub(crate) fn decode_table(raw: &[u8], partition: &str) -> StoreResult<TableSche
             partition: partition.to_owned(),
             reason: "a table entry ends after its marker".into(),
         }),
+    }
+}
+
+/// A table as format 2 stored it: no loader.
+#[derive(Deserialize, Serialize)]
+struct TableSchemaV2 {
+    name: String,
+    columns: Vec<ColumnDef>,
+    primary_key: Vec<String>,
+    indexes: Vec<IndexSpec>,
+    ttl: Option<TtlSpec>,
+    version: u32,
+}
+
+impl From<TableSchemaV2> for TableSchema {
+    fn from(v2: TableSchemaV2) -> Self {
+        TableSchema {
+            name: v2.name,
+            columns: v2.columns,
+            primary_key: v2.primary_key,
+            indexes: v2.indexes,
+            ttl: v2.ttl,
+            version: v2.version,
+            loader: None,
+        }
     }
 }
 
@@ -87,6 +115,7 @@ impl From<TableSchemaV1> for TableSchema {
             indexes: v1.indexes,
             ttl: v1.ttl,
             version: 0,
+            loader: None,
         }
     }
 }
@@ -137,6 +166,37 @@ mod tests {
         to_bytes(&v1, &mut raw);
         assert_ne!(raw[0], 0xFF);
         assert_eq!(decode_table(&raw, "catalog").unwrap(), s);
+    }
+
+    /// An entry written before loaders (format 2) reads as the same table without one.
+    #[test]
+    fn a_format_2_entry_reads_as_a_table_without_a_loader() {
+        let s = schema();
+        let v2 = TableSchemaV2 {
+            name: s.name.clone(),
+            columns: s.columns.clone(),
+            primary_key: s.primary_key.clone(),
+            indexes: s.indexes.clone(),
+            ttl: s.ttl.clone(),
+            version: s.version,
+        };
+        let mut raw = MARKER.to_vec();
+        raw.push(2);
+        to_bytes(&v2, &mut raw);
+        assert_eq!(decode_table(&raw, "catalog").unwrap(), s);
+    }
+
+    #[test]
+    fn a_loader_round_trips() {
+        let mut s = schema();
+        s.loader = Some(crate::schema::LoaderSpec {
+            url: "http://127.0.0.1:8080/accounts".into(),
+            key_column: Some("owner".into()),
+            reload_after_secs: Some(3600),
+            forward_headers: vec!["authorization".into()],
+            timeout_secs: 30,
+        });
+        assert_eq!(decode_table(&encode_table(&s), "catalog").unwrap(), s);
     }
 
     #[test]

@@ -328,6 +328,9 @@ impl Database {
         // Leftovers of a table of the same name whose drop did not finish.
         self.drop_orphans()?;
         let store = Arc::new(RowStore::open(self.backend.clone(), def)?);
+        let mut batch = WriteBatch::new();
+        self.forget_loads(&schema.name, &mut batch)?;
+        self.backend.write(batch)?;
         self.save_schema(&schema)?;
         self.tables
             .write()
@@ -384,6 +387,7 @@ impl Database {
         // Catalog first: a crash after this leaves only orphans, dropped at the next open.
         let mut batch = WriteBatch::new();
         batch.delete(CATALOG, catalog_key(name));
+        self.forget_loads(name, &mut batch)?;
         self.backend.write(batch)?;
         self.tables.write().remove(name);
         store.drop_storage()
@@ -397,6 +401,10 @@ impl Database {
     /// Files a table's store under its new name (after ALTER TABLE ... RENAME TO) and drops
     /// the partitions of its old one.
     pub(crate) fn move_table(&self, old: &str, store: Arc<RowStore>) -> StoreResult<()> {
+        // The renamed table loads its keys afresh.
+        let mut batch = WriteBatch::new();
+        self.forget_loads(old, &mut batch)?;
+        self.backend.write(batch)?;
         let previous = {
             let mut tables = self.tables.write();
             tables.insert(store.definition().schema.name.clone(), store);
@@ -668,6 +676,7 @@ mod tests {
         let t = db
             .create_table(TableSchema {
                 version: 0,
+                loader: None,
                 name: "t".into(),
                 columns: vec![
                     ColumnDef::new("id", ColumnType::Int64).not_null(),

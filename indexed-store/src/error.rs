@@ -57,6 +57,15 @@ pub enum StoreError {
         source: Box<StoreError>,
     },
 
+    /// The source of a bulk load failed part way (an unreadable file, a value that does
+    /// not convert); the rows the load had written were removed again. The caller holds
+    /// the source's own error.
+    #[error("the rows for a load into '{table}' stopped coming; what it wrote was undone")]
+    LoadInputFailed {
+        /// Table.
+        table: String,
+    },
+
     /// A job operation that its current state does not allow (completing a job whose lease
     /// another worker holds, cancelling a finished job...). Nothing was written; read the
     /// job again to see where it stands.

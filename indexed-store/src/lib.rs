@@ -16,6 +16,7 @@ pub mod error;
 pub mod index_build;
 pub mod jobs;
 pub mod load;
+pub mod loads;
 pub mod locks;
 pub mod maintenance;
 pub mod payload;
@@ -52,7 +53,10 @@ pub use planner::{
 pub use reader::{IndexEntry, StoreReader};
 pub use record::{ListRef, ValueRef, RECORD_FORMAT};
 pub use row_access::{RowAccess, RowReader};
-pub use schema::{ColumnDef, IndexColumn, IndexSpec, Row, TableSchema, TtlSpec, MAX_TTL_SECONDS};
+pub use loads::LoadRecord;
+pub use schema::{
+    ColumnDef, IndexColumn, IndexSpec, LoaderSpec, Row, TableSchema, TtlSpec, MAX_TTL_SECONDS,
+};
 pub use store::{Clock, Entity, IndexedEntityStore, Mutation, WriteOutcome};
 pub use system::{Job, JobV1, ListConfig, User, JOBS_FORMAT};
 pub use value::{fit_decimal, ColumnType, Value, MICROS_PER_DAY};

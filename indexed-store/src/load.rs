@@ -47,6 +47,17 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         I: IntoIterator<Item = V>,
         I::IntoIter: Send,
     {
+        self.load_results(rows.into_iter().map(Ok), batch_rows)
+    }
+
+    /// [`load`](Self::load) from a source that may fail part way (a file being read, a
+    /// stream being converted): the first `Err` it yields ends the load, the batches already
+    /// written are undone, and that error is returned.
+    pub fn load_results<I>(&self, rows: I, batch_rows: usize) -> StoreResult<u64>
+    where
+        I: IntoIterator<Item = StoreResult<V>>,
+        I::IntoIter: Send,
+    {
         let batch_rows = batch_rows.max(1);
         // Exclusive: other writers of the table wait, so what the table holds is known.
         let _gate = self.gate.write();
@@ -75,14 +86,19 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 let mut seen: HashSet<Vec<u8>> = HashSet::new();
                 loop {
                     spent_rx.try_iter().for_each(drop);
-                    let batch: Vec<Prepared<V>> = rows
+                    let batch: StoreResult<Vec<Prepared<V>>> = rows
                         .by_ref()
                         .take(batch_rows)
-                        .map(|v| self.prepare(def, Mutation::Insert(v), now))
+                        .map(|v| Ok(self.prepare(def, Mutation::Insert(v?), now)))
                         .collect();
-                    if batch.is_empty() {
-                        return;
-                    }
+                    let batch = match batch {
+                        Ok(batch) if batch.is_empty() => return,
+                        Ok(batch) => batch,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    };
                     let pks: Vec<Vec<u8>> = batch.iter().map(|p| p.pk.clone()).collect();
                     let repeated = if empty {
                         pks.iter().position(|pk| !seen.insert(pk.clone()))

@@ -69,6 +69,13 @@ pub trait RowAccess: Send + Sync {
             Option<&Row>,
         ) -> StoreResult<Vec<Mutation<Vec<Value>, Row>>>,
     ) -> StoreResult<WriteOutcome>;
+    /// Inserts many new rows through the bulk path ([`IndexedEntityStore::load_results`]):
+    /// batches of `batch_rows`, all undone when any row or the source fails.
+    fn load_rows(
+        &self,
+        rows: &mut (dyn Iterator<Item = StoreResult<Row>> + Send),
+        batch_rows: usize,
+    ) -> StoreResult<u64>;
     /// Encoded primary keys that split a full scan into `parts` ranges of about equal size.
     fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>>;
     /// The integrity check.
@@ -167,6 +174,15 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
                 .map(|m| typed_mutation(&def, m))
                 .collect()
         })
+    }
+
+    fn load_rows(
+        &self,
+        rows: &mut (dyn Iterator<Item = StoreResult<Row>> + Send),
+        batch_rows: usize,
+    ) -> StoreResult<u64> {
+        let def = self.definition();
+        self.load_results(rows.map(|row| def.from_row(row?)), batch_rows)
     }
 
     fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>> {

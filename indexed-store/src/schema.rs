@@ -119,6 +119,24 @@ pub struct TtlSpec {
 /// i64; half that range (about 146,000 years) leaves room for any creation time.
 pub const MAX_TTL_SECONDS: u64 = (i64::MAX / 1_000_000) as u64 / 2;
 
+/// Where a table's rows come from when it mirrors another service (see the `loader`
+/// module of `providers`): rows are fetched per value of `key_column` (or for the whole
+/// table) when a query needs them and they are missing or older than `reload_after_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoaderSpec {
+    /// `http://` or `https://` (REST: GET, JSON array or NDJSON body) or `grpc://` /
+    /// `grpcs://` (the `quiver.loader.Loader/Load` stream).
+    pub url: String,
+    /// The column whose value is loaded at a time; None: the table is loaded whole.
+    pub key_column: Option<String>,
+    /// Seconds after which loaded rows are fetched again; None: loaded once.
+    pub reload_after_secs: Option<u64>,
+    /// Headers of the incoming call passed on to the upstream (lower case).
+    pub forward_headers: Vec<String>,
+    /// Seconds a load may take before it fails.
+    pub timeout_secs: u64,
+}
+
 /// A table: columns, primary key, indexes, TTL.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TableSchema {
@@ -134,6 +152,8 @@ pub struct TableSchema {
     pub ttl: Option<TtlSpec>,
     /// Bumped by every ALTER TABLE (0 for a table never altered).
     pub version: u32,
+    /// The upstream the table's rows are loaded from, if any.
+    pub loader: Option<LoaderSpec>,
 }
 
 impl TableSchema {
@@ -225,6 +245,17 @@ impl TableSchema {
                 ) {
                     return Err(invalid(format!("TTL column '{c}' must be a TIMESTAMP")));
                 }
+            }
+        }
+        if let Some(loader) = &self.loader {
+            if let Some(k) = &loader.key_column {
+                let i = self.require_column(k)?;
+                if self.columns[i].ty.is_list() {
+                    return Err(invalid(format!("loader key column '{k}' cannot be a list")));
+                }
+            }
+            if loader.timeout_secs == 0 {
+                return Err(invalid("a loader's timeout must be at least one second".into()));
             }
         }
         for (i, idx) in self.indexes.iter().enumerate() {

@@ -265,6 +265,7 @@ impl Fields {
 fn schema(name: &str, columns: Vec<ColumnDef>, key: &str) -> TableSchema {
     TableSchema {
         version: 0,
+        loader: None,
         name: name.into(),
         columns,
         primary_key: vec![key.into()],

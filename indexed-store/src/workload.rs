@@ -61,6 +61,7 @@ pub fn accounts_schema() -> TableSchema {
     };
     TableSchema {
         version: 0,
+        loader: None,
         name: "accounts".into(),
         columns: vec![
             ColumnDef::new("id", Text).not_null(),

@@ -15,6 +15,7 @@ const SEC: i64 = 1_000_000;
 fn sessions(ttl_column: Option<&str>, indexes: Vec<IndexSpec>) -> TableSchema {
     TableSchema {
         version: 0,
+        loader: None,
         name: "sessions".into(),
         columns: vec![
             ColumnDef::new("id", ColumnType::Text).not_null(),

@@ -257,6 +257,7 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
     }
     let schema = TableSchema {
         version: 0,
+        loader: None,
         name: name.clone(),
         columns,
         primary_key,

@@ -13,18 +13,20 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    collect, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    collect, execute_stream, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream,
 };
 use std::collections::HashMap;
 
 use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::record_batch::RecordBatchOptions;
+use futures::StreamExt;
 use indexed_store::codec::encode_key;
 use indexed_store::{
     ColumnType, Mutation, Row, RowAccess, SortOrder, StoreError, TableSchema, Value,
 };
 
+use crate::bulk_insert::{insert_streamed, WriteProgress, STREAM_AFTER};
 use crate::convert::{arrow_schema, rows_to_batch, table_rows};
 use crate::scan::IndexScanExec;
 use crate::store_err;
@@ -468,12 +470,28 @@ async fn run(
     let table = access.schema();
     match kind {
         DmlKind::Insert { input, upsert } => {
-            let batches = collect(input, ctx).await?;
             let target = arrow_schema(&table);
             let types = table.column_types();
+            let convert = move |b: RecordBatch| table_rows(&conform(&b, &target)?, &types);
+            let progress = ctx.session_config().get_extension::<WriteProgress>();
+            let mut input = execute_stream(input, ctx)?;
+            // Only a plain INSERT may stream (see `bulk_insert.rs`): ON CONFLICT decides row
+            // by row under locks, and RETURNING hands back every row.
+            let streams = conflict.is_none() && !upsert && !keep_rows;
             let mut rows = Vec::new();
-            for b in &batches {
-                rows.extend(table_rows(&conform(b, &target)?, &types)?);
+            loop {
+                let Some(batch) = input.next().await else {
+                    break;
+                };
+                rows.extend(convert(batch?)?);
+                if streams && rows.len() > STREAM_AFTER {
+                    let count =
+                        insert_streamed(access, rows, input, convert, check, progress).await?;
+                    return Ok(Written {
+                        count,
+                        rows: Vec::new(),
+                    });
+                }
             }
             if let Some(conflict) = conflict {
                 return tokio::task::spawn_blocking(move || {

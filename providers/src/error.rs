@@ -56,6 +56,16 @@ pub enum SqlError {
         key: String,
     },
 
+    /// A file this session may not read or write (a Flight SQL server's sessions use files
+    /// only inside the directory given to `quiver serve --files`).
+    #[error("file '{path}' refused: {reason}")]
+    FileRefused {
+        /// The path named.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+
     /// A statement Quiver does not run in this context; the message says what to use.
     #[error("{what} is not supported {context}: {instead}")]
     Unsupported {

@@ -2,6 +2,7 @@
 //! sorts into index range scans (`IndexScanExec`), DML, and Quiver's DDL.
 
 pub(crate) mod alter;
+pub mod bulk_insert;
 pub mod catalog;
 pub mod convert;
 pub mod ddl;
@@ -10,6 +11,7 @@ pub mod dml;
 pub mod error;
 pub(crate) mod fast_path;
 pub(crate) mod fast_write;
+pub mod files;
 pub mod filters;
 pub mod jobs_sql;
 pub(crate) mod keyset;
@@ -31,7 +33,9 @@ pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::Data
 }
 
 pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
+pub use bulk_insert::WriteProgress;
 pub use distinct::DistinctScan;
+pub use files::FileAccess;
 pub use error::SqlError;
 pub use lists::{register_list_functions, ListPage, ListRead, CURSOR_COLUMN};
 pub use offset::OffsetScan;

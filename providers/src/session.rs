@@ -21,7 +21,9 @@ use indexed_store::{Database, Maintenance, MaintenanceSettings};
 
 use crate::catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use crate::ddl::{plan_ddl, DdlOutcome};
+use crate::bulk_insert::WriteProgress;
 use crate::distinct::DistinctScan;
+use crate::files::FileAccess;
 use crate::fast_path::{analyze, depends_on_time_or_chance, may_be_fast};
 use crate::plan_cache::{is_cacheable, CachedStatement, PlanCache};
 use crate::statement::PreparedStatement;
@@ -48,7 +50,7 @@ fn namespace_config(namespace: &str) -> SessionConfig {
 /// A DataFusion session whose default catalog is the database, with Quiver's optimizer rule
 /// (DISTINCT by skip scan).
 pub fn session_context(db: Arc<Database>, config: SessionConfig) -> SessionContext {
-    let ctx = context_with(config, QuiverCatalog::new(db.clone()));
+    let ctx = context_with(config, QuiverCatalog::new(db.clone()), FileAccess::Denied);
     register_functions(&ctx, db);
     ctx
 }
@@ -60,7 +62,7 @@ pub(crate) fn namespace_context(db: Arc<Database>, namespace: &str) -> SessionCo
         return session_context(db, default_config());
     }
     let catalog = QuiverCatalog::restricted_to(db.clone(), namespace);
-    let ctx = context_with(namespace_config(namespace), catalog);
+    let ctx = context_with(namespace_config(namespace), catalog, FileAccess::Denied);
     register_functions(&ctx, db);
     ctx
 }
@@ -71,9 +73,11 @@ fn register_functions(ctx: &SessionContext, db: Arc<Database>) {
     crate::lists::register_list_functions(ctx, db);
 }
 
-fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext {
+/// A session over `catalog`; file names are tables in it only when `files` allows files.
+fn context_with(config: SessionConfig, catalog: QuiverCatalog, files: FileAccess) -> SessionContext {
+    let urls = files.allows_files();
     let state = SessionStateBuilder::new()
-        .with_config(config)
+        .with_config(config.with_extension(Arc::new(files)))
         .with_default_features()
         .with_optimizer_rules(crate::optimizer::rules())
         .with_physical_optimizer_rule(Arc::new(DistinctScan))
@@ -84,9 +88,15 @@ fn context_with(config: SessionConfig, catalog: QuiverCatalog) -> SessionContext
     // JSON functions (json_get, json_get_str, json_contains, `->`, `->>`...) for JSON columns.
     // Registering into a fresh state only adds names, which cannot fail.
     let _ = datafusion_functions_json::register_all(&mut state);
+    // `.ndjson` beside `.json`; a new extension in a fresh state cannot clash.
+    let _ = state.register_file_format(Arc::new(crate::files::NdjsonFormat::default()), false);
     let ctx = SessionContext::new_with_state(state);
     ctx.register_catalog(CATALOG_NAME, Arc::new(catalog));
-    ctx
+    if urls {
+        ctx.enable_url_table()
+    } else {
+        ctx
+    }
 }
 
 /// An open database with a SQL session over it.
@@ -120,19 +130,51 @@ impl Quiver {
         })
     }
 
-    /// A session over an open database.
+    /// A session over an open database. It may read and write any file the process can
+    /// (see [`Quiver::with_file_access`]).
     pub fn new(db: Arc<Database>) -> Self {
+        Self::build(db, None, FileAccess::Anywhere)
+    }
+
+    /// A session over an open database, seeing only one namespace (per-tenant access). It
+    /// may use no files unless given some with [`Quiver::with_file_access`].
+    pub fn restricted(db: Arc<Database>, namespace: &str) -> Self {
+        Self::build(db, Some(namespace), FileAccess::Denied)
+    }
+
+    /// The same session with the files it may read and write changed (settings made with
+    /// SET are not kept).
+    pub fn with_file_access(self, files: FileAccess) -> Self {
+        Quiver {
+            _maintenance: self._maintenance.clone(),
+            ..Self::build(self.db.clone(), self.only.as_deref(), files)
+        }
+    }
+
+    fn build(db: Arc<Database>, only: Option<&str>, files: FileAccess) -> Self {
         let cache = Arc::new(PlanCache::default());
         let time_zone = crate::catalog::SessionTimeZone::default();
-        let catalog = QuiverCatalog::new(db.clone())
+        let (config, catalog) = match only {
+            Some(namespace) => (
+                namespace_config(namespace),
+                QuiverCatalog::restricted_to(db.clone(), namespace),
+            ),
+            None => (default_config(), QuiverCatalog::new(db.clone())),
+        };
+        let catalog = catalog
             .with_plan_cache(cache.clone())
             .with_time_zone(time_zone.clone());
-        let ctx = context_with(default_config(), catalog);
-        register_functions(&ctx, db.clone());
+        let config = config.with_extension(Arc::new(WriteProgress::default()));
+        let ctx = context_with(config, catalog, files);
+        // The job queue's and lists' functions see every namespace: a tenant's session has
+        // none.
+        if only.is_none() {
+            register_functions(&ctx, db.clone());
+        }
         Quiver {
             db,
             ctx,
-            only: None,
+            only: only.map(str::to_owned),
             cache,
             time_zone,
             write_task: Arc::default(),
@@ -140,24 +182,15 @@ impl Quiver {
         }
     }
 
-    /// A session over an open database, seeing only one namespace (per-tenant access).
-    pub fn restricted(db: Arc<Database>, namespace: &str) -> Self {
-        let config = namespace_config(namespace);
-        let cache = Arc::new(PlanCache::default());
-        let time_zone = crate::catalog::SessionTimeZone::default();
-        let catalog = QuiverCatalog::restricted_to(db.clone(), namespace)
-            .with_plan_cache(cache.clone())
-            .with_time_zone(time_zone.clone());
-        let ctx = context_with(config, catalog);
-        Quiver {
-            db,
-            ctx,
-            only: Some(namespace.to_owned()),
-            cache,
-            time_zone,
-            write_task: Arc::default(),
-            _maintenance: None,
-        }
+    /// Rows written so far by this session's large INSERTs and COPY FROMs (see
+    /// [`WriteProgress`]), for showing progress while one runs.
+    pub fn write_progress(&self) -> Arc<WriteProgress> {
+        self.ctx
+            .state_ref()
+            .read()
+            .config()
+            .get_extension::<WriteProgress>()
+            .unwrap_or_default()
     }
 
     /// The database.
@@ -347,6 +380,13 @@ impl Quiver {
             // A table function call is resolved like a table name.
             let function = reference.schema().is_none()
                 && state.table_functions().contains_key(reference.table());
+            if reference.schema().is_none()
+                && crate::files::is_file_reference(reference.table())
+                && !self.ctx.table_exist(reference.clone())?
+            {
+                crate::files::access_of(&state).check(reference.table())?;
+                continue;
+            }
             if !function && !self.ctx.table_exist(reference.clone())? {
                 let options = state.config().options();
                 let full = reference.resolve(
@@ -450,6 +490,10 @@ async fn plan_statement(
     state: &datafusion::execution::SessionState,
     mut statement: DFStatement,
 ) -> Result<LogicalPlan> {
+    if let Some(file) = crate::files::copied_file(&statement) {
+        crate::files::access_of(state).check(file)?;
+    }
+    crate::files::copy_from_as_insert(state, &mut statement).await?;
     crate::alter::fill_default_keywords(state, &mut statement).await?;
     let clauses = crate::write_clauses::take(&mut statement)?;
     let mut plan = state.statement_to_plan(statement).await?;
@@ -557,7 +601,12 @@ fn one_statement(sql: &str, what: &str) -> Result<DFStatement> {
 /// Row-value comparisons (`(a, b) < (1, 2)`) come out in their expanded form (see
 /// `keyset.rs`).
 pub fn parse(sql: &str) -> Result<Vec<DFStatement>> {
-    Ok(DFParser::parse_sql_with_dialect(sql, &GenericDialect {})?
+    let statements = match DFParser::parse_sql_with_dialect(sql, &GenericDialect {}) {
+        Ok(statements) => statements,
+        // DataFusion's parser knows COPY ... TO only; COPY ... FROM is Quiver's.
+        Err(e) => crate::files::parse_with_copy_from(sql).ok_or(e)?.into_iter().collect(),
+    };
+    Ok(statements
         .into_iter()
         .map(|mut s| {
             crate::keyset::expand_row_values(&mut s);

@@ -479,7 +479,7 @@ impl UserDefinedLogicalNodeCore for WriteClauses {
 /// True when a plan writes: a `Dml`, or one under its clauses.
 pub fn is_write(plan: &LogicalPlan) -> bool {
     match plan {
-        LogicalPlan::Dml(_) => true,
+        LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => true,
         LogicalPlan::Extension(e) => e.node.as_any().is::<WriteClauses>(),
         _ => false,
     }

@@ -106,6 +106,10 @@ struct ServerArgs {
     /// PEM private key for TLS (with --tls-cert).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Directory whose files clients may read and write with COPY and file names as tables
+    /// (`COPY accounts FROM '/srv/in/a.csv'`); without it, no files.
+    #[arg(long, value_name = "DIR")]
+    files: Option<PathBuf>,
     /// Allow listening beyond loopback without tokens.
     #[arg(long)]
     allow_unauthenticated: bool,
@@ -153,6 +157,7 @@ impl ServerArgs {
             max_message_bytes: self.max_message_mb.saturating_mul(1 << 20),
             keepalive: Duration::from_secs(self.keepalive_secs.max(1)),
             handle_idle_timeout: Duration::from_secs(self.handle_idle_secs.max(1)),
+            files: self.files.clone(),
         }
     }
 }

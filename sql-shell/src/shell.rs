@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
 use indexed_store::Database;
+use indicatif::{ProgressBar, ProgressStyle};
 use providers::Quiver;
 
 use crate::output::{render, Format};
@@ -54,15 +55,19 @@ impl Shell {
         let single = statements.len() == 1;
         for statement in statements {
             let start = Instant::now();
-            let batches = if single {
-                self.quiver.query(sql.trim()).await
-            } else {
-                match self.quiver.statement(statement).await {
-                    Ok(frame) => frame.collect().await,
-                    Err(e) => Err(e),
+            let run = async {
+                if single {
+                    self.quiver.query(sql.trim()).await
+                } else {
+                    match self.quiver.statement(statement).await {
+                        Ok(frame) => frame.collect().await,
+                        Err(e) => Err(e),
+                    }
                 }
-            }
-            .map_err(|e| e.to_string())?;
+            };
+            let batches = with_progress(&self.quiver, run)
+                .await
+                .map_err(|e| e.to_string())?;
             let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
             let has_columns = batches.first().is_some_and(|b| b.num_columns() > 0);
             if has_columns {
@@ -206,6 +211,34 @@ impl Shell {
             Err(format!("verify found {problems} problem(s)"))
         } else {
             Ok(())
+        }
+    }
+}
+
+/// Runs `work`, showing on the terminal how many rows a large INSERT or COPY FROM has
+/// written so far (nothing for statements that write through the bulk path no rows).
+async fn with_progress<T>(quiver: &Quiver, work: impl std::future::Future<Output = T>) -> T {
+    let progress = quiver.write_progress();
+    let start = progress.rows();
+    // Draws on stderr, and only when it is a terminal.
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} writing: {pos} rows ({per_sec})") {
+        bar.set_style(style);
+    }
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => {
+                bar.finish_and_clear();
+                return out;
+            }
+            _ = tick.tick() => {
+                let written = progress.rows().saturating_sub(start);
+                if written > 0 {
+                    bar.set_position(written);
+                }
+            }
         }
     }
 }

@@ -45,6 +45,7 @@ fn row(a: &Account) -> Vec<Value> {
 pub fn definition() -> TableDefinition<String, Account> {
     let schema = TableSchema {
         version: 0,
+        loader: None,
         name: "accounts".into(),
         columns: vec![
             ColumnDef::new("id", ColumnType::Text).not_null(),

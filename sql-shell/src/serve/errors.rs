@@ -46,7 +46,9 @@ fn external_code(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
     if let Some(sql) = e.downcast_ref::<SqlError>() {
         return match sql {
             SqlError::TableNotFound(_) | SqlError::IndexNotFound(_) => Code::NotFound,
-            SqlError::OutsideNamespace { .. } => Code::PermissionDenied,
+            SqlError::OutsideNamespace { .. } | SqlError::FileRefused { .. } => {
+                Code::PermissionDenied
+            }
             SqlError::Unsupported { .. }
             | SqlError::InvalidList { .. }
             | SqlError::NoConflictKey { .. } => Code::InvalidArgument,
@@ -100,6 +102,7 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::SystemTable(..)
         | StoreError::InvalidAccessPath { .. }
         | StoreError::InvalidJob(_) => Code::InvalidArgument,
+        StoreError::LoadInputFailed { .. } => Code::InvalidArgument,
         StoreError::InvalidTransition { .. }
         | StoreError::InUse { .. }
         | StoreError::AlterInUse { .. }

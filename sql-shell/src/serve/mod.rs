@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use indexed_store::Database;
+use providers::FileAccess;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
@@ -50,6 +51,9 @@ pub struct ServeOptions {
     pub keepalive: Duration,
     /// Prepared statements and unread results unused this long are dropped.
     pub handle_idle_timeout: Duration,
+    /// The directory whose files sessions may read and write (`COPY`, file names as
+    /// tables); None: no files.
+    pub files: Option<PathBuf>,
 }
 
 /// Refuses to start a server that would expose the database by accident: reachable
@@ -89,7 +93,15 @@ pub async fn serve(db: Arc<Database>, options: ServeOptions) -> Result<(), Strin
     check_exposure(&options)?;
     let admission = limits::Admission::new(options.limits.clone())
         .map_err(|e| format!("cannot set up query limits: {e}"))?;
-    let service = QuiverFlightSql::new(db.clone(), options.tokens.clone(), admission);
+    let files = match &options.files {
+        Some(dir) => FileAccess::Under(
+            dir.canonicalize()
+                .map_err(|e| format!("cannot use --files {}: {e}", dir.display()))?,
+        ),
+        None => FileAccess::Denied,
+    };
+    let service =
+        QuiverFlightSql::new(db.clone(), options.tokens.clone(), admission).with_files(files);
 
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(options.keepalive))
@@ -169,6 +181,7 @@ mod tests {
             max_message_bytes: 1 << 20,
             keepalive: Duration::from_secs(30),
             handle_idle_timeout: Duration::from_secs(60),
+            files: None,
         }
     }
 

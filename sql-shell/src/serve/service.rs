@@ -44,7 +44,7 @@ use indexed_store::Database;
 use parking_lot::Mutex;
 use prost::Message;
 use providers::jobs_sql::runs_job_operation;
-use providers::{PreparedStatement, Quiver, SqlError};
+use providers::{FileAccess, PreparedStatement, Quiver, SqlError};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -113,6 +113,8 @@ pub struct QuiverFlightSql {
     prepared: Arc<Registry<Prepared>>,
     pending: Arc<Registry<Pending>>,
     admission: Arc<Admission>,
+    /// The files every session may read and write.
+    files: FileAccess,
 }
 
 type DoGetStream =
@@ -289,7 +291,14 @@ impl QuiverFlightSql {
             prepared: Arc::new(Registry::new("prepared statement", PREPARED_PER_GRANT)),
             pending: Arc::new(Registry::new("result", PENDING_PER_GRANT)),
             admission: Arc::new(admission),
+            files: FileAccess::Denied,
         }
+    }
+
+    /// The service with the files its sessions may read and write (none by default).
+    pub fn with_files(mut self, files: FileAccess) -> Self {
+        self.files = files;
+        self
     }
 
     /// Drops prepared statements and unread results idle for `idle`; returns how many.
@@ -310,7 +319,8 @@ impl QuiverFlightSql {
             .or_insert_with(|| match &grant.namespace {
                 Some(ns) => Quiver::restricted(self.db.clone(), ns),
                 None => Quiver::new(self.db.clone()),
-            })
+            }
+            .with_file_access(self.files.clone()))
             .clone()
     }
 

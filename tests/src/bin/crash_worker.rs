@@ -13,6 +13,7 @@ pub fn schema() -> TableSchema {
     email.unique = true;
     TableSchema {
         version: 0,
+        loader: None,
         name: "kv".into(),
         columns: vec![
             ColumnDef::new("id", ColumnType::Text).not_null(),
