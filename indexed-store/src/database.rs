@@ -1,7 +1,8 @@
 //! A Quiver database: the catalog of tables on one backend, the SQL-created row tables and
 //! the typed system tables.
 
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct Database {
     /// Bumped after every change to the catalog (CREATE/DROP TABLE or INDEX), so a plan made
     /// under an older version is never run.
     catalog_version: AtomicU64,
+    /// State that layers above keep per database (see [`Database::extension`]).
+    extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// A catalog change in progress: holds the DDL lock and bumps the catalog version when it
@@ -211,6 +214,7 @@ impl Database {
             views: RwLock::new(views),
             ddl: Mutex::new(()),
             catalog_version: AtomicU64::new(0),
+            extensions: Mutex::default(),
         };
         db.drop_orphans()?;
         Ok(db)
@@ -312,6 +316,18 @@ impl Database {
             _lock: self.ddl.lock(),
             version: &self.catalog_version,
         }
+    }
+
+    /// The one `T` of this database, made on first use: where a layer above keeps what all
+    /// its sessions over the database share (the SQL layer's loads in flight).
+    pub fn extension<T: Default + Send + Sync + 'static>(&self) -> Arc<T> {
+        let mut extensions = self.extensions.lock();
+        let any = extensions
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Arc::new(T::default()))
+            .clone();
+        // The entry for T's TypeId always holds a T.
+        any.downcast::<T>().unwrap_or_else(|_| Arc::new(T::default()))
     }
 
     /// A number that changes whenever a table or index is created or dropped: what a plan

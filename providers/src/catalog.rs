@@ -178,7 +178,8 @@ impl SchemaProvider for QuiverSchema {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone();
-            let table = QuiverTable::in_time_zone(t, zone.as_deref());
+            let loader = crate::loader::TableLoader::of(&self.db, &t);
+            let table = QuiverTable::in_time_zone(t, zone.as_deref()).with_loader(loader);
             if stored == "lists" {
                 // A list is checked when it is written: it must run.
                 let check = crate::lists::row_check(self.db.clone());
@@ -417,8 +418,41 @@ impl SysSchema {
     }
 }
 
+impl SysSchema {
+    /// `sys.loads`: per table with a loader and key, when it was loaded, how many rows, and
+    /// the last failure.
+    fn loads(&self) -> Result<Arc<dyn TableProvider>> {
+        let records = self.db.load_records().map_err(crate::store_err)?;
+        let time = || DataType::Timestamp(TimeUnit::Microsecond, None);
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("key", DataType::Utf8, false),
+            Field::new("loaded_at", time(), true),
+            Field::new("rows", DataType::UInt64, false),
+            Field::new("attempted_at", time(), false),
+            Field::new("last_error", DataType::Utf8, true),
+        ]));
+        let arrays: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(records.iter().map(|r| &r.0))),
+            Arc::new(StringArray::from_iter_values(records.iter().map(|r| &r.1))),
+            Arc::new(TimestampMicrosecondArray::from_iter(
+                records.iter().map(|r| r.2.loaded_at),
+            )),
+            Arc::new(UInt64Array::from_iter_values(records.iter().map(|r| r.2.rows))),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                records.iter().map(|r| r.2.attempted_at),
+            )),
+            Arc::new(StringArray::from_iter(
+                records.iter().map(|r| r.2.last_error.as_deref()),
+            )),
+        ];
+        let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+    }
+}
+
 /// The tables of schema `sys`.
-const SYS_TABLES: [&str; 4] = ["indexes", "queues", "plan_cache", "plan_cache_stats"];
+const SYS_TABLES: [&str; 5] = ["indexes", "queues", "plan_cache", "plan_cache_stats", "loads"];
 
 #[async_trait]
 impl SchemaProvider for SysSchema {
@@ -432,6 +466,7 @@ impl SchemaProvider for SysSchema {
             "queues" => Ok(Some(self.queues()?)),
             "plan_cache" => Ok(Some(self.plan_cache()?)),
             "plan_cache_stats" => Ok(Some(self.plan_cache_stats()?)),
+            "loads" => Ok(Some(self.loads()?)),
             _ => Ok(None),
         }
     }

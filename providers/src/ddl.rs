@@ -229,6 +229,7 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
         CreateTableOptions::TableProperties(o) => o,
         CreateTableOptions::None => &[],
     };
+    let mut loader = crate::loader::LoaderOptions::default();
     for o in options {
         let SqlOption::KeyValue { key, value } = o else {
             return Err(plan_err(format!(
@@ -244,9 +245,11 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
             }
             "ttl_column" => ttl_column = Some(option_text(value)?.to_lowercase()),
             other => {
-                return Err(plan_err(format!(
-                    "unknown table option '{other}': Quiver knows ttl and ttl_column"
-                )))
+                if !loader.take(other, option_text(value)?)? {
+                    return Err(plan_err(format!(
+                        "unknown table option '{other}': Quiver knows ttl, ttl_column, loader, loader_key, reload_after, loader_timeout and forward_headers"
+                    )));
+                }
             }
         }
     }
@@ -257,12 +260,12 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
     }
     let schema = TableSchema {
         version: 0,
-        loader: None,
         name: name.clone(),
         columns,
         primary_key,
         indexes: vec![],
         ttl,
+        loader: loader.spec()?,
     };
     db.create_table(schema).map_err(store_err)?;
     Ok(DdlOutcome::CreatedTable(name))

@@ -66,6 +66,20 @@ pub enum SqlError {
         reason: String,
     },
 
+    /// A table's loader could not load the rows a query needs; nothing was written and the
+    /// rows loaded before are kept. Fix the upstream (or its data) and run the query again.
+    #[error("loading table '{table}'{} from {upstream} failed: {problem}; its previous rows are kept", key.as_ref().map(|k| format!(" (key {k})")).unwrap_or_default())]
+    LoadFailed {
+        /// The table.
+        table: String,
+        /// The loader's URL.
+        upstream: String,
+        /// The key being loaded; None for a table loaded whole.
+        key: Option<String>,
+        /// What went wrong.
+        problem: crate::loader::LoadProblem,
+    },
+
     /// A statement Quiver does not run in this context; the message says what to use.
     #[error("{what} is not supported {context}: {instead}")]
     Unsupported {

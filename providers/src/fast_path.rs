@@ -129,6 +129,10 @@ fn lower(plan: &LogicalPlan, top: bool) -> Option<Lowered> {
         LogicalPlan::TableScan(scan) => {
             let provider = source_as_provider(&scan.source).ok()?;
             let table = provider.downcast_ref::<QuiverTable>()?;
+            // A table with a loader loads before it reads: DataFusion's plan does that.
+            if table.has_loader() {
+                return None;
+            }
             let access = table.access().clone();
             let schema = access.schema();
             let scan_projection = scan

@@ -13,6 +13,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, SendableRecordBatchStream};
 use futures::TryStreamExt;
 
+use crate::loader::ForwardedHeaders;
 use crate::plan_cache::{CachedStatement, Run};
 use crate::session::Quiver;
 
@@ -116,11 +117,28 @@ impl PreparedStatement {
         params: ParamValues,
         runtime: Option<Arc<RuntimeEnv>>,
     ) -> Result<SendableRecordBatchStream> {
+        self.execute_forwarding(params, runtime, ForwardedHeaders::default())
+            .await
+    }
+
+    /// Runs it as [`execute_with`](Self::execute_with) does, handing `headers` to the
+    /// loaders of the tables it reads (each passes on those its `forward_headers` names).
+    pub async fn execute_forwarding(
+        &self,
+        params: ParamValues,
+        runtime: Option<Arc<RuntimeEnv>>,
+        headers: ForwardedHeaders,
+    ) -> Result<SendableRecordBatchStream> {
         let statement = self.fresh().await?;
         let ctx = self.session.context();
         let cache = self.session.plan_cache();
+        let headers = (!headers.0.is_empty()).then(|| Arc::new(headers));
         let task = || {
-            let task = TaskContext::from(&ctx.state());
+            let mut task = TaskContext::from(&ctx.state());
+            if let Some(h) = &headers {
+                let config = task.session_config().clone().with_extension(h.clone());
+                task = task.with_session_config(config);
+            }
             Arc::new(match &runtime {
                 Some(r) => task.with_runtime(r.clone()),
                 None => task,

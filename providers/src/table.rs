@@ -21,6 +21,7 @@ use kv_store::KeyRange;
 use crate::convert::arrow_schema_in;
 use crate::dml::{DmlExec, DmlKind, RowCheck};
 use crate::filters::{evaluable_in_scan, to_predicate};
+use crate::loader::{LoaderExec, TableLoader};
 use crate::scan::{IndexScanExec, ScanMode, ScanSpec};
 
 /// A table of a Quiver database, queryable and writable through DataFusion.
@@ -31,6 +32,8 @@ pub struct QuiverTable {
     check: Option<RowCheck>,
     /// The columns' DEFAULTs, planned: what an INSERT that omits a column stores.
     defaults: std::collections::HashMap<String, Expr>,
+    /// Where the table's rows come from, when it mirrors another service.
+    loader: Option<Arc<TableLoader>>,
 }
 
 impl std::fmt::Debug for QuiverTable {
@@ -65,7 +68,20 @@ impl QuiverTable {
             schema,
             check: None,
             defaults,
+            loader: None,
         }
+    }
+
+    /// The same table, loading the rows its scans need through its loader first (see
+    /// `loader.rs`).
+    pub(crate) fn with_loader(mut self, loader: Option<Arc<TableLoader>>) -> Self {
+        self.loader = loader;
+        self
+    }
+
+    /// True when the table has a loader: its scans must go through [`LoaderExec`].
+    pub(crate) fn has_loader(&self) -> bool {
+        self.loader.is_some()
     }
 
     /// The same table, refusing writes of rows that fail `check`.
@@ -270,14 +286,18 @@ impl TableProvider for QuiverTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        Ok(Arc::new(build_scan(
+        let scan = Arc::new(build_scan(
             state,
             self.access.clone(),
             &self.schema,
             projection,
             filters,
             limit,
-        )?))
+        )?);
+        Ok(match &self.loader {
+            Some(loader) => Arc::new(LoaderExec::new(loader.clone(), loader.need(filters), scan)),
+            None => scan,
+        })
     }
 
     async fn insert_into(

@@ -46,6 +46,7 @@ fn external_code(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
     if let Some(sql) = e.downcast_ref::<SqlError>() {
         return match sql {
             SqlError::TableNotFound(_) | SqlError::IndexNotFound(_) => Code::NotFound,
+            SqlError::LoadFailed { .. } => Code::Unavailable,
             SqlError::OutsideNamespace { .. } | SqlError::FileRefused { .. } => {
                 Code::PermissionDenied
             }

@@ -44,7 +44,7 @@ use indexed_store::Database;
 use parking_lot::Mutex;
 use prost::Message;
 use providers::jobs_sql::runs_job_operation;
-use providers::{FileAccess, PreparedStatement, Quiver, SqlError};
+use providers::{FileAccess, ForwardedHeaders, PreparedStatement, Quiver, SqlError};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -205,14 +205,14 @@ fn refuse_server_side_effects(plan: &LogicalPlan) -> Result<(), Status> {
     let what = match plan {
         LogicalPlan::Statement(s) => s.name().to_owned(),
         LogicalPlan::Ddl(d) => d.name().to_owned(),
-        LogicalPlan::Copy(_) => "COPY".to_owned(),
+        // COPY reaches a plan only when the session's FileAccess allowed its file.
         _ => return Ok(()),
     };
     Err(status(
         SqlError::Unsupported {
             what,
             context: "over Flight SQL".into(),
-            instead: "the server's session is shared by every client of a token and its files are not the client's; use Flight SQL prepared statements for parameters, and CREATE/DROP TABLE or INDEX for schema changes".into(),
+            instead: "the server's session is shared by every client of a token; use Flight SQL prepared statements for parameters, CREATE/DROP TABLE or INDEX for schema changes, and COPY for files (in the directory given to `quiver serve --files`)".into(),
         }
         .into(),
     ))
@@ -277,8 +277,24 @@ async fn execute(
     statement: &PreparedStatement,
     params: ParamValues,
     runtime: Arc<RuntimeEnv>,
+    headers: ForwardedHeaders,
 ) -> DfResult<SendableRecordBatchStream> {
-    statement.execute_with(params, Some(runtime)).await
+    statement
+        .execute_forwarding(params, Some(runtime), headers)
+        .await
+}
+
+/// The call's headers, for the loaders of the tables a read needs (each passes on only the
+/// headers its table's `forward_headers` names).
+fn forwarded<T>(request: &Request<T>) -> ForwardedHeaders {
+    let headers = request
+        .metadata()
+        .clone()
+        .into_headers()
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .collect();
+    ForwardedHeaders(headers)
 }
 
 impl QuiverFlightSql {
@@ -353,7 +369,12 @@ impl QuiverFlightSql {
         let work = async {
             let mut all = Vec::new();
             for params in runs {
-                let stream = execute(statement, params, admitted.runtime.clone())
+                let stream = execute(
+                    statement,
+                    params,
+                    admitted.runtime.clone(),
+                    ForwardedHeaders::default(),
+                )
                     .await
                     .map_err(status)?;
                 let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
@@ -430,7 +451,11 @@ impl QuiverFlightSql {
     }
 
     /// The reply stream of a pending result.
-    async fn read(&self, pending: Pending) -> Result<Response<DoGetStream>, Status> {
+    async fn read(
+        &self,
+        pending: Pending,
+        headers: ForwardedHeaders,
+    ) -> Result<Response<DoGetStream>, Status> {
         let schema = pending.schema();
         let (statement, runs) = match pending {
             Pending::Done(_, batches) => return batches_reply(schema, batches),
@@ -444,7 +469,7 @@ impl QuiverFlightSql {
         // The first result's errors (planning, a missing table) fail the call itself.
         let first = admitted
             .within(async {
-                execute(&statement, first, admitted.runtime.clone())
+                execute(&statement, first, admitted.runtime.clone(), headers.clone())
                     .await
                     .map_err(status)
             })
@@ -458,7 +483,8 @@ impl QuiverFlightSql {
             let more = futures::stream::iter(rest)
                 .then(move |params| {
                     let (statement, runtime) = (statement.clone(), runtime.clone());
-                    async move { execute(&statement, params, runtime).await }
+                    let headers = headers.clone();
+                    async move { execute(&statement, params, runtime, headers).await }
                 })
                 .try_flatten();
             Box::pin(RecordBatchStreamAdapter::new(
@@ -523,7 +549,7 @@ impl FlightSqlService for QuiverFlightSql {
         let pending = self
             .pending
             .take(&grant, &handle_text(&ticket.statement_handle))?;
-        self.read(pending).await
+        self.read(pending, forwarded(&request)).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -549,7 +575,7 @@ impl FlightSqlService for QuiverFlightSql {
         let pending = self
             .start_prepared(&grant, &handle_text(&cmd.prepared_statement_handle))
             .await?;
-        self.read(pending).await
+        self.read(pending, forwarded(&request)).await
     }
 
     async fn do_put_prepared_statement_query(
