@@ -9,8 +9,10 @@
 //! cargo run --release -p quiver-bench -- --rows 10000000          # opt-in 10M
 //! cargo run -p quiver-bench -- --smoke                             # a few thousand rows (CI: tests/smoke.rs)
 //! cargo run --release -p quiver-bench -- --jobs 100000 --rows 0     # the job queue only
+//! cargo run --release -p quiver-bench -- --rows 0 --jobs 0 --import 1000000 --import-memory 10000000
 //! ```
 
+mod import;
 mod jobs;
 mod pages;
 mod sqlite;
@@ -62,6 +64,17 @@ struct Args {
     /// Run only the queries whose name contains this text (repeatable; for profiling).
     #[arg(long = "query")]
     only: Vec<String>,
+    /// Rows of the file-import benchmark (0: skip it).
+    #[arg(long, default_value_t = 0)]
+    import: u64,
+    /// Rows of a Parquet file imported by a process of its own, whose peak memory is
+    /// reported (0: skip it).
+    #[arg(long, default_value_t = 0)]
+    import_memory: u64,
+    /// Import this file into a fresh database and report time and peak memory (what
+    /// `--import-memory` runs in a child process).
+    #[arg(long)]
+    import_file: Option<std::path::PathBuf>,
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -264,6 +277,10 @@ async fn main() {
         args.writes = 200;
     }
     args.rows.retain(|&n| n > 0);
+    if let Some(file) = &args.import_file {
+        import::import_file(file).await;
+        return;
+    }
     let mut json = Vec::new();
     let mut growth: Vec<(u64, Vec<f64>)> = Vec::new();
     println!(
@@ -431,6 +448,12 @@ async fn main() {
     }
     if args.jobs > 0 && !args.ingest_only {
         jobs::report(args.jobs, &[1, 4, 16]);
+    }
+    if args.import > 0 {
+        import::report(args.import).await;
+    }
+    if args.import_memory > 0 {
+        import::report_memory(args.import_memory).await;
     }
     if let Some(path) = args.json {
         std::fs::write(&path, format!("[{}]\n", json.join(",\n"))).expect("write json");

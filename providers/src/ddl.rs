@@ -165,7 +165,12 @@ fn option_text(v: &SqlExpr) -> Result<String> {
     }
 }
 
-fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlOutcome> {
+fn create_table(
+    db: &Database,
+    ct: &CreateTable,
+    namespace: &str,
+    only: Option<&str>,
+) -> Result<DdlOutcome> {
     let name = table_name(&ct.name, namespace)?;
     if ct.query.is_some() {
         return Err(plan_err("CREATE TABLE ... AS SELECT is not supported: create the table, then INSERT INTO ... SELECT"));
@@ -267,6 +272,15 @@ fn create_table(db: &Database, ct: &CreateTable, namespace: &str) -> Result<DdlO
         ttl,
         loader: loader.spec()?,
     };
+    if schema.loader.is_some() && only.is_some() {
+        // The server would fetch whatever URL a tenant names, from inside its network.
+        return Err(crate::error::SqlError::Unsupported {
+            what: "a loader".into(),
+            context: "in a tenant's session".into(),
+            instead: "an all-access session declares tables that load from upstreams".into(),
+        }
+        .into());
+    }
     db.create_table(schema).map_err(store_err)?;
     Ok(DdlOutcome::CreatedTable(name))
 }
@@ -433,7 +447,7 @@ pub fn plan_ddl(
         }
     }
     Ok(Some(match statement {
-        Statement::CreateTable(ct) => create_table(db, ct, &namespace)?,
+        Statement::CreateTable(ct) => create_table(db, ct, &namespace, only)?,
         Statement::CreateIndex(ci) => create_index(db, ci, &namespace)?,
         Statement::AlterTable(alter) => crate::alter::alter_table(db, alter, &namespace, only)?,
         Statement::Drop {

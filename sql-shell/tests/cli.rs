@@ -167,3 +167,42 @@ fn an_unknown_meta_command_or_table_is_one_clear_error() {
         text(&out.stderr)
     );
 }
+
+/// A file round trip in the shell: generate rows, COPY them out, COPY them into another
+/// table (large enough to stream through the bulk path), and read a file as a table.
+#[test]
+fn the_shell_copies_files_out_and_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    let file = dir.path().join("out.parquet");
+    let file = file.to_str().unwrap();
+    let script = format!(
+        "CREATE TABLE src (id BIGINT PRIMARY KEY, name TEXT NOT NULL);
+         INSERT INTO src SELECT value, 'n' || value FROM generate_series(1, 25000);
+         COPY (SELECT * FROM src) TO '{file}';
+         CREATE TABLE dst (id BIGINT PRIMARY KEY, name TEXT NOT NULL);
+         COPY dst FROM '{file}';"
+    );
+    let out = quiver(&[db, "-c", &script], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = quiver(
+        &[
+            db,
+            "--format",
+            "csv",
+            "-c",
+            &format!(
+                "SELECT (SELECT count(*) FROM dst), (SELECT count(*) FROM '{file}'), \
+                 (SELECT name FROM dst WHERE id = 24999)"
+            ),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).ends_with("25000,25000,n24999\n"), "{}", text(&out.stdout));
+    // A second COPY of the same rows is refused whole: the keys exist.
+    let out = quiver(&[db, "-c", &format!("COPY dst FROM '{file}'")], None);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("duplicate"), "{}", text(&out.stderr));
+}

@@ -276,6 +276,16 @@ async fn a_tenant_sees_only_its_namespace_through_every_call() {
         let err = tenant.execute(sql.into(), None).await.unwrap_err();
         assert_eq!(code(&err), Code::InvalidArgument, "{sql}: {err}");
     }
+    // Files: a server started without --files lets no session read or write any.
+    for sql in [
+        "SELECT * FROM '/etc/hostname.csv'",
+        "COPY tenant_a.notes FROM '/etc/passwd.csv'",
+        "COPY (SELECT 1) TO '/tmp/quiver-flight-leak.csv'",
+    ] {
+        let err = tenant.execute(sql.into(), None).await.unwrap_err();
+        assert_eq!(code(&err), Code::PermissionDenied, "{sql}: {err}");
+    }
+    assert!(!std::path::Path::new("/tmp/quiver-flight-leak.csv").exists());
 
     // information_schema lists its own tables only.
     let tables = strings(

@@ -35,8 +35,11 @@ stop_all() {
   pids=()
 }
 
-start plain
+mkdir -p "$work/files"
+start plain --files "$work/files"
 python3 tests/flight/adbc_client.py "grpc://$addr" adbc-test-token
+# COPY inside --files (and refused outside it), tables loaded from an HTTP upstream.
+python3 tests/flight/adbc_files_loaders.py "grpc://$addr" adbc-test-token "$work/files"
 # Job workers over Flight SQL, SIGKILLed at random moments until every job is done.
 python3 tests/flight/job_workers_killed.py "grpc://$addr" adbc-test-token
 

@@ -154,6 +154,26 @@ async fn owned(db: &TempDb, owner: &str) -> Result<Vec<Vec<String>>, DataFusionE
     .await
 }
 
+/// The rows of a prepared query for one owner, run with these forwarded headers.
+async fn forwarding(
+    query: &providers::PreparedStatement,
+    owner: &str,
+    headers: &ForwardedHeaders,
+) -> Vec<Vec<String>> {
+    let rows: Vec<_> = query
+        .execute_forwarding(
+            ParamValues::from(vec![ScalarValue::from(owner)]),
+            None,
+            headers.clone(),
+        )
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    render(&rows)
+}
+
 fn load_problem(e: &DataFusionError) -> Option<&LoadProblem> {
     let mut current = e;
     loop {
@@ -192,18 +212,10 @@ async fn a_key_loads_once_then_reads_the_store_and_forwards_only_named_headers()
         ("authorization".to_owned(), "Bearer quiver-token".to_owned()),
     ]));
     for _ in 0..3 {
-        let rows: Vec<_> = query
-            .execute_forwarding(
-                ParamValues::from(vec![ScalarValue::from("ada")]),
-                None,
-                headers.clone(),
-            )
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        assert_eq!(render(&rows), [["a1", "Acme"], ["a2", "Birch"]]);
+        assert_eq!(
+            forwarding(&query, "ada", &headers).await,
+            [["a1", "Acme"], ["a2", "Birch"]]
+        );
     }
     assert_eq!(up.calls(), 1, "later queries read the store");
     let seen = up.headers.lock().unwrap()[0].clone();
@@ -396,6 +408,21 @@ async fn explain_shows_the_loader_and_loads_nothing() {
         "{plan}"
     );
     assert_eq!(up.calls(), 0);
+    // A tenant cannot make the server fetch URLs.
+    let tenant = providers::Quiver::restricted(db.quiver.database().clone(), "acme");
+    let err = tenant
+        .sql(&format!(
+            "CREATE TABLE acme.probe (id TEXT PRIMARY KEY) WITH (loader = 'http://{addr}/x')"
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.find_root(),
+            DataFusionError::External(e) if matches!(e.downcast_ref::<SqlError>(), Some(SqlError::Unsupported { .. }))
+        ),
+        "{err}"
+    );
 }
 
 /// A gRPC upstream serving documents per key.
@@ -476,18 +503,10 @@ async fn a_grpc_upstream_serves_a_table() {
         "secret".to_owned(),
     )]));
     for _ in 0..2 {
-        let rows: Vec<_> = query
-            .execute_forwarding(
-                ParamValues::from(vec![ScalarValue::from("ada")]),
-                None,
-                headers.clone(),
-            )
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        assert_eq!(render(&rows), [["a1", "3"], ["a2", "5"]]);
+        assert_eq!(
+            forwarding(&query, "ada", &headers).await,
+            [["a1", "3"], ["a2", "5"]]
+        );
     }
     assert_eq!(up.calls.load(Ordering::SeqCst), 1);
     let seen = up.seen.lock().unwrap()[0].clone();

@@ -36,7 +36,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
 use futures::future::{BoxFuture, FutureExt, Shared};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use indexed_store::{
     choose_access_path, ColumnPredicate, Database, LoadRecord, LoaderSpec, Mutation, Predicate,
     Row, RowAccess, StoreError, StoreResult, Value,
@@ -171,10 +171,12 @@ impl TableLoader {
             Need::Whole => vec![None],
             Need::Keys(keys) => keys.iter().cloned().map(Some).collect(),
         };
-        let loads = keys
-            .into_iter()
-            .map(|key| self.clone().load_if_stale(key, headers.clone()));
-        futures::future::try_join_all(loads).await?;
+        // A long IN list loads a few keys at a time, not one request per key at once.
+        futures::stream::iter(keys)
+            .map(|key| self.clone().load_if_stale(key, headers.clone()))
+            .buffer_unordered(LOADS_AT_ONCE)
+            .try_collect::<Vec<()>>()
+            .await?;
         Ok(())
     }
 
@@ -463,6 +465,9 @@ pub(crate) struct LoaderOptions {
     pub forward_headers: Vec<String>,
     pub timeout: Option<u64>,
 }
+
+/// Keys of one query loaded at the same time.
+const LOADS_AT_ONCE: usize = 8;
 
 /// Seconds a load may take unless the table says otherwise.
 pub const DEFAULT_LOADER_TIMEOUT_SECS: u64 = 30;
