@@ -53,7 +53,10 @@ async fn count(quiver: &Quiver, table: &str) -> u64 {
 
 async fn timed(quiver: &Quiver, sql: &str) -> f64 {
     let start = Instant::now();
-    quiver.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    quiver
+        .query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
     start.elapsed().as_secs_f64()
 }
 
@@ -95,10 +98,13 @@ pub async fn report(n: u64) {
     // The round trips are exact: no row of one table is missing from the other.
     for table in ["via_parquet", "via_csv"] {
         for (a, b) in [("ceiling", table), (table, "ceiling")] {
-            let differing = format!(
-                "SELECT count(*) FROM (SELECT * FROM {a} EXCEPT SELECT * FROM {b})"
+            let differing =
+                format!("SELECT count(*) FROM (SELECT * FROM {a} EXCEPT SELECT * FROM {b})");
+            assert_eq!(
+                scalar(&quiver, &differing).await,
+                0,
+                "rows of {a} not in {b}"
             );
-            assert_eq!(scalar(&quiver, &differing).await, 0, "rows of {a} not in {b}");
         }
     }
     let sqlite = sqlite_import(&csv, &dir.path().join("sqlite.db"));
@@ -106,12 +112,34 @@ pub async fn report(n: u64) {
     println!("\n## File import, {n} rows (accounts without tags; two secondary indexes; both round trips checked row for row)\n");
     println!("| how | seconds | rows/s |");
     println!("|---|---:|---:|");
-    println!("| Quiver `load` from memory (ceiling) | {load:.2} | {} |", rate(load));
-    println!("| Quiver `COPY FROM` Parquet | {:.2} | {} |", imports[0], rate(imports[0]));
-    println!("| Quiver `COPY FROM` CSV | {:.2} | {} |", imports[1], rate(imports[1]));
-    println!("| SQLite import of the same CSV | {sqlite:.2} | {} |", rate(sqlite));
-    println!("| Quiver `COPY TO` Parquet | {:.2} | {} |", exports[0], rate(exports[0]));
-    println!("| Quiver `COPY TO` CSV | {:.2} | {} |", exports[1], rate(exports[1]));
+    println!(
+        "| Quiver `load` from memory (ceiling) | {load:.2} | {} |",
+        rate(load)
+    );
+    println!(
+        "| Quiver `COPY FROM` Parquet | {:.2} | {} |",
+        imports[0],
+        rate(imports[0])
+    );
+    println!(
+        "| Quiver `COPY FROM` CSV | {:.2} | {} |",
+        imports[1],
+        rate(imports[1])
+    );
+    println!(
+        "| SQLite import of the same CSV | {sqlite:.2} | {} |",
+        rate(sqlite)
+    );
+    println!(
+        "| Quiver `COPY TO` Parquet | {:.2} | {} |",
+        exports[0],
+        rate(exports[0])
+    );
+    println!(
+        "| Quiver `COPY TO` CSV | {:.2} | {} |",
+        exports[1],
+        rate(exports[1])
+    );
 }
 
 /// SQLite importing a CSV: each line parsed and inserted through one prepared statement, in
@@ -158,7 +186,10 @@ fn sqlite_import(csv: &Path, db: &Path) -> f64 {
 }
 
 /// Writes an `n`-row Parquet file (streamed from a query, never whole in memory), then imports
-/// it in a child process that does nothing else and reports its peak resident memory.
+/// it in a child process that does nothing else and reports its peak resident memory: once
+/// with RocksDB's caches as `quiver` opens a database (256 MiB block cache, 64 MiB row
+/// cache), once with a 32 MiB block cache and no row cache, which shows what the import itself
+/// holds.
 pub async fn report_memory(n: u64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("big.parquet");
@@ -174,23 +205,38 @@ pub async fn report_memory(n: u64) {
         ))
         .await
         .expect("write the file");
-    let out = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .arg("--import-file")
-        .arg(&file)
-        .arg("--rows")
-        .arg("0")
-        .arg("--jobs")
-        .arg("0")
-        .output()
-        .expect("run the importer");
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    println!("\n## Importing a {n}-row Parquet file in a process of its own\n");
+    println!("| RocksDB caches | rows | seconds | rows/s | peak resident memory |");
+    println!("|---|---:|---:|---:|---:|");
+    for small_caches in [false, true] {
+        let mut child = std::process::Command::new(std::env::current_exe().expect("exe"));
+        child
+            .arg("--import-file")
+            .arg(&file)
+            .args(["--rows", "0", "--jobs", "0"]);
+        if small_caches {
+            child.arg("--small-caches");
+        }
+        let out = child.output().expect("run the importer");
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 /// The child of [`report_memory`]: imports one file into a fresh database.
-pub async fn import_file(file: &Path) {
+pub async fn import_file(file: &Path, small_caches: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let quiver = Quiver::open(dir.path()).expect("open");
+    let mut options = kv_store::RocksOptions::default();
+    if small_caches {
+        options.block_cache_bytes = 32 << 20;
+        options.row_cache_bytes = 0;
+    }
+    let db = Database::open_with(dir.path(), options).expect("open");
+    let quiver = Quiver::new(std::sync::Arc::new(db));
     create(&quiver, "imported").await;
     let secs = timed(&quiver, &format!("COPY imported FROM '{}'", file.display())).await;
     // Read before the count, whose index walk fills the block cache.
@@ -203,11 +249,13 @@ pub async fn import_file(file: &Path) {
         })
         .unwrap_or(0);
     let rows = count(&quiver, "imported").await;
-    println!("\n## Importing a {rows}-row Parquet file in a process of its own\n");
-    println!("| rows | seconds | rows/s | peak resident memory |");
-    println!("|---:|---:|---:|---:|");
+    let caches = if small_caches {
+        "32 MiB block cache, no row cache"
+    } else {
+        "default (256 MiB block, 64 MiB row)"
+    };
     println!(
-        "| {rows} | {secs:.1} | {:.0} | {} MiB |",
+        "| {caches} | {rows} | {secs:.1} | {:.0} | {} MiB |",
         rows as f64 / secs,
         peak / 1024
     );

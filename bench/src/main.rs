@@ -75,6 +75,9 @@ struct Args {
     /// `--import-memory` runs in a child process).
     #[arg(long)]
     import_file: Option<std::path::PathBuf>,
+    /// With --import-file: open the database with small RocksDB caches.
+    #[arg(long)]
+    small_caches: bool,
     /// Write the results as JSON to this file too.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
@@ -278,7 +281,7 @@ async fn main() {
     }
     args.rows.retain(|&n| n > 0);
     if let Some(file) = &args.import_file {
-        import::import_file(file).await;
+        import::import_file(file, args.small_caches).await;
         return;
     }
     let mut json = Vec::new();

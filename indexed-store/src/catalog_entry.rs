@@ -208,8 +208,8 @@ mod tests {
             matches!(
                 e,
                 StoreError::UnsupportedFormat {
-                    found: 3,
-                    supported: 2,
+                    found: 4,
+                    supported: 3,
                     ..
                 }
             ),

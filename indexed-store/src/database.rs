@@ -327,7 +327,8 @@ impl Database {
             .or_insert_with(|| Arc::new(T::default()))
             .clone();
         // The entry for T's TypeId always holds a T.
-        any.downcast::<T>().unwrap_or_else(|_| Arc::new(T::default()))
+        any.downcast::<T>()
+            .unwrap_or_else(|_| Arc::new(T::default()))
     }
 
     /// A number that changes whenever a table or index is created or dropped: what a plan

@@ -44,6 +44,7 @@ pub use definition::{row_table, EntityKey, IndexDefinition, TableDefinition};
 pub use error::{StoreError, StoreResult};
 pub use jobs::{JobQueue, NewJob, QueueConfig, QueueStat, Submitted};
 pub use load::DEFAULT_LOAD_BATCH;
+pub use loads::LoadRecord;
 pub use maintenance::{Maintenance, MaintenanceReport, MaintenanceSettings};
 pub use payload::EntryPayload;
 pub use planner::{
@@ -53,7 +54,6 @@ pub use planner::{
 pub use reader::{IndexEntry, StoreReader};
 pub use record::{ListRef, ValueRef, RECORD_FORMAT};
 pub use row_access::{RowAccess, RowReader};
-pub use loads::LoadRecord;
 pub use schema::{
     ColumnDef, IndexColumn, IndexSpec, LoaderSpec, Row, TableSchema, TtlSpec, MAX_TTL_SECONDS,
 };

@@ -100,10 +100,11 @@ impl Database {
 
     /// Deletes a table's load records into `batch` (when the table is dropped or renamed).
     pub(crate) fn forget_loads(&self, table: &str, batch: &mut WriteBatch) -> StoreResult<()> {
-        for item in self
-            .backend()
-            .scan(CATALOG, &KeyRange::prefix(&prefix(table)), Direction::Forward)?
-        {
+        for item in self.backend().scan(
+            CATALOG,
+            &KeyRange::prefix(&prefix(table)),
+            Direction::Forward,
+        )? {
             batch.delete(CATALOG, item?.0);
         }
         Ok(())

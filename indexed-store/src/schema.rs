@@ -255,7 +255,9 @@ impl TableSchema {
                 }
             }
             if loader.timeout_secs == 0 {
-                return Err(invalid("a loader's timeout must be at least one second".into()));
+                return Err(invalid(
+                    "a loader's timeout must be at least one second".into(),
+                ));
             }
         }
         for (i, idx) in self.indexes.iter().enumerate() {

@@ -438,7 +438,9 @@ impl SysSchema {
             Arc::new(TimestampMicrosecondArray::from_iter(
                 records.iter().map(|r| r.2.loaded_at),
             )),
-            Arc::new(UInt64Array::from_iter_values(records.iter().map(|r| r.2.rows))),
+            Arc::new(UInt64Array::from_iter_values(
+                records.iter().map(|r| r.2.rows),
+            )),
             Arc::new(TimestampMicrosecondArray::from_iter_values(
                 records.iter().map(|r| r.2.attempted_at),
             )),
@@ -452,7 +454,13 @@ impl SysSchema {
 }
 
 /// The tables of schema `sys`.
-const SYS_TABLES: [&str; 5] = ["indexes", "queues", "plan_cache", "plan_cache_stats", "loads"];
+const SYS_TABLES: [&str; 5] = [
+    "indexes",
+    "queues",
+    "plan_cache",
+    "plan_cache_stats",
+    "loads",
+];
 
 #[async_trait]
 impl SchemaProvider for SysSchema {

@@ -197,7 +197,10 @@ pub(crate) async fn copy_from_as_insert(
         columns,
     } = source
     else {
-        return Err(unsupported("a query", "name a table: COPY accounts FROM 'accounts.csv'"));
+        return Err(unsupported(
+            "a query",
+            "name a table: COPY accounts FROM 'accounts.csv'",
+        ));
     };
     let CopyTarget::File { filename } = target else {
         return Err(unsupported(

@@ -33,13 +33,13 @@ pub(crate) fn store_err(e: indexed_store::StoreError) -> datafusion::error::Data
     datafusion::error::DataFusionError::External(Box::new(e))
 }
 
-pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use bulk_insert::WriteProgress;
+pub use catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 pub use distinct::DistinctScan;
-pub use files::FileAccess;
 pub use error::SqlError;
-pub use loader::{ForwardedHeaders, LoaderExec};
+pub use files::FileAccess;
 pub use lists::{register_list_functions, ListPage, ListRead, CURSOR_COLUMN};
+pub use loader::{ForwardedHeaders, LoaderExec};
 pub use offset::OffsetScan;
 pub use plan_cache::{CachedStatementStats, PlanCache, PlanCacheLimits, PlanCacheStats};
 pub use scan::{IndexScanExec, ScanMode};

@@ -19,12 +19,12 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use futures::TryStreamExt;
 use indexed_store::{Database, Maintenance, MaintenanceSettings};
 
+use crate::bulk_insert::WriteProgress;
 use crate::catalog::{QuiverCatalog, CATALOG_NAME, DEFAULT_SCHEMA};
 use crate::ddl::{plan_ddl, DdlOutcome};
-use crate::bulk_insert::WriteProgress;
 use crate::distinct::DistinctScan;
-use crate::files::FileAccess;
 use crate::fast_path::{analyze, depends_on_time_or_chance, may_be_fast};
+use crate::files::FileAccess;
 use crate::plan_cache::{is_cacheable, CachedStatement, PlanCache};
 use crate::statement::PreparedStatement;
 
@@ -74,7 +74,11 @@ fn register_functions(ctx: &SessionContext, db: Arc<Database>) {
 }
 
 /// A session over `catalog`; file names are tables in it only when `files` allows files.
-fn context_with(config: SessionConfig, catalog: QuiverCatalog, files: FileAccess) -> SessionContext {
+fn context_with(
+    config: SessionConfig,
+    catalog: QuiverCatalog,
+    files: FileAccess,
+) -> SessionContext {
     let urls = files.allows_files();
     let state = SessionStateBuilder::new()
         .with_config(config.with_extension(Arc::new(files)))
@@ -604,7 +608,10 @@ pub fn parse(sql: &str) -> Result<Vec<DFStatement>> {
     let statements = match DFParser::parse_sql_with_dialect(sql, &GenericDialect {}) {
         Ok(statements) => statements,
         // DataFusion's parser knows COPY ... TO only; COPY ... FROM is Quiver's.
-        Err(e) => crate::files::parse_with_copy_from(sql).ok_or(e)?.into_iter().collect(),
+        Err(e) => crate::files::parse_with_copy_from(sql)
+            .ok_or(e)?
+            .into_iter()
+            .collect(),
     };
     Ok(statements
         .into_iter()

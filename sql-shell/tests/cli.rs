@@ -193,16 +193,25 @@ fn the_shell_copies_files_out_and_in() {
             "csv",
             "-c",
             &format!(
-                "SELECT (SELECT count(*) FROM dst), (SELECT count(*) FROM '{file}'), \
-                 (SELECT name FROM dst WHERE id = 24999)"
+                "SELECT (SELECT count(*) FROM dst) AS copied, \
+                 (SELECT count(*) FROM '{file}') AS in_file, \
+                 (SELECT name FROM dst WHERE id = 24999) AS name"
             ),
         ],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).ends_with("25000,25000,n24999\n"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).ends_with("25000,25000,n24999\n"),
+        "{}",
+        text(&out.stdout)
+    );
     // A second COPY of the same rows is refused whole: the keys exist.
     let out = quiver(&[db, "-c", &format!("COPY dst FROM '{file}'")], None);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("duplicate"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("duplicate"),
+        "{}",
+        text(&out.stderr)
+    );
 }

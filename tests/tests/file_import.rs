@@ -42,7 +42,10 @@ async fn table_with_rows(db: &TempDb, name: &str, rows: i64) {
 }
 
 async fn count(db: &TempDb, table: &str) -> String {
-    db.rows(&format!("SELECT count(*) FROM {table}")).await.unwrap()[0][0].clone()
+    db.rows(&format!("SELECT count(*) FROM {table}"))
+        .await
+        .unwrap()[0][0]
+        .clone()
 }
 
 /// Rows of `a` not in `b` plus rows of `b` not in `a`.
@@ -85,7 +88,9 @@ async fn parquet_and_csv_round_trips_are_equal_row_for_row() {
         let copy = format!("by_copy_{ext}");
         let insert = format!("by_insert_{ext}");
         for t in [&copy, &insert] {
-            db.query(&format!("CREATE TABLE {t} {SCHEMA}")).await.unwrap();
+            db.query(&format!("CREATE TABLE {t} {SCHEMA}"))
+                .await
+                .unwrap();
             db.query(&format!("CREATE INDEX {t}_by_name ON {t} (name)"))
                 .await
                 .unwrap();
@@ -213,9 +218,12 @@ async fn copy_from_matches_columns_by_name() {
     assert!(err.to_string().contains("shoe_size"), "{err}");
     assert_eq!(count(&db, "people").await, "2");
     // COPY's column list picks the file columns to read.
-    db.query(&format!("COPY people (id, name) FROM '{}'", extra.display()))
-        .await
-        .unwrap();
+    db.query(&format!(
+        "COPY people (id, name) FROM '{}'",
+        extra.display()
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         db.rows("SELECT name, team FROM people WHERE id = 3")
             .await
@@ -252,7 +260,10 @@ async fn sessions_use_only_the_files_they_are_allowed() {
     for sql in [
         format!("SELECT * FROM '{}'", inside.display()),
         format!("COPY t FROM '{}'", inside.display()),
-        format!("COPY (SELECT * FROM t) TO '{}/out.csv'", allowed.path().display()),
+        format!(
+            "COPY (SELECT * FROM t) TO '{}/out.csv'",
+            allowed.path().display()
+        ),
     ] {
         refused(tenant.sql(&sql).await.unwrap_err());
     }
@@ -264,7 +275,11 @@ async fn sessions_use_only_the_files_they_are_allowed() {
         async move { q.sql(&format!("SELECT id FROM '{path}'")).await }
     };
     assert!(read(&under, inside.display().to_string()).await.is_ok());
-    refused(read(&under, elsewhere.display().to_string()).await.unwrap_err());
+    refused(
+        read(&under, elsewhere.display().to_string())
+            .await
+            .unwrap_err(),
+    );
     refused(read(&under, escape).await.unwrap_err());
     under
         .sql(&format!(

@@ -196,7 +196,10 @@ async fn a_key_loads_once_then_reads_the_store_and_forwards_only_named_headers()
     let up = HttpUpstream::new();
     up.set_rows(
         "ada",
-        vec![account("a1", "ada", "Acme", 3), account("a2", "ada", "Birch", 5)],
+        vec![
+            account("a1", "ada", "Acme", 3),
+            account("a2", "ada", "Birch", 5),
+        ],
     );
     let addr = serve_http(up.clone()).await;
     let db = TempDb::new();
@@ -250,7 +253,10 @@ async fn a_stale_key_reloads_and_rows_the_upstream_dropped_disappear() {
     let up = HttpUpstream::new();
     up.set_rows(
         "ada",
-        vec![account("a1", "ada", "Acme", 3), account("a2", "ada", "Birch", 5)],
+        vec![
+            account("a1", "ada", "Acme", 3),
+            account("a2", "ada", "Birch", 5),
+        ],
     );
     let addr = serve_http(up.clone()).await;
     let db = TempDb::new();
@@ -259,7 +265,10 @@ async fn a_stale_key_reloads_and_rows_the_upstream_dropped_disappear() {
     // Upstream: a2 gone, a1 changed, a3 new, sent as NDJSON this time.
     up.set_rows(
         "ada",
-        vec![account("a1", "ada", "Acme Ltd", 4), account("a3", "ada", "Cedar", 1)],
+        vec![
+            account("a1", "ada", "Acme Ltd", 4),
+            account("a3", "ada", "Cedar", 1),
+        ],
     );
     up.answer(Answer::Ndjson);
     assert_eq!(owned(&db, "ada").await.unwrap().len(), 2, "still fresh");
@@ -287,13 +296,18 @@ async fn every_failed_load_names_the_upstream_and_keeps_the_previous_rows() {
     // What the upstream would send if it answered: the old row changed, a new one.
     up.set_rows(
         "ada",
-        vec![account("a1", "ada", "Changed", 9), account("a9", "ada", "New", 1)],
+        vec![
+            account("a1", "ada", "Changed", 9),
+            account("a9", "ada", "New", 1),
+        ],
     );
     type Check = fn(&LoadProblem) -> bool;
     let cases: Vec<(&str, Answer, Check)> = vec![
-        ("error status", Answer::Status(503), |p| {
-            matches!(p, LoadProblem::Status(s) if s.contains("503"))
-        }),
+        (
+            "error status",
+            Answer::Status(503),
+            |p| matches!(p, LoadProblem::Status(s) if s.contains("503")),
+        ),
         ("malformed JSON", Answer::Garbage, |p| {
             matches!(p, LoadProblem::Malformed(_))
         }),
@@ -367,7 +381,10 @@ async fn sixteen_concurrent_queries_for_one_key_cause_one_upstream_call() {
     let up = HttpUpstream::new();
     up.set_rows(
         "ada",
-        vec![account("a1", "ada", "Acme", 3), account("a2", "ada", "Birch", 5)],
+        vec![
+            account("a1", "ada", "Acme", 3),
+            account("a2", "ada", "Birch", 5),
+        ],
     );
     up.answer(Answer::Slow(Duration::from_millis(300)));
     let addr = serve_http(up.clone()).await;
@@ -510,8 +527,14 @@ async fn a_grpc_upstream_serves_a_table() {
     }
     assert_eq!(up.calls.load(Ordering::SeqCst), 1);
     let seen = up.seen.lock().unwrap()[0].clone();
-    assert_eq!((seen.collection.as_str(), seen.key.as_str()), ("crm_accounts", "ada"));
-    assert_eq!(seen.metadata.get("x-crm-token").map(String::as_str), Some("secret"));
+    assert_eq!(
+        (seen.collection.as_str(), seen.key.as_str()),
+        ("crm_accounts", "ada")
+    );
+    assert_eq!(
+        seen.metadata.get("x-crm-token").map(String::as_str),
+        Some("secret")
+    );
     let err = db
         .rows("SELECT * FROM accounts WHERE owner = 'bad'")
         .await

@@ -165,7 +165,11 @@ impl TableLoader {
 
     /// Loads what `need` names that is missing or stale, waiting for loads other queries
     /// started on the same keys.
-    pub(crate) async fn ensure(self: &Arc<Self>, need: &Need, headers: &ForwardedHeaders) -> Result<()> {
+    pub(crate) async fn ensure(
+        self: &Arc<Self>,
+        need: &Need,
+        headers: &ForwardedHeaders,
+    ) -> Result<()> {
         let keys: Vec<Option<Value>> = match need {
             Need::Nothing => return Ok(()),
             Need::Whole => vec![None],
@@ -194,7 +198,11 @@ impl TableLoader {
         })
     }
 
-    async fn load_if_stale(self: Arc<Self>, key: Option<Value>, headers: ForwardedHeaders) -> Result<()> {
+    async fn load_if_stale(
+        self: Arc<Self>,
+        key: Option<Value>,
+        headers: ForwardedHeaders,
+    ) -> Result<()> {
         let key_text = key.as_ref().map(documents::key_text).unwrap_or_default();
         if self.is_fresh(&key_text)? {
             return Ok(());
@@ -238,10 +246,17 @@ impl TableLoader {
     }
 
     /// Fetches one key's rows and replaces the stored ones; records what happened.
-    async fn load(&self, key: Option<Value>, key_text: &str, headers: &ForwardedHeaders) -> Result<()> {
+    async fn load(
+        &self,
+        key: Option<Value>,
+        key_text: &str,
+        headers: &ForwardedHeaders,
+    ) -> Result<()> {
         let table = self.table();
         let attempted_at = now_micros();
-        let outcome = self.fetch_and_replace(key.as_ref(), key_text, headers).await;
+        let outcome = self
+            .fetch_and_replace(key.as_ref(), key_text, headers)
+            .await;
         let previous = self
             .db
             .load_record(&table, key_text)
@@ -286,13 +301,8 @@ impl TableLoader {
             .key_column
             .as_ref()
             .and_then(|c| schema.column_index(c));
-        let documents = upstream::fetch(
-            &self.spec,
-            &schema.name,
-            key.map(|_| key_text),
-            &headers.0,
-        )
-        .await?;
+        let documents =
+            upstream::fetch(&self.spec, &schema.name, key.map(|_| key_text), &headers.0).await?;
         let rows = documents::rows_from_documents(&schema, documents, key_at.zip(key))?;
         let access = self.access.clone();
         let key = key.cloned();
@@ -314,7 +324,11 @@ impl TableLoader {
 
 /// Replaces the rows of one key (or of the whole table) with `rows`, in one atomic write;
 /// returns how many rows the key has now.
-fn replace(access: &dyn RowAccess, key: Option<(usize, Value)>, rows: Vec<Row>) -> StoreResult<u64> {
+fn replace(
+    access: &dyn RowAccess,
+    key: Option<(usize, Value)>,
+    rows: Vec<Row>,
+) -> StoreResult<u64> {
     let schema = access.schema();
     let pk = schema.primary_key_indices();
     let pk_of = |row: &Row| -> Vec<Value> { pk.iter().map(|&i| row[i].clone()).collect() };
@@ -347,7 +361,10 @@ fn replace(access: &dyn RowAccess, key: Option<(usize, Value)>, rows: Vec<Row>) 
                     return Ok(true);
                 }
             }
-            let stored_pk = pk.iter().map(|&i| get(i)).collect::<StoreResult<Vec<_>>>()?;
+            let stored_pk = pk
+                .iter()
+                .map(|&i| get(i))
+                .collect::<StoreResult<Vec<_>>>()?;
             if !fresh.contains_key(&key_bytes(&stored_pk)) {
                 gone.push(stored_pk);
             }

@@ -68,7 +68,10 @@ async fn fetch_rest(
     if !status.is_success() {
         let text = String::from_utf8_lossy(&body);
         let shown: String = text.chars().take(200).collect();
-        return Err(LoadProblem::Status(format!("HTTP {status}: {}", shown.trim())));
+        return Err(LoadProblem::Status(format!(
+            "HTTP {status}: {}",
+            shown.trim()
+        )));
     }
     parse_body(&body)
 }
@@ -98,7 +101,8 @@ async fn fetch_grpc(
             request.metadata_mut().insert(name, value);
         }
     }
-    let status = |s: tonic::Status| LoadProblem::Status(format!("gRPC {:?}: {}", s.code(), s.message()));
+    let status =
+        |s: tonic::Status| LoadProblem::Status(format!("gRPC {:?}: {}", s.code(), s.message()));
     let mut stream = LoaderClient::new(channel)
         .load(request)
         .await

@@ -292,7 +292,9 @@ fn forwarded<T>(request: &Request<T>) -> ForwardedHeaders {
         .clone()
         .into_headers()
         .iter()
-        .filter_map(|(name, value)| Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned())))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
         .collect();
     ForwardedHeaders(headers)
 }
@@ -332,11 +334,13 @@ impl QuiverFlightSql {
         let mut sessions = self.sessions.lock();
         sessions
             .entry(grant.namespace.clone())
-            .or_insert_with(|| match &grant.namespace {
-                Some(ns) => Quiver::restricted(self.db.clone(), ns),
-                None => Quiver::new(self.db.clone()),
-            }
-            .with_file_access(self.files.clone()))
+            .or_insert_with(|| {
+                match &grant.namespace {
+                    Some(ns) => Quiver::restricted(self.db.clone(), ns),
+                    None => Quiver::new(self.db.clone()),
+                }
+                .with_file_access(self.files.clone())
+            })
             .clone()
     }
 
@@ -375,8 +379,8 @@ impl QuiverFlightSql {
                     admitted.runtime.clone(),
                     ForwardedHeaders::default(),
                 )
-                    .await
-                    .map_err(status)?;
+                .await
+                .map_err(status)?;
                 let batches: Vec<RecordBatch> = stream.try_collect().await.map_err(status)?;
                 all.extend(batches);
             }
