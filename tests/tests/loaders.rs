@@ -143,6 +143,22 @@ async fn accounts_table(db: &TempDb, addr: SocketAddr, reload_after: &str) {
         .unwrap();
 }
 
+/// An upstream serving two of ada's accounts and a database whose `accounts` loads from it.
+async fn ada_upstream(reload_after: &str) -> (Arc<HttpUpstream>, TempDb) {
+    let up = HttpUpstream::new();
+    up.set_rows(
+        "ada",
+        vec![
+            account("a1", "ada", "Acme", 3),
+            account("a2", "ada", "Birch", 5),
+        ],
+    );
+    let addr = serve_http(up.clone()).await;
+    let db = TempDb::new();
+    accounts_table(&db, addr, reload_after).await;
+    (up, db)
+}
+
 fn account(id: &str, owner: &str, name: &str, contacts: i64) -> Json {
     json!({"id": id, "owner": owner, "name": name, "contacts": contacts, "ignored": [1, 2]})
 }
@@ -193,17 +209,7 @@ fn load_problem(e: &DataFusionError) -> Option<&LoadProblem> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_loads_once_then_reads_the_store_and_forwards_only_named_headers() {
-    let up = HttpUpstream::new();
-    up.set_rows(
-        "ada",
-        vec![
-            account("a1", "ada", "Acme", 3),
-            account("a2", "ada", "Birch", 5),
-        ],
-    );
-    let addr = serve_http(up.clone()).await;
-    let db = TempDb::new();
-    accounts_table(&db, addr, "1h").await;
+    let (up, db) = ada_upstream("1h").await;
 
     let query = db
         .quiver
@@ -250,17 +256,7 @@ async fn a_key_loads_once_then_reads_the_store_and_forwards_only_named_headers()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_key_reloads_and_rows_the_upstream_dropped_disappear() {
-    let up = HttpUpstream::new();
-    up.set_rows(
-        "ada",
-        vec![
-            account("a1", "ada", "Acme", 3),
-            account("a2", "ada", "Birch", 5),
-        ],
-    );
-    let addr = serve_http(up.clone()).await;
-    let db = TempDb::new();
-    accounts_table(&db, addr, "1s").await;
+    let (up, db) = ada_upstream("1s").await;
     assert_eq!(owned(&db, "ada").await.unwrap().len(), 2);
     // Upstream: a2 gone, a1 changed, a3 new, sent as NDJSON this time.
     up.set_rows(
@@ -378,18 +374,8 @@ async fn every_failed_load_names_the_upstream_and_keeps_the_previous_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixteen_concurrent_queries_for_one_key_cause_one_upstream_call() {
-    let up = HttpUpstream::new();
-    up.set_rows(
-        "ada",
-        vec![
-            account("a1", "ada", "Acme", 3),
-            account("a2", "ada", "Birch", 5),
-        ],
-    );
+    let (up, db) = ada_upstream("1h").await;
     up.answer(Answer::Slow(Duration::from_millis(300)));
-    let addr = serve_http(up.clone()).await;
-    let db = TempDb::new();
-    accounts_table(&db, addr, "1h").await;
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let quiver = db.quiver.clone();
