@@ -25,6 +25,7 @@ pub mod reader;
 pub mod record;
 pub mod row_access;
 pub mod schema;
+pub(crate) mod seen_keys;
 pub mod splits;
 pub mod store;
 pub mod system;

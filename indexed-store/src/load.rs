@@ -12,14 +12,14 @@
 //! itself: the producer catches repeats with a set in memory, and the writer skips reading
 //! every batch's keys back from RocksDB (a multi_get that was an eighth of a load's time).
 
-use std::collections::HashSet;
 use std::ops::Bound;
 use std::sync::mpsc;
 
 use kv_store::{Direction, KeyRange};
 
 use crate::definition::{EntityKey, TableDefinition};
-use crate::error::{describe, StoreError, StoreResult};
+use crate::error::{StoreError, StoreResult};
+use crate::seen_keys::SeenKeys;
 use crate::store::{Entity, IndexedEntityStore, Kind, Mutation, Partitions, Prepared};
 
 /// A batch encoded by the producer, with a copy of its primary keys (the batch gives its
@@ -27,17 +27,10 @@ use crate::store::{Entity, IndexedEntityStore, Kind, Mutation, Partitions, Prepa
 struct Encoded<V> {
     batch: Vec<Prepared<V>>,
     pks: Vec<Vec<u8>>,
-    /// The producer checked in memory that none of its keys is stored or repeated.
+    /// The producer's filter of the load's keys says none of its keys is stored or
+    /// repeated; otherwise the writer checks them against the store.
     known_absent: bool,
 }
-
-/// Primary keys a load into an empty table remembers to find repeats in memory; past this
-/// many (about 70 MB), batches are checked against the stored keys instead, so a load of
-/// any size holds a bounded number of keys (a 10M-row import held 1.5 GB before).
-#[cfg(not(test))]
-const KEYS_IN_MEMORY: usize = 1_000_000;
-#[cfg(test)]
-const KEYS_IN_MEMORY: usize = 1_000;
 
 /// Rows per atomic batch when the caller has no better idea: big enough that per-batch costs
 /// vanish, small enough that a batch's memory stays in the tens of megabytes.
@@ -75,8 +68,9 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let def = self.definition();
         let now = self.now();
         // Into an empty table, a key can only collide with another key of the load: the
-        // producer finds those in memory, and no batch needs to read the records. And what
-        // a failure must undo is then everything in the table: no keys are kept for it.
+        // producer's filter of the load's keys (see `seen_keys.rs`) clears almost every
+        // batch, and those need not read the records. What a failure must undo is then
+        // everything in the table: no keys are kept for it.
         let empty = {
             let records = Partitions::of(&def).records;
             let mut stored = self
@@ -95,7 +89,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let mut rows = rows.into_iter();
             let def = &def;
             scope.spawn(move || {
-                let mut seen: Option<HashSet<Vec<u8>>> = empty.then(HashSet::new);
+                let mut seen: Option<SeenKeys> = empty.then(SeenKeys::new);
                 loop {
                     spent_rx.try_iter().for_each(drop);
                     let batch: StoreResult<Vec<Prepared<V>>> = rows
@@ -111,33 +105,25 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                             return;
                         }
                     };
-                    let known_absent = seen.is_some();
-                    let repeated = match &mut seen {
-                        Some(s) => batch.iter().position(|p| !s.insert(p.pk.clone())),
-                        None => None,
-                    };
-                    if seen.as_ref().is_some_and(|s| s.len() > KEYS_IN_MEMORY) {
-                        seen = None;
-                    }
+                    // Every key goes into the filter; a batch with one it may have seen
+                    // (a repeat, or rarely a false positive) is checked by the store.
+                    let known_absent = seen.as_mut().is_some_and(|s| {
+                        batch
+                            .iter()
+                            .fold(true, |absent, p| !s.insert(&p.pk) && absent)
+                    });
                     let pks: Vec<Vec<u8>> = if empty {
                         Vec::new()
                     } else {
                         batch.iter().map(|p| p.pk.clone()).collect()
                     };
-                    let encoded = match repeated {
-                        Some(i) => Err(StoreError::DuplicateKey {
-                            table: def.schema.name.clone(),
-                            key: describe(&batch[i].key_values),
-                        }),
-                        None => Ok(Encoded {
-                            batch,
-                            pks,
-                            known_absent,
-                        }),
+                    let encoded = Encoded {
+                        batch,
+                        pks,
+                        known_absent,
                     };
-                    let failed = encoded.is_err();
                     // A closed channel means the writer gave up.
-                    if tx.send(encoded).is_err() || failed {
+                    if tx.send(Ok(encoded)).is_err() {
                         return;
                     }
                 }
@@ -250,24 +236,28 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
 
 #[cfg(test)]
 mod tests {
-    use super::KEYS_IN_MEMORY;
     use crate::{workload, AccessPath, Database, Row, StoreError};
 
-    /// Past the keys it keeps in memory, a load into an empty table checks its batches
-    /// against the stored keys: a repeat of an early key is still refused, and the undo
-    /// (everything in the table, which was empty) leaves it empty and consistent.
+    /// A load into an empty table keeps no keys, only a filter of them: a repeat of an early
+    /// key, in a batch long after, is refused by the store's check, and the undo (everything
+    /// in the table, which was empty) leaves it empty and consistent.
     #[test]
-    fn a_repeat_past_the_keys_kept_in_memory_is_refused_and_undone() {
+    fn a_repeat_far_into_a_load_is_refused_and_undone() {
         let db = Database::in_memory().unwrap();
         let store = db.create_table(workload::accounts_schema()).unwrap();
-        let mut rows: Vec<Row> = workload::accounts(1, 3 * KEYS_IN_MEMORY as u64).collect();
+        let mut rows: Vec<Row> = workload::accounts(1, 3_000).collect();
         rows.push(rows[5].clone());
         let err = store.load(rows, 250).unwrap_err();
         assert!(matches!(err, StoreError::DuplicateKey { .. }), "{err}");
         assert_eq!(store.reader().count(&AccessPath::primary()).unwrap(), 0);
         assert!(store.verify().unwrap().problems.is_empty());
-        // And a load without repeats past the cap writes everything.
-        let rows: Vec<Row> = workload::accounts(2, 3 * KEYS_IN_MEMORY as u64).collect();
-        assert_eq!(store.load(rows, 250).unwrap(), 3 * KEYS_IN_MEMORY as u64);
+        // A repeat inside one batch, too.
+        let mut rows: Vec<Row> = workload::accounts(3, 10).collect();
+        rows.push(rows[3].clone());
+        let err = store.load(rows, 250).unwrap_err();
+        assert!(matches!(err, StoreError::DuplicateKey { .. }), "{err}");
+        assert_eq!(store.reader().count(&AccessPath::primary()).unwrap(), 0);
+        let rows: Vec<Row> = workload::accounts(2, 3_000).collect();
+        assert_eq!(store.load(rows, 250).unwrap(), 3_000);
     }
 }
