@@ -107,11 +107,16 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     };
                     // Every key goes into the filter; a batch with one it may have seen
                     // (a repeat, or rarely a false positive) is checked by the store.
-                    let known_absent = seen.as_mut().is_some_and(|s| {
-                        batch
-                            .iter()
-                            .fold(true, |absent, p| !s.insert(&p.pk) && absent)
-                    });
+                    let known_absent = match seen.as_mut() {
+                        Some(s) => {
+                            let mut absent = true;
+                            for p in &batch {
+                                absent &= !s.insert(&p.pk);
+                            }
+                            absent
+                        }
+                        None => false,
+                    };
                     let pks: Vec<Vec<u8>> = if empty {
                         Vec::new()
                     } else {
