@@ -230,6 +230,20 @@ async fn copy_from_matches_columns_by_name() {
             .unwrap(),
         [["cy", "none"]]
     );
+    // A whole table out by name.
+    let out = files.path().join("people.csv");
+    db.query(&format!("COPY people TO '{}'", out.display()))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.rows(&format!(
+            "SELECT count(*), max(name) FROM '{}'",
+            out.display()
+        ))
+        .await
+        .unwrap(),
+        [["3", "cy"]]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
