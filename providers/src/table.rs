@@ -21,7 +21,7 @@ use kv_store::KeyRange;
 use crate::convert::arrow_schema_in;
 use crate::dml::{DmlExec, DmlKind, RowCheck};
 use crate::filters::{evaluable_in_scan, to_predicate};
-use crate::loader::{LoaderExec, TableLoader};
+use crate::loader::{LoaderExec, Need, TableLoader};
 use crate::scan::{IndexScanExec, ScanMode, ScanSpec};
 
 /// A table of a Quiver database, queryable and writable through DataFusion.
@@ -294,9 +294,14 @@ impl TableProvider for QuiverTable {
             filters,
             limit,
         )?);
-        Ok(match &self.loader {
-            Some(loader) => Arc::new(LoaderExec::new(loader.clone(), loader.need(filters), scan)),
-            None => scan,
+        // A scan that needs nothing loaded (a keyed table read without naming keys) is a
+        // plain scan, open to every other optimization.
+        let need = self.loader.as_ref().map(|l| (l, l.need(filters)));
+        Ok(match need {
+            Some((loader, need)) if need != Need::Nothing => {
+                Arc::new(LoaderExec::new(loader.clone(), need, scan))
+            }
+            _ => scan,
         })
     }
 

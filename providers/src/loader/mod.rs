@@ -15,8 +15,9 @@
 //! the same key share one load (single flight). What each key's loads did is kept in the
 //! store ([`indexed_store::LoadRecord`]) and shown by `sys.loads`.
 //!
-//! The scan of such a table is wrapped in a [`LoaderExec`], which EXPLAIN shows and which
-//! loads before its scan reads (so a plain EXPLAIN loads nothing).
+//! The scan of such a table that needs keys loaded is wrapped in a [`LoaderExec`], which
+//! EXPLAIN shows and which loads before its scan reads (so a plain EXPLAIN loads nothing);
+//! a scan that needs nothing loaded is a plain scan.
 
 pub(crate) mod documents;
 pub mod grpc;
@@ -403,7 +404,7 @@ impl DisplayAs for LoaderExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let what = match &self.need {
             Need::Whole => "whole table".to_owned(),
-            Need::Nothing => "no key named: reads stored rows only".to_owned(),
+            Need::Nothing => "nothing".to_owned(),
             Need::Keys(keys) => {
                 let shown: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
                 format!(
@@ -428,6 +429,16 @@ impl ExecutionPlan for LoaderExec {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    // It passes its scan's rows through untouched: no repartitioning below it, and the
+    // scan's order (an index's) is its own.
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
     }
 
     fn apply_expressions(
