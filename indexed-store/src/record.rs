@@ -101,6 +101,14 @@ impl<'a> RowRef<'a> {
             RowRef::Values(v) => Ok(v.get(column).map_or(ValueRef::Null, ValueRef::from)),
         }
     }
+
+    /// The values of these table columns, owned (a row's primary key, say).
+    pub fn values_at(&self, columns: &[usize]) -> Result<Vec<Value>, Malformed> {
+        columns
+            .iter()
+            .map(|&i| self.get(i).and_then(|v| v.to_value()))
+            .collect()
+    }
 }
 
 /// A value borrowed from stored bytes (or from a decoded row).

@@ -110,11 +110,8 @@ fn resolve(path: &Path) -> PathBuf {
 /// file extension DataFusion reads.
 pub fn is_file_reference(name: &str) -> bool {
     const EXTENSIONS: [&str; 5] = [".csv", ".json", ".ndjson", ".parquet", ".arrow"];
-    name.contains('/')
-        || name.contains('\\')
-        || EXTENSIONS
-            .iter()
-            .any(|e| name.to_ascii_lowercase().ends_with(e))
+    let lower = name.to_ascii_lowercase();
+    name.contains('/') || name.contains('\\') || EXTENSIONS.iter().any(|e| lower.ends_with(e))
 }
 
 /// Parses what DataFusion's parser refuses but Quiver runs: `COPY t FROM 'file'`. Each

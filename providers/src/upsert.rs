@@ -93,14 +93,10 @@ fn holder(
     let mut found = None;
     let path = AccessPath::index(index).eq(values).limit(1);
     reader.visit_rows(&path, &mut |row| {
-        let key = pk
-            .iter()
-            .map(|&i| row.get(i).and_then(|v| v.to_value()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::Corrupt {
-                partition: index.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let key = row.values_at(pk).map_err(|e| StoreError::Corrupt {
+            partition: index.to_owned(),
+            reason: e.to_string(),
+        })?;
         found = Some(key);
         Ok(false)
     })?;

@@ -71,8 +71,8 @@ pub(crate) fn rows_from_documents(
                     "row {} has {} = {}, not the key {} it was loaded for",
                     i + 1,
                     table.columns[column].name,
-                    describe(&row[column]),
-                    describe(key)
+                    row[column],
+                    key
                 )));
             }
         }
@@ -84,12 +84,8 @@ pub(crate) fn rows_from_documents(
 pub(crate) fn key_text(v: &Value) -> String {
     match v {
         Value::Text(t) => t.clone(),
-        other => describe(other),
+        other => other.to_string(),
     }
-}
-
-fn describe(v: &Value) -> String {
-    v.to_string()
 }
 
 /// A body that is either a JSON array of objects or NDJSON (one object per line).

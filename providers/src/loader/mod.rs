@@ -38,13 +38,14 @@ use datafusion::physical_plan::{
 };
 use futures::future::{BoxFuture, FutureExt, Shared};
 use futures::{StreamExt, TryStreamExt};
+use indexed_store::store::system_now;
 use indexed_store::{
     choose_access_path, ColumnPredicate, Database, LoadRecord, LoaderSpec, Mutation, Predicate,
     Row, RowAccess, StoreError, StoreResult, Value,
 };
 use parking_lot::Mutex;
 
-use crate::dml::key_bytes;
+use crate::dml::{key_bytes, values_at};
 use crate::error::SqlError;
 use crate::filters::to_predicate;
 use crate::store_err;
@@ -104,13 +105,6 @@ pub(crate) enum Need {
 struct Flights(Mutex<HashMap<(String, String), Shared<BoxFuture<'static, FlightResult>>>>);
 
 type FlightResult = std::result::Result<(), Arc<DataFusionError>>;
-
-fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
 
 impl TableLoader {
     /// The loader of a table, if it has one.
@@ -195,7 +189,7 @@ impl TableLoader {
         };
         Ok(match self.spec.reload_after_secs {
             None => true,
-            Some(secs) => now_micros() - loaded_at < (secs as i64).saturating_mul(1_000_000),
+            Some(secs) => system_now() - loaded_at < (secs as i64).saturating_mul(1_000_000),
         })
     }
 
@@ -254,15 +248,10 @@ impl TableLoader {
         headers: &ForwardedHeaders,
     ) -> Result<()> {
         let table = self.table();
-        let attempted_at = now_micros();
+        let attempted_at = system_now();
         let outcome = self
             .fetch_and_replace(key.as_ref(), key_text, headers)
             .await;
-        let previous = self
-            .db
-            .load_record(&table, key_text)
-            .map_err(store_err)?
-            .unwrap_or_default();
         let record = match &outcome {
             Ok(rows) => LoadRecord {
                 loaded_at: Some(attempted_at),
@@ -270,10 +259,15 @@ impl TableLoader {
                 attempted_at,
                 last_error: None,
             },
+            // A failure keeps when the key was last loaded, and how many rows it has.
             Err(problem) => LoadRecord {
                 attempted_at,
                 last_error: Some(problem.to_string()),
-                ..previous
+                ..self
+                    .db
+                    .load_record(&table, key_text)
+                    .map_err(store_err)?
+                    .unwrap_or_default()
             },
         };
         self.db
@@ -332,11 +326,10 @@ fn replace(
 ) -> StoreResult<u64> {
     let schema = access.schema();
     let pk = schema.primary_key_indices();
-    let pk_of = |row: &Row| -> Vec<Value> { pk.iter().map(|&i| row[i].clone()).collect() };
     // The last row an upstream sent for a primary key wins.
     let mut fresh: BTreeMap<Vec<u8>, Row> = BTreeMap::new();
     for row in rows {
-        fresh.insert(key_bytes(&pk_of(&row)), row);
+        fresh.insert(key_bytes(&values_at(&row, &pk)), row);
     }
     let predicates: Vec<ColumnPredicate> = match &key {
         Some((column, value)) => vec![ColumnPredicate {
@@ -349,23 +342,16 @@ fn replace(
     let mut gone: Vec<Vec<Value>> = Vec::new();
     access.read(&mut |reader| {
         reader.visit_rows(&path, &mut |row| {
-            let get = |i: usize| {
-                row.get(i)
-                    .and_then(|v| v.to_value())
-                    .map_err(|e| StoreError::Corrupt {
-                        partition: schema.name.clone(),
-                        reason: e.to_string(),
-                    })
+            let corrupt = |e: indexed_store::record::Malformed| StoreError::Corrupt {
+                partition: schema.name.clone(),
+                reason: e.to_string(),
             };
             if let Some((c, v)) = &key {
-                if &get(*c)? != v {
+                if row.values_at(&[*c]).map_err(corrupt)?[0] != *v {
                     return Ok(true);
                 }
             }
-            let stored_pk = pk
-                .iter()
-                .map(|&i| get(i))
-                .collect::<StoreResult<Vec<_>>>()?;
+            let stored_pk = row.values_at(&pk).map_err(corrupt)?;
             if !fresh.contains_key(&key_bytes(&stored_pk)) {
                 gone.push(stored_pk);
             }
