@@ -169,7 +169,9 @@ impl Database {
     }
 
     /// Opens (or creates) the database in a directory with RocksDB options.
-    pub fn open_with(path: impl AsRef<Path>, options: RocksOptions) -> StoreResult<Self> {
+    /// Which partitions are only scanned is Quiver's to say: `options.scanned_only` is set.
+    pub fn open_with(path: impl AsRef<Path>, mut options: RocksOptions) -> StoreResult<Self> {
+        options.scanned_only = Partitions::scanned_only;
         Self::on(Arc::new(RocksBackend::open_with(path, options)?))
     }
 

@@ -10,8 +10,8 @@
 //! A load holds the table's gate exclusively, so nothing else writes the table meanwhile.
 //! When the table is empty at the start, no key of the load can exist but one the load wrote
 //! itself: the producer keeps a Bloom filter of the load's keys (`seen_keys.rs`), and the
-//! writer skips reading back the keys of every batch the filter clears (a multi_get that was
-//! an eighth of a load's time); a failure then undoes by emptying the table.
+//! writer reads back only the keys the filter may have seen (reading every key, a multi_get,
+//! was an eighth of a load's time); a failure then undoes by emptying the table.
 
 use std::ops::Bound;
 use std::sync::mpsc;
@@ -21,16 +21,15 @@ use kv_store::{Direction, KeyRange};
 use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::seen_keys::SeenKeys;
-use crate::store::{Entity, IndexedEntityStore, Kind, Mutation, Partitions, Prepared};
+use crate::store::{Entity, IndexedEntityStore, Kind, Mutation, Partitions, Prepared, Stored};
 
 /// A batch encoded by the producer, with a copy of its primary keys (the batch gives its
 /// own up to the write) when a failure would need them to undo it.
 struct Encoded<V> {
     batch: Vec<Prepared<V>>,
     pks: Vec<Vec<u8>>,
-    /// The producer's filter of the load's keys says none of its keys is stored or
-    /// repeated; otherwise the writer checks them against the store.
-    known_absent: bool,
+    /// What the producer's filter of the load's keys says is stored.
+    stored: Stored,
 }
 
 /// Rows per atomic batch when the caller has no better idea: big enough that per-batch costs
@@ -69,8 +68,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let def = self.definition();
         let now = self.now();
         // Into an empty table, a key can only collide with another key of the load: the
-        // producer's filter of the load's keys (see `seen_keys.rs`) clears almost every
-        // batch, and those need not read the records. What a failure must undo is then
+        // producer's filter of the load's keys (see `seen_keys.rs`) clears almost every key,
+        // and those need not be read. What a failure must undo is then
         // everything in the table: no keys are kept for it.
         let empty = {
             let records = Partitions::of(&def).records;
@@ -106,28 +105,22 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                             return;
                         }
                     };
-                    // Every key goes into the filter; a batch with one it may have seen
-                    // (a repeat, or rarely a false positive) is checked by the store.
-                    let known_absent = match seen.as_mut() {
-                        Some(s) => {
-                            let mut absent = true;
-                            for p in &batch {
-                                absent &= !s.insert(&p.pk);
-                            }
-                            absent
-                        }
-                        None => false,
+                    // Every key goes into the filter; one it may have seen (a repeat, or
+                    // rarely a false positive) is read back by the store.
+                    let stored = match seen.as_mut() {
+                        Some(s) => Stored::NoneBut(
+                            (0..batch.len())
+                                .filter(|&i| s.insert(&batch[i].pk))
+                                .collect(),
+                        ),
+                        None => Stored::Unknown,
                     };
                     let pks: Vec<Vec<u8>> = if empty {
                         Vec::new()
                     } else {
                         batch.iter().map(|p| p.pk.clone()).collect()
                     };
-                    let encoded = Encoded {
-                        batch,
-                        pks,
-                        known_absent,
-                    };
+                    let encoded = Encoded { batch, pks, stored };
                     // A closed channel means the writer gave up.
                     if tx.send(Ok(encoded)).is_err() {
                         return;
@@ -138,12 +131,12 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 let Encoded {
                     mut batch,
                     pks,
-                    known_absent,
+                    stored,
                 } = match encoded {
                     Ok(e) => e,
                     Err(e) => return Some(e),
                 };
-                match self.commit(def, &mut batch, now, known_absent) {
+                match self.commit(def, &mut batch, now, &stored) {
                     Ok(outcome) => {
                         loaded += outcome.inserted;
                         written.push(pks);
@@ -232,7 +225,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     new: None,
                 })
                 .collect();
-            self.commit(def, &mut batch, now, false)
+            self.commit(def, &mut batch, now, &Stored::Unknown)
                 .map_err(|e| (remaining, e))?;
             remaining -= batch.len() as u64;
         }

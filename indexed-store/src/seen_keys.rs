@@ -1,20 +1,21 @@
 //! The primary keys a bulk load into an empty table has written, kept as a scalable Bloom
-//! filter: about 3.6 bytes a key, however long the keys, so a 10M-row import holds ~40 MB
-//! for them (a set of the keys themselves held 700 MB). A key the filter has not seen is
-//! certainly new; one it may have seen (a repeat, or one false positive in a million) sends
-//! its batch to the store's own check against the stored keys.
+//! filter: under 2 bytes a key, however long the keys, so a 10M-row import holds ~30 MB
+//! for them with the segments' slack (a set of the keys themselves held 700 MB). A key the
+//! filter has not seen is certainly new; one it may have seen (a repeat, or a false
+//! positive, under one in a thousand) is read back from the store to be checked.
 //!
-//! Segments double in capacity as they fill, each with a false-positive rate of one in a
-//! million (29 bits and 20 probes a key, double hashing over two 64-bit hashes).
+//! Segments double in capacity as they fill, each with a false-positive rate of about
+//! 7 in 10,000 (15 bits and 10 probes a key, double hashing over two 64-bit hashes): a
+//! 10,000-row batch reads back a handful of keys, not all of them.
 
 use std::hash::{BuildHasher, Hasher};
 
 /// Keys the first segment holds; each next one holds twice as many.
 const FIRST_CAPACITY: usize = 1 << 16;
-/// Bits per key for a one-in-a-million false-positive rate: -ln(1e-6) / ln(2)^2.
-const BITS_PER_KEY: usize = 29;
+/// Bits per key: a false-positive rate of 0.6185^15, about 7.4e-4.
+const BITS_PER_KEY: usize = 15;
 /// Probes per key: bits per key * ln 2.
-const PROBES: u64 = 20;
+const PROBES: u64 = 10;
 
 /// A scalable Bloom filter of byte strings.
 pub(crate) struct SeenKeys {
@@ -112,7 +113,12 @@ mod tests {
         for i in 0..n {
             assert!(seen.insert(&i.to_be_bytes()), "{i} was added");
         }
-        // One in a million per segment (three segments here): expect under one.
-        assert!(false_positives <= 3, "{false_positives} false positives");
+        // About 7.4e-4 per segment (three segments here, fuller ones answer more): expect
+        // a few hundred.
+        assert!(false_positives <= 600, "{false_positives} false positives");
+        assert!(
+            false_positives > 0,
+            "the rate is not zero: is every probe the same bit?"
+        );
     }
 }

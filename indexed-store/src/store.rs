@@ -76,6 +76,13 @@ pub(crate) struct Partitions {
 }
 
 impl Partitions {
+    /// A partition only ever read by range: non-unique index entries and expiry entries.
+    /// Records are read by key everywhere and unique entries when a value is claimed, so
+    /// only they need Bloom filters (see `RocksOptions::scanned_only`).
+    pub(crate) fn scanned_only(name: &str) -> bool {
+        name.starts_with("i/") || name.starts_with("x/")
+    }
+
     pub(crate) fn of<K, V>(def: &TableDefinition<K, V>) -> Self {
         let t = &def.schema.name;
         Partitions {
@@ -327,7 +334,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         } else {
             mutations.into_iter().map(prepare).collect()
         };
-        self.commit(&def, &mut prepared, now, false)
+        self.commit(&def, &mut prepared, now, &Stored::Unknown)
     }
 
     /// Encodes a mutation: its primary key and, for a new entity, its record and entries.
@@ -361,25 +368,23 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// Checks prepared mutations against the stored rows and writes them as one batch, under
     /// the locks of every key they touch. The keys and values of `prepared` are moved into
     /// the batch: what is left is for the caller to drop. The caller holds the gate shared,
-    /// or exclusively and then may pass `known_absent`: it knows that no primary key of the
-    /// batch is stored and that the batch repeats none, so they are not read.
+    /// or exclusively and then may say which keys can be [`Stored`].
     pub(crate) fn commit(
         &self,
         def: &TableDefinition<K, V>,
         prepared: &mut [Prepared<V>],
         now: i64,
-        known_absent: bool,
+        stored: &Stored,
     ) -> StoreResult<WriteOutcome> {
         let parts = Partitions::of(def);
-        // Known absent means the gate is held exclusively: no other writer to lock out.
-        let mut stripes = if known_absent {
-            BTreeSet::new()
-        } else {
-            self.stripes_of(&parts, prepared)
+        let mut stripes = match stored {
+            Stored::Unknown => self.stripes_of(&parts, prepared),
+            // The gate is held exclusively: no other writer to lock out.
+            Stored::NoneBut(_) => BTreeSet::new(),
         };
         loop {
             let _guards = self.locks.lock_all(&stripes);
-            match self.try_apply(def, &parts, prepared, now, &stripes, known_absent)? {
+            match self.try_apply(def, &parts, prepared, now, &stripes, stored)? {
                 Attempt::Done(plan, outcome) => {
                     let batch = materialise(&parts, plan, prepared);
                     self.backend.write(batch)?;
@@ -454,7 +459,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 stripes.extend(needed);
                 continue;
             }
-            match self.try_apply(&def, &parts, &prepared, now, &stripes, false)? {
+            match self.try_apply(&def, &parts, &prepared, now, &stripes, &Stored::Unknown)? {
                 Attempt::Done(plan, outcome) => {
                     let batch = materialise(&parts, plan, &mut prepared);
                     self.backend.write(batch)?;
@@ -487,20 +492,33 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         prepared: &[Prepared<V>],
         now: i64,
         locked: &BTreeSet<usize>,
-        known_absent: bool,
+        stored: &Stored,
     ) -> StoreResult<Attempt<'p>> {
-        // The stored state of every key the batch touches, as the batch goes.
-        let (mut state, repeats): (HashMap<Vec<u8>, Current<V>>, bool) = if known_absent {
-            (HashMap::new(), false)
-        } else {
-            let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
-            distinct.sort();
-            distinct.dedup();
-            // Only a key that appears twice in the batch needs its new state remembered.
-            let repeats = distinct.len() != prepared.len();
-            let fetched = self.read_current(parts, &distinct)?;
-            (distinct.into_iter().zip(fetched).collect(), repeats)
-        };
+        // The stored state of every key the batch touches, as the batch goes (a key missing
+        // here is not stored).
+        let (mut state, repeats): (HashMap<Vec<u8>, Current<V>>, bool) =
+            if let Stored::NoneBut(maybe) = stored {
+                let mut keys: Vec<Vec<u8>> =
+                    maybe.iter().map(|&i| prepared[i].pk.clone()).collect();
+                keys.sort();
+                keys.dedup();
+                let fetched = if keys.is_empty() {
+                    Vec::new()
+                } else {
+                    self.read_current(parts, &keys)?
+                };
+                // A repeat within the batch is among `maybe`: its first occurrence's new state
+                // must be remembered for it.
+                (keys.into_iter().zip(fetched).collect(), !maybe.is_empty())
+            } else {
+                let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
+                distinct.sort();
+                distinct.dedup();
+                // Only a key that appears twice in the batch needs its new state remembered.
+                let repeats = distinct.len() != prepared.len();
+                let fetched = self.read_current(parts, &distinct)?;
+                (distinct.into_iter().zip(fetched).collect(), repeats)
+            };
         // Who holds each claimed unique key, as the batch goes.
         let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
         let mut plan: Vec<Planned<'p>> = Vec::new();
@@ -664,6 +682,15 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         owners.insert((e.index, e.key.clone()), Some(pk.to_vec()));
         Ok(None)
     }
+}
+
+/// What a writer knows of which primary keys of a batch are stored.
+pub(crate) enum Stored {
+    /// Nothing: every key is read.
+    Unknown,
+    /// None is stored and the batch repeats none, except perhaps the keys at these
+    /// positions, which alone are read. Only for a writer holding the gate exclusively.
+    NoneBut(Vec<usize>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -128,3 +128,31 @@ fn a_zero_batch_size_means_one_row_per_batch() {
     assert_eq!(t.store.load(Vec::new(), 10).unwrap(), 0);
     assert_eq!(t.store.verify().unwrap().records, 5);
 }
+
+#[test]
+fn a_repeat_within_one_batch_into_an_empty_table_is_refused() {
+    let t = temp_store();
+    let mut rows = accounts(1_000);
+    // One batch: the load's filter flags the second occurrence, the only key read back.
+    rows[700] = rows[300].clone();
+    let err = t.store.load(rows, 1_000).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::DuplicateKey { key, .. } if key.contains("acc-00300")),
+        "{err}"
+    );
+    let report = t.store.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!((report.records, report.entries), (0, 0));
+}
+
+#[test]
+fn new_keys_the_filter_may_have_seen_are_read_back_and_loaded() {
+    let t = temp_store();
+    // At about 7e-4 per key the load's filter flags a few dozen of 30,000 new keys as
+    // possibly seen; each is read back, found absent and written.
+    assert_eq!(t.store.load(accounts(30_000), 5_000).unwrap(), 30_000);
+    let report = t.store.verify().unwrap();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.records, 30_000);
+    assert_eq!(count(&t, "by_tag", "vip"), 22_500);
+}

@@ -43,6 +43,17 @@ pub struct RocksOptions {
     /// when the batch is written (and those the batch itself put there before), so a key
     /// another writer adds to the range at that moment may survive it.
     pub row_cache_bytes: usize,
+    /// Partitions that are only ever read by range (never by [`ReadView::get`] or
+    /// `multi_get`): their table files carry no Bloom filter. A full-key filter cannot help
+    /// a range scan, and for partitions of short keys (secondary index entries) the filters
+    /// are most of what flushes and compactions hold in memory and what the block cache
+    /// fills with. `Database::open_with` names its non-unique index and expiry partitions.
+    pub scanned_only: fn(&str) -> bool,
+}
+
+/// The default of [`RocksOptions::scanned_only`]: every partition gets Bloom filters.
+fn every_partition_read_by_key(_: &str) -> bool {
+    false
 }
 
 impl Default for RocksOptions {
@@ -51,6 +62,7 @@ impl Default for RocksOptions {
             durability: Durability::default(),
             block_cache_bytes: 256 << 20,
             row_cache_bytes: 64 << 20,
+            scanned_only: every_partition_read_by_key,
         }
     }
 }
@@ -59,7 +71,11 @@ impl Default for RocksOptions {
 pub struct RocksBackend {
     db: Db,
     path: PathBuf,
+    /// Options of partitions read by key, with Bloom filters.
     cf_options: Options,
+    /// Options of partitions only scanned, without.
+    scanned_cf_options: Options,
+    scanned_only: fn(&str) -> bool,
     write_options: WriteOptions,
     /// A row cache is on: range deletes are written as point deletes.
     row_cache: bool,
@@ -100,20 +116,16 @@ impl RocksBackend {
         let cache = Cache::new_lru_cache(options.block_cache_bytes);
         let mut table = BlockBasedOptions::default();
         table.set_block_cache(&cache);
-        table.set_bloom_filter(10.0, false);
         table.set_cache_index_and_filter_blocks(true);
+        let mut scanned_cf_options = Options::default();
+        scanned_cf_options.set_block_based_table_factory(&table);
+        table.set_bloom_filter(10.0, false);
 
         let mut cf_options = Options::default();
         cf_options.set_block_based_table_factory(&table);
-        cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        cf_options.set_level_compaction_dynamic_level_bytes(true);
-        // 16 MiB memtables (RocksDB's default is 64): inserting into a skiplist costs cache
-        // misses that grow with its size, and measured bulk loads of the reference workload
-        // ran ~15-20% faster than with 64 MiB (see the README's benchmark section).
-        cf_options.set_write_buffer_size(16 << 20);
-        cf_options.set_max_write_buffer_number(3);
-        cf_options.set_level_zero_slowdown_writes_trigger(40);
-        cf_options.set_level_zero_stop_writes_trigger(64);
+        for cf_options in [&mut cf_options, &mut scanned_cf_options] {
+            Self::set_partition_options(cf_options);
+        }
 
         let mut db_options = cf_options.clone();
         db_options.create_if_missing(true);
@@ -129,9 +141,15 @@ impl RocksBackend {
             // A directory without a database yet.
             Err(_) => vec![DEFAULT_CF.to_owned()],
         };
-        let descriptors = existing
-            .iter()
-            .map(|name| rocksdb::ColumnFamilyDescriptor::new(name, cf_options.clone()));
+        let scanned_only = options.scanned_only;
+        let descriptors = existing.iter().map(|name| {
+            let options = if scanned_only(name) {
+                &scanned_cf_options
+            } else {
+                &cf_options
+            };
+            rocksdb::ColumnFamilyDescriptor::new(name, options.clone())
+        });
         let db = Db::open_cf_descriptors(&db_options, &path, descriptors)
             .map_err(KvError::rocks("open"))?;
 
@@ -141,9 +159,24 @@ impl RocksBackend {
             db,
             path,
             cf_options,
+            scanned_cf_options,
+            scanned_only,
             write_options,
             row_cache: options.row_cache_bytes > 0,
         })
+    }
+
+    /// What every partition shares but its table format.
+    fn set_partition_options(cf_options: &mut Options) {
+        cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        cf_options.set_level_compaction_dynamic_level_bytes(true);
+        // 16 MiB memtables (RocksDB's default is 64): inserting into a skiplist costs cache
+        // misses that grow with its size, and measured bulk loads of the reference workload
+        // ran ~15-20% faster than with 64 MiB (see the README's benchmark section).
+        cf_options.set_write_buffer_size(16 << 20);
+        cf_options.set_max_write_buffer_number(3);
+        cf_options.set_level_zero_slowdown_writes_trigger(40);
+        cf_options.set_level_zero_stop_writes_trigger(64);
     }
 
     /// The database directory.
@@ -482,8 +515,13 @@ impl StorageBackend for RocksBackend {
         if self.db.cf_handle(name).is_some() {
             return Ok(());
         }
+        let options = if (self.scanned_only)(name) {
+            &self.scanned_cf_options
+        } else {
+            &self.cf_options
+        };
         self.db
-            .create_cf(name, &self.cf_options)
+            .create_cf(name, options)
             .map_err(KvError::rocks("create partition"))
     }
 

@@ -346,6 +346,18 @@ macro_rules! conformance {
                 super::$case(&kv_store::RocksBackend::open(dir.path()).unwrap());
             } )*
         }
+        // Partitions declared scanned only have no Bloom filters; reads by key must still
+        // answer the same.
+        mod rocksdb_scanned_only {
+            $( #[test] fn $case() {
+                let dir = tempfile::tempdir().unwrap();
+                let options = kv_store::RocksOptions {
+                    scanned_only: |_| true,
+                    ..Default::default()
+                };
+                super::$case(&kv_store::RocksBackend::open_with(dir.path(), options).unwrap());
+            } )*
+        }
     };
 }
 
