@@ -222,18 +222,11 @@ impl RocksBackend {
         partition: &str,
         keys: &[Vec<u8>],
     ) -> KvResult<Vec<Option<Vec<u8>>>> {
-        let cf = self.cf(partition)?;
-        let opts = Self::read_options(snapshot);
-        // Keys in order spare RocksDB its own sort.
-        let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
-        self.db
-            .batched_multi_get_cf_opt(&cf, keys.iter(), sorted, &opts)
-            .into_iter()
-            .map(|r| {
-                r.map(|v| v.map(|v| v.to_vec()))
-                    .map_err(KvError::rocks("multi_get"))
-            })
-            .collect()
+        let mut values = Vec::with_capacity(keys.len());
+        self.visit_many_at(snapshot, partition, keys, &mut |_, v| {
+            values.push(v.map(<[u8]>::to_vec))
+        })?;
+        Ok(values)
     }
 
     /// A raw iterator over `range`, bounded on both sides so RocksDB stops at the range's end
@@ -290,6 +283,8 @@ impl RocksBackend {
         raw.status().map_err(KvError::rocks("iterate"))
     }
 
+    /// Reads `keys` with one MultiGet in key order and calls `visit` with each value in the
+    /// order the keys were given.
     fn visit_many_at(
         &self,
         snapshot: Option<&SnapshotWithThreadMode<'_, Db>>,
@@ -299,13 +294,29 @@ impl RocksBackend {
     ) -> KvResult<()> {
         let cf = self.cf(partition)?;
         let opts = Self::read_options(snapshot);
-        let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
-        let values = self
-            .db
-            .batched_multi_get_cf_opt(&cf, keys.iter(), sorted, &opts);
+        if keys.windows(2).all(|w| w[0] <= w[1]) {
+            let values = self
+                .db
+                .batched_multi_get_cf_opt(&cf, keys.iter(), true, &opts);
+            for (i, value) in values.into_iter().enumerate() {
+                let value = value.map_err(KvError::rocks("multi_get"))?;
+                visit(i, value.as_deref());
+            }
+            return Ok(());
+        }
+        // RocksDB sorts unsorted keys itself, through its comparator's virtual calls; a
+        // sort of positions here is cheaper (a top-k's 200 record keys come in index order).
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
+        let mut values: Vec<Option<_>> = std::iter::repeat_with(|| None).take(keys.len()).collect();
+        let fetched =
+            self.db
+                .batched_multi_get_cf_opt(&cf, order.iter().map(|&i| &keys[i]), true, &opts);
+        for (&i, value) in order.iter().zip(fetched) {
+            values[i] = Some(value.map_err(KvError::rocks("multi_get"))?);
+        }
         for (i, value) in values.into_iter().enumerate() {
-            let value = value.map_err(KvError::rocks("multi_get"))?;
-            visit(i, value.as_deref());
+            visit(i, value.flatten().as_deref());
         }
         Ok(())
     }
