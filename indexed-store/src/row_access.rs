@@ -9,7 +9,7 @@ use crate::error::{StoreError, StoreResult};
 use crate::payload::EntryPayload;
 use crate::reader::StoreReader;
 use crate::record::RowRef;
-use crate::schema::{Row, TableSchema};
+use crate::schema::{LoaderSpec, Row, TableSchema};
 use crate::store::{Entity, IndexedEntityStore, Mutation, WriteOutcome};
 use crate::value::Value;
 use crate::verify::VerifyReport;
@@ -54,6 +54,10 @@ pub trait RowReader {
 pub trait RowAccess: Send + Sync {
     /// Columns, key, indexes, TTL.
     fn schema(&self) -> TableSchema;
+    /// The table's loader, if it has one (without copying the rest of the schema).
+    fn loader(&self) -> Option<LoaderSpec> {
+        self.schema().loader
+    }
     /// Runs `f` with a reader over a fresh snapshot.
     fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()>;
     /// Applies row mutations atomically (deletes by primary-key values).
@@ -138,6 +142,10 @@ impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
 impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
     fn schema(&self) -> TableSchema {
         self.definition().schema.clone()
+    }
+
+    fn loader(&self) -> Option<LoaderSpec> {
+        self.definition().schema.loader.clone()
     }
 
     fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()> {

@@ -36,11 +36,18 @@ pub enum FileAccess {
     Denied,
     /// Any file the process may open (embedded use, the shell).
     Anywhere,
-    /// Files inside this directory only (after resolving `..` and symbolic links).
+    /// Files inside this directory only (after resolving `..` and symbolic links). Make it
+    /// with [`FileAccess::under`], which resolves the directory itself once: a path given
+    /// here unresolved is compared as it is, so it may refuse files inside it.
     Under(PathBuf),
 }
 
 impl FileAccess {
+    /// Files inside `dir` only; fails when `dir` cannot be resolved (it does not exist).
+    pub fn under(dir: impl AsRef<Path>) -> std::io::Result<Self> {
+        Ok(FileAccess::Under(dir.as_ref().canonicalize()?))
+    }
+
     /// True when the session may name files at all.
     pub fn allows_files(&self) -> bool {
         !matches!(self, FileAccess::Denied)
@@ -64,12 +71,10 @@ impl FileAccess {
                 if path.contains("://") {
                     return refuse("only local files are allowed here".into());
                 }
-                let resolved = resolve(Path::new(path));
-                let root = dir.canonicalize().unwrap_or_else(|_| dir.clone());
-                if resolved.starts_with(&root) {
+                if resolve(Path::new(path)).starts_with(dir) {
                     Ok(())
                 } else {
-                    refuse(format!("it is outside {}, the directory this server allows", root.display()))
+                    refuse(format!("it is outside {}, the directory this server allows", dir.display()))
                 }
             }
         }

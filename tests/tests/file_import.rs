@@ -283,7 +283,7 @@ async fn sessions_use_only_the_files_they_are_allowed() {
     }
     // A session allowed one directory: files in it, nothing outside, no `..` way out.
     let under = Quiver::new(db.quiver.database().clone())
-        .with_file_access(FileAccess::Under(allowed.path().to_path_buf()));
+        .with_file_access(FileAccess::under(allowed.path()).unwrap());
     let read = |q: &Quiver, path: String| {
         let q = q.clone();
         async move { q.sql(&format!("SELECT id FROM '{path}'")).await }

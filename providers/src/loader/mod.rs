@@ -109,7 +109,7 @@ type FlightResult = std::result::Result<(), Arc<DataFusionError>>;
 impl TableLoader {
     /// The loader of a table, if it has one.
     pub(crate) fn of(db: &Arc<Database>, access: &Arc<dyn RowAccess>) -> Option<Arc<Self>> {
-        let spec = access.schema().loader?;
+        let spec = access.loader()?;
         Some(Arc::new(TableLoader {
             db: db.clone(),
             access: access.clone(),

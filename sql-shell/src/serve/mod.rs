@@ -94,10 +94,8 @@ pub async fn serve(db: Arc<Database>, options: ServeOptions) -> Result<(), Strin
     let admission = limits::Admission::new(options.limits.clone())
         .map_err(|e| format!("cannot set up query limits: {e}"))?;
     let files = match &options.files {
-        Some(dir) => FileAccess::Under(
-            dir.canonicalize()
-                .map_err(|e| format!("cannot use --files {}: {e}", dir.display()))?,
-        ),
+        Some(dir) => FileAccess::under(dir)
+            .map_err(|e| format!("cannot use --files {}: {e}", dir.display()))?,
         None => FileAccess::Denied,
     };
     let service =
