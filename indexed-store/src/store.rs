@@ -494,31 +494,27 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         locked: &BTreeSet<usize>,
         stored: &Stored,
     ) -> StoreResult<Attempt<'p>> {
+        // The keys to read: every key, or only those the caller cannot rule out.
+        let mut keys: Vec<Vec<u8>> = match stored {
+            Stored::Unknown => prepared.iter().map(|p| p.pk.clone()).collect(),
+            Stored::NoneBut(maybe) => maybe.iter().map(|&i| prepared[i].pk.clone()).collect(),
+        };
+        keys.sort();
+        keys.dedup();
+        // Only a key that appears twice in the batch needs its new state remembered; a
+        // repeat the caller cannot rule out is among the keys it names.
+        let repeats = match stored {
+            Stored::Unknown => keys.len() != prepared.len(),
+            Stored::NoneBut(maybe) => !maybe.is_empty(),
+        };
+        let fetched = if keys.is_empty() {
+            Vec::new()
+        } else {
+            self.read_current(parts, &keys)?
+        };
         // The stored state of every key the batch touches, as the batch goes (a key missing
         // here is not stored).
-        let (mut state, repeats): (HashMap<Vec<u8>, Current<V>>, bool) =
-            if let Stored::NoneBut(maybe) = stored {
-                let mut keys: Vec<Vec<u8>> =
-                    maybe.iter().map(|&i| prepared[i].pk.clone()).collect();
-                keys.sort();
-                keys.dedup();
-                let fetched = if keys.is_empty() {
-                    Vec::new()
-                } else {
-                    self.read_current(parts, &keys)?
-                };
-                // A repeat within the batch is among `maybe`: its first occurrence's new state
-                // must be remembered for it.
-                (keys.into_iter().zip(fetched).collect(), !maybe.is_empty())
-            } else {
-                let mut distinct: Vec<Vec<u8>> = prepared.iter().map(|p| p.pk.clone()).collect();
-                distinct.sort();
-                distinct.dedup();
-                // Only a key that appears twice in the batch needs its new state remembered.
-                let repeats = distinct.len() != prepared.len();
-                let fetched = self.read_current(parts, &distinct)?;
-                (distinct.into_iter().zip(fetched).collect(), repeats)
-            };
+        let mut state: HashMap<Vec<u8>, Current<V>> = keys.into_iter().zip(fetched).collect();
         // Who holds each claimed unique key, as the batch goes.
         let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
         let mut plan: Vec<Planned<'p>> = Vec::new();
