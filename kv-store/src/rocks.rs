@@ -67,15 +67,31 @@ impl Default for RocksOptions {
     }
 }
 
+/// The column-family options of each kind of partition.
+struct PartitionOptions {
+    /// Partitions read by key: with Bloom filters.
+    read_by_key: Options,
+    /// Partitions only scanned: without.
+    scanned: Options,
+    scanned_only: fn(&str) -> bool,
+}
+
+impl PartitionOptions {
+    /// The options of the partition `name`.
+    fn of(&self, name: &str) -> &Options {
+        if (self.scanned_only)(name) {
+            &self.scanned
+        } else {
+            &self.read_by_key
+        }
+    }
+}
+
 /// A RocksDB database in a directory.
 pub struct RocksBackend {
     db: Db,
     path: PathBuf,
-    /// Options of partitions read by key, with Bloom filters.
-    cf_options: Options,
-    /// Options of partitions only scanned, without.
-    scanned_cf_options: Options,
-    scanned_only: fn(&str) -> bool,
+    partition_options: PartitionOptions,
     write_options: WriteOptions,
     /// A row cache is on: range deletes are written as point deletes.
     row_cache: bool,
@@ -141,14 +157,13 @@ impl RocksBackend {
             // A directory without a database yet.
             Err(_) => vec![DEFAULT_CF.to_owned()],
         };
-        let scanned_only = options.scanned_only;
+        let partition_options = PartitionOptions {
+            read_by_key: cf_options,
+            scanned: scanned_cf_options,
+            scanned_only: options.scanned_only,
+        };
         let descriptors = existing.iter().map(|name| {
-            let options = if scanned_only(name) {
-                &scanned_cf_options
-            } else {
-                &cf_options
-            };
-            rocksdb::ColumnFamilyDescriptor::new(name, options.clone())
+            rocksdb::ColumnFamilyDescriptor::new(name, partition_options.of(name).clone())
         });
         let db = Db::open_cf_descriptors(&db_options, &path, descriptors)
             .map_err(KvError::rocks("open"))?;
@@ -158,9 +173,7 @@ impl RocksBackend {
         Ok(RocksBackend {
             db,
             path,
-            cf_options,
-            scanned_cf_options,
-            scanned_only,
+            partition_options,
             write_options,
             row_cache: options.row_cache_bytes > 0,
         })
@@ -283,8 +296,8 @@ impl RocksBackend {
         raw.status().map_err(KvError::rocks("iterate"))
     }
 
-    /// Reads `keys` with one MultiGet in key order and calls `visit` with each value in the
-    /// order the keys were given.
+    /// Reads `keys` with one MultiGet and calls `visit` with each value in the order the keys
+    /// were given.
     fn visit_many_at(
         &self,
         snapshot: Option<&SnapshotWithThreadMode<'_, Db>>,
@@ -294,29 +307,13 @@ impl RocksBackend {
     ) -> KvResult<()> {
         let cf = self.cf(partition)?;
         let opts = Self::read_options(snapshot);
-        if keys.windows(2).all(|w| w[0] <= w[1]) {
-            let values = self
-                .db
-                .batched_multi_get_cf_opt(&cf, keys.iter(), true, &opts);
-            for (i, value) in values.into_iter().enumerate() {
-                let value = value.map_err(KvError::rocks("multi_get"))?;
-                visit(i, value.as_deref());
-            }
-            return Ok(());
-        }
-        // RocksDB sorts unsorted keys itself, through its comparator's virtual calls; a
-        // sort of positions here is cheaper (a top-k's 200 record keys come in index order).
-        let mut order: Vec<usize> = (0..keys.len()).collect();
-        order.sort_unstable_by(|&a, &b| keys[a].cmp(&keys[b]));
-        let mut values: Vec<Option<_>> = std::iter::repeat_with(|| None).take(keys.len()).collect();
-        let fetched =
-            self.db
-                .batched_multi_get_cf_opt(&cf, order.iter().map(|&i| &keys[i]), true, &opts);
-        for (&i, value) in order.iter().zip(fetched) {
-            values[i] = Some(value.map_err(KvError::rocks("multi_get"))?);
-        }
+        let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
+        let values = self
+            .db
+            .batched_multi_get_cf_opt(&cf, keys.iter(), sorted, &opts);
         for (i, value) in values.into_iter().enumerate() {
-            visit(i, value.flatten().as_deref());
+            let value = value.map_err(KvError::rocks("multi_get"))?;
+            visit(i, value.as_deref());
         }
         Ok(())
     }
@@ -526,13 +523,8 @@ impl StorageBackend for RocksBackend {
         if self.db.cf_handle(name).is_some() {
             return Ok(());
         }
-        let options = if (self.scanned_only)(name) {
-            &self.scanned_cf_options
-        } else {
-            &self.cf_options
-        };
         self.db
-            .create_cf(name, options)
+            .create_cf(name, self.partition_options.of(name))
             .map_err(KvError::rocks("create partition"))
     }
 
