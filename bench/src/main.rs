@@ -61,6 +61,9 @@ struct Args {
     /// Jobs in the job-queue benchmark (0: skip it).
     #[arg(long, default_value_t = 100_000)]
     jobs: usize,
+    /// Worker counts of the job-queue benchmark (repeatable).
+    #[arg(long = "job-workers", default_values_t = vec![1usize, 4, 16])]
+    job_workers: Vec<usize>,
     /// Run only the queries whose name contains this text (repeatable; for profiling).
     #[arg(long = "query")]
     only: Vec<String>,
@@ -450,7 +453,7 @@ async fn main() {
         }
     }
     if args.jobs > 0 && !args.ingest_only {
-        jobs::report(args.jobs, &[1, 4, 16]);
+        jobs::report(args.jobs, &args.job_workers);
     }
     if args.import > 0 {
         import::report(args.import).await;

@@ -24,6 +24,8 @@ use std::ops::Bound;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use kv_store::range::successor;
+
 use crate::access::AccessPath;
 use crate::error::{StoreError, StoreResult};
 use crate::store::{IndexedEntityStore, Mutation};
@@ -128,7 +130,7 @@ pub struct JobQueue {
 }
 
 /// Jobs claimed between two compactions of the claim indexes.
-const COMPACT_EVERY: u64 = 4096;
+const COMPACT_EVERY: u64 = 32_768;
 
 /// Work claims do on the side, shared by every handle on one `jobs` table.
 ///
@@ -372,26 +374,41 @@ impl JobQueue {
         Ok(ids)
     }
 
-    /// Ids of the queue's queued jobs whose `run_after` has passed, in claim order.
-    fn ready(&self, queue: &str, now: i64, limit: usize) -> StoreResult<Vec<String>> {
-        let path = AccessPath::index("jobs_ready").eq(vec![text(queue), text(QUEUED)]);
+    /// Up to `n` entries of the claim index from `from` on (None: its start), each with
+    /// its job when that is claimable at `now` (queued, ready to run), in claim order.
+    fn candidates(
+        &self,
+        ready: &AccessPath,
+        from: Option<&[u8]>,
+        n: usize,
+        now: i64,
+    ) -> StoreResult<Vec<(Vec<u8>, Option<Job>)>> {
         let reader = self.store.reader();
-        let mut out = Vec::new();
-        for item in reader.records(&path)? {
-            let (_, job) = item?;
-            if job.run_after <= now {
-                out.push(job.job_id);
-                if out.len() == limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        let mut keys = Vec::with_capacity(n);
+        let mut pks = Vec::with_capacity(n);
+        reader.visit_entries_from(ready, from, &mut |key, pk, _| {
+            keys.push(key.to_vec());
+            pks.push(pk.to_vec());
+            Ok(keys.len() < n)
+        })?;
+        let jobs = reader.get_many(&pks)?;
+        Ok(keys
+            .into_iter()
+            .zip(jobs)
+            .map(|(key, job)| {
+                let job = job.filter(|j| j.status == QUEUED && j.run_after <= now);
+                (key, job)
+            })
+            .collect())
     }
 
     /// Claims up to `n` ready jobs of `queue` for `worker`, each with a lease of `lease`
     /// µs, in priority then age order. Concurrent claimers never receive the same job.
     /// Jobs whose lease has expired are put back in their queues first.
+    ///
+    /// Claims of one queue take turns: they would all race for the same jobs at the front.
+    /// Each starts where the last one stopped (a [`crate::resume`] point), so it does not
+    /// step over the entries earlier claims deleted.
     pub fn claim(&self, queue: &str, worker: &str, n: usize, lease: i64) -> StoreResult<Vec<Job>> {
         if worker.is_empty() {
             return Err(StoreError::InvalidJob("a claim needs a worker name".into()));
@@ -405,41 +422,38 @@ impl JobQueue {
             return Ok(Vec::new());
         }
         self.requeue_if_due()?;
+        let prefix = vec![text(queue), text(QUEUED)];
+        let ready = AccessPath::index("jobs_ready").eq(prefix.clone());
+        let point = self.store.resume_point("jobs_ready", prefix)?;
+        let walk = point.begin();
+        let now = self.now();
         let mut claimed: Vec<Job> = Vec::new();
-        // A claimer that loses every candidate to others looks again, a few times.
-        for _ in 0..8 {
+        let mut from: Option<Vec<u8>> = walk.start().map(<[u8]>::to_vec);
+        // The first entry looked at and left in the queue (delayed, or changed by another
+        // writer since the walk read it): the next claim starts there.
+        let mut first_left: Option<Vec<u8>> = None;
+        loop {
             let want = n - claimed.len();
-            let now = self.now();
-            // Read past the first `want`: other claimers are likely taking those.
-            let ids = self.ready(queue, now, want * 2 + 8)?;
-            if ids.is_empty() {
+            let candidates = self.candidates(&ready, from.as_deref(), want, now)?;
+            let Some((last, _)) = candidates.last() else {
                 break;
-            }
-            let mut taken: Vec<Option<Job>> = vec![None; ids.len()];
-            // Candidates someone else changed first.
-            let mut lost = vec![false; ids.len()];
-            let position: std::collections::HashMap<&str, usize> = ids
+            };
+            let next_from = successor(last);
+            let ids: Vec<String> = candidates
                 .iter()
-                .enumerate()
-                .map(|(i, id)| (id.as_str(), i))
+                .filter_map(|(_, job)| job.as_ref().map(|j| j.job_id.clone()))
                 .collect();
+            let mut taken: std::collections::HashMap<String, Job> =
+                std::collections::HashMap::new();
             self.store.apply_decided(&ids, |id, current| {
-                let Some(&i) = position.get(id.as_str()) else {
-                    return Ok(Vec::new());
-                };
-                taken[i] = None;
-                lost[i] = false;
-                let before = taken[..i].iter().filter(|t| t.is_some()).count();
+                // Checked again under the job's lock: its state as read may be stale.
+                taken.remove(id);
                 let claimable = current.filter(|job| {
                     job.status == QUEUED && job.queue == queue && job.run_after <= now
                 });
                 let Some(job) = claimable else {
-                    lost[i] = true;
                     return Ok(Vec::new());
                 };
-                if before >= want {
-                    return Ok(Vec::new());
-                }
                 let next = Job {
                     status: RUNNING.into(),
                     attempts: job.attempts + 1,
@@ -448,16 +462,23 @@ impl JobQueue {
                     lease_expires_at: Some(now.saturating_add(lease)),
                     ..job.clone()
                 };
-                taken[i] = Some(next.clone());
+                taken.insert(id.clone(), next.clone());
                 Ok(vec![Mutation::Update(next)])
             })?;
-            claimed.extend(taken.into_iter().flatten());
-            // Done when full, or when nobody took a candidate from under us (then every
-            // ready job within reach was ours to take).
-            if claimed.len() == n || !lost.contains(&true) {
+            let exhausted = candidates.len() < want;
+            for (key, job) in candidates {
+                match job.and_then(|j| taken.remove(&j.job_id)) {
+                    Some(job) => claimed.push(job),
+                    None if first_left.is_none() => first_left = Some(key),
+                    None => {}
+                }
+            }
+            from = Some(next_from);
+            if exhausted || claimed.len() == n {
                 break;
             }
         }
+        walk.finish(first_left.or(from));
         if let Some(expiry) = claimed.iter().filter_map(|j| j.lease_expires_at).min() {
             self.upkeep.next_expiry.fetch_min(expiry, Ordering::AcqRel);
         }

@@ -23,6 +23,7 @@ pub mod payload;
 pub mod planner;
 pub mod reader;
 pub mod record;
+pub mod resume;
 pub mod row_access;
 pub mod schema;
 pub(crate) mod seen_keys;

@@ -240,11 +240,33 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         path: &AccessPath,
         visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
     ) -> StoreResult<()> {
+        self.visit_entries_from(path, None, visit)
+    }
+
+    /// [`StoreReader::visit_entries`] from the key `from` on (inclusive) when it lies after
+    /// the path's start: a walk that resumes where an earlier one stopped (see
+    /// [`crate::resume`]). Only for a forward path with one key range.
+    pub fn visit_entries_from(
+        &self,
+        path: &AccessPath,
+        from: Option<&[u8]>,
+        visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
         let mut left = path.limit.unwrap_or(usize::MAX);
         if left == 0 {
             return Ok(());
         }
         let (partition, mut ranges) = self.walks(path)?;
+        if let Some(from) = from {
+            if ranges.len() != 1 || path.direction != Direction::Forward {
+                return Err(StoreError::InvalidAccessPath {
+                    index: path.index.clone().unwrap_or_else(|| "primary key".into()),
+                    reason: "only a forward walk of one key range can resume".into(),
+                });
+            }
+            let start = KeyRange::new(Bound::Included(from.to_vec()), Bound::Unbounded);
+            ranges[0].1 = ranges[0].1.intersect(&start);
+        }
         if ranges.len() != 1 {
             for e in self.entries(path)? {
                 let e = e?;

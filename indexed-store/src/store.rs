@@ -14,6 +14,7 @@ use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{describe, StoreError, StoreResult};
 use crate::locks::KeyLocks;
 use crate::payload::{decode_record, encode_record, EntryPayload};
+use crate::resume::{lowest_puts, ResumePoint};
 use crate::value::Value;
 
 /// What the store needs of an entity type.
@@ -165,6 +166,9 @@ pub(crate) fn entries_of<K, V>(
 /// One tuple per combination of list elements (a list column makes one entry per distinct
 /// element; an empty list makes none).
 fn expand_lists(values: Vec<Value>) -> Vec<Vec<Value>> {
+    if !values.iter().any(|v| matches!(v, Value::List(_))) {
+        return vec![values];
+    }
     let mut combos: Vec<Vec<Value>> = vec![Vec::with_capacity(values.len())];
     for v in values {
         match v {
@@ -203,6 +207,8 @@ pub struct IndexedEntityStore<K, V> {
     /// Writers hold it shared; purges and index builds hold it exclusively.
     pub(crate) gate: RwLock<()>,
     pub(crate) clock: Clock,
+    /// Walk starts that every write keeps honest (see [`crate::resume`]).
+    pub(crate) resume_points: RwLock<Vec<Arc<ResumePoint>>>,
 }
 
 /// A record as read for a write: the entity and its expiry.
@@ -229,6 +235,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             locks: KeyLocks::default(),
             gate: RwLock::new(()),
             clock: system_clock(),
+            resume_points: RwLock::new(Vec::new()),
         })
     }
 
@@ -384,10 +391,9 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         };
         loop {
             let _guards = self.locks.lock_all(&stripes);
-            match self.try_apply(def, &parts, prepared, now, &stripes, stored)? {
+            match self.try_apply(def, &parts, prepared, now, &stripes, stored, None)? {
                 Attempt::Done(plan, outcome) => {
-                    let batch = materialise(&parts, plan, prepared);
-                    self.backend.write(batch)?;
+                    self.write_planned(&parts, plan, prepared)?;
                     return Ok(outcome);
                 }
                 Attempt::NeedLock(pk) => {
@@ -395,6 +401,58 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 }
             }
         }
+    }
+
+    /// Writes a planned batch, then lowers the resume points its index entries land behind
+    /// (only once the write is visible: see [`crate::resume`]).
+    fn write_planned(
+        &self,
+        parts: &Partitions,
+        plan: Vec<Planned<'_>>,
+        prepared: &mut [Prepared<V>],
+    ) -> StoreResult<()> {
+        let points = self.resume_points.read();
+        let behind = if points.is_empty() {
+            Vec::new()
+        } else {
+            let puts = plan.iter().filter_map(|op| match op {
+                Planned::Entry { item, entry } => {
+                    let (_, _, entries, _) = prepared[*item].new.as_ref()?;
+                    let e = &entries[*entry];
+                    Some((parts.indexes[e.index].as_str(), e.key.as_slice()))
+                }
+                _ => None,
+            });
+            lowest_puts(&points, puts)
+        };
+        self.backend.write(materialise(parts, plan, prepared))?;
+        for (point, key) in behind {
+            points[point].put(&key);
+        }
+        Ok(())
+    }
+
+    /// The resume point over the entries of `index` that start with `prefix`, shared by
+    /// every caller asking for the same one.
+    pub fn resume_point(&self, index: &str, prefix: Vec<Value>) -> StoreResult<Arc<ResumePoint>> {
+        let def = self.definition();
+        let position = def.index_position(index)?;
+        let partition = Partitions::of(&def).indexes[position].clone();
+        let orders = def.indexes[position].spec.orders();
+        let path = crate::access::AccessPath::index(index).eq(prefix);
+        let Some((_, range)) = path.key_ranges(&orders).pop() else {
+            return Err(StoreError::InvalidAccessPath {
+                index: index.into(),
+                reason: "a resume point needs one key range".into(),
+            });
+        };
+        let mut points = self.resume_points.write();
+        if let Some(p) = points.iter().find(|p| p.watches(&partition, &range)) {
+            return Ok(p.clone());
+        }
+        let point = Arc::new(ResumePoint::new(partition, range));
+        points.push(point.clone());
+        Ok(point)
     }
 
     /// The lock stripes of every primary key and claimed unique value of a batch.
@@ -441,11 +499,18 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let _guards = self.locks.lock_all(&stripes);
             let now = self.now();
             let mut mutations = Vec::new();
-            for (key, current) in keys.iter().zip(self.read_current(&parts, &pks)?) {
+            let mut read: HashMap<Vec<u8>, Current<V>> = HashMap::with_capacity(pks.len());
+            for ((key, pk), current) in keys
+                .iter()
+                .zip(&pks)
+                .zip(self.read_current(&parts, &pks)?)
+            {
                 let live = current
+                    .as_ref()
                     .filter(|(_, exp)| exp.is_none_or(|e| e > now))
                     .map(|(v, _)| v);
-                mutations.extend(decide(key, live.as_ref())?);
+                mutations.extend(decide(key, live)?);
+                read.insert(pk.clone(), current);
             }
             if mutations.is_empty() {
                 return Ok(WriteOutcome::default());
@@ -459,10 +524,10 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 stripes.extend(needed);
                 continue;
             }
-            match self.try_apply(&def, &parts, &prepared, now, &stripes, &Stored::Unknown)? {
+            let stored = Stored::Unknown;
+            match self.try_apply(&def, &parts, &prepared, now, &stripes, &stored, Some(read))? {
                 Attempt::Done(plan, outcome) => {
-                    let batch = materialise(&parts, plan, &mut prepared);
-                    self.backend.write(batch)?;
+                    self.write_planned(&parts, plan, &mut prepared)?;
                     return Ok(outcome);
                 }
                 Attempt::NeedLock(pk) => {
@@ -485,6 +550,9 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     }
 
     /// Checks the mutations against the stored rows and plans the batch that applies them.
+    /// `read` is the state of keys the caller read under the locks it holds: those are not
+    /// read again.
+    #[allow(clippy::too_many_arguments)]
     fn try_apply<'p>(
         &self,
         def: &TableDefinition<K, V>,
@@ -493,6 +561,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         now: i64,
         locked: &BTreeSet<usize>,
         stored: &Stored,
+        read: Option<HashMap<Vec<u8>, Current<V>>>,
     ) -> StoreResult<Attempt<'p>> {
         // The keys to read: every key, or only those the caller cannot rule out.
         let mut keys: Vec<Vec<u8>> = match stored {
@@ -507,6 +576,9 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             Stored::Unknown => keys.len() != prepared.len(),
             Stored::NoneBut(maybe) => !maybe.is_empty(),
         };
+        if let Some(read) = &read {
+            keys.retain(|k| !read.contains_key(k));
+        }
         let fetched = if keys.is_empty() {
             Vec::new()
         } else {
@@ -514,7 +586,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         };
         // The stored state of every key the batch touches, as the batch goes (a key missing
         // here is not stored).
-        let mut state: HashMap<Vec<u8>, Current<V>> = keys.into_iter().zip(fetched).collect();
+        let mut state: HashMap<Vec<u8>, Current<V>> = read.unwrap_or_default();
+        state.extend(keys.into_iter().zip(fetched));
         // Who holds each claimed unique key, as the batch goes.
         let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
         let mut plan: Vec<Planned<'p>> = Vec::new();
@@ -549,8 +622,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 Kind::Delete => {}
             }
             let new_entries: &[Entry] = p.new.as_ref().map_or(&[], |(_, _, es, _)| es);
-            if let Some((old, old_expiry)) = &current {
-                self.remove_record(
+            let unchanged = match &current {
+                Some((old, old_expiry)) => self.remove_record(
                     def,
                     parts,
                     &p.pk,
@@ -559,10 +632,18 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     new_entries,
                     &mut plan,
                     &mut owners,
-                );
-            }
+                ),
+                None => vec![false; new_entries.len()],
+            };
             if let Some((v, expiry, entries, _)) = &p.new {
                 for (entry, e) in entries.iter().enumerate() {
+                    if unchanged[entry] {
+                        // Stored as it is, and the row already holds its unique value.
+                        if e.claims {
+                            owners.insert((e.index, e.key.clone()), Some(p.pk.clone()));
+                        }
+                        continue;
+                    }
                     if e.claims {
                         if let Some(attempt) = self.claim(
                             def,
@@ -593,6 +674,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     }
 
     /// Deletes a record's entries (except those `keep` rewrites) and its expiry entry.
+    /// Returns, for each entry of `keep`, whether the record has it already, key and
+    /// value alike (it need not be written again).
     #[allow(clippy::too_many_arguments)]
     fn remove_record<'p>(
         &self,
@@ -604,9 +687,14 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         keep: &[Entry],
         plan: &mut Vec<Planned<'p>>,
         owners: &mut HashMap<(usize, Vec<u8>), Option<Vec<u8>>>,
-    ) {
+    ) -> Vec<bool> {
+        let mut unchanged = vec![false; keep.len()];
         for e in entries_of(def, old, pk, old_expiry) {
-            if keep.iter().any(|k| k.index == e.index && k.key == e.key) {
+            if let Some(i) = keep
+                .iter()
+                .position(|k| k.index == e.index && k.key == e.key)
+            {
+                unchanged[i] = keep[i].value == e.value;
                 continue;
             }
             if e.claims {
@@ -617,6 +705,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         if let Some(exp) = old_expiry {
             plan.push(Planned::Delete(&parts.expiry, expiry_key(exp, pk)));
         }
+        unchanged
     }
 
     /// Claims a unique key for `pk`: free, already ours, or held by an expired row (which is
@@ -666,7 +755,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     if !locked.contains(&self.locks.stripe(&parts.records, &owner)) {
                         return Ok(Some(Attempt::NeedLock(owner)));
                     }
-                    self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
+                    let _ = self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
                     plan.push(Planned::Delete(&parts.records, owner.clone()));
                     state.insert(owner, None);
                 }
