@@ -28,6 +28,7 @@ use kv_store::range::successor;
 
 use crate::access::AccessPath;
 use crate::error::{StoreError, StoreResult};
+use crate::resume::ResumePoint;
 use crate::store::{IndexedEntityStore, Mutation};
 use crate::system::Job;
 use crate::value::Value;
@@ -402,13 +403,50 @@ impl JobQueue {
             .collect())
     }
 
+    /// One round of a claim's walk: up to `n` entries of the claim index from the resume
+    /// point (or from `from`, when this claim's earlier rounds got further), with each
+    /// one's job when claimable. The point moves past them while the caller claims them, so
+    /// concurrent claimers walk on to other jobs instead of racing for these; the caller
+    /// puts back any it does not take. Only the walk takes turns, not the writes.
+    fn take_candidates(
+        &self,
+        point: &ResumePoint,
+        ready: &AccessPath,
+        from: &mut Option<Vec<u8>>,
+        n: usize,
+        now: i64,
+    ) -> StoreResult<Vec<(Vec<u8>, Option<Job>)>> {
+        let walk = point.begin();
+        let shared = walk.start().map(<[u8]>::to_vec);
+        // None (the start of the range) is the earliest.
+        let ahead = from.is_some() && (shared.is_none() || *from > shared);
+        let start = if ahead { from.clone() } else { shared.clone() };
+        let candidates = self.candidates(ready, start.as_deref(), n, now)?;
+        let Some((last, _)) = candidates.last() else {
+            walk.finish(shared);
+            return Ok(candidates);
+        };
+        let after = successor(last);
+        // Entries left in the queue (delayed jobs) keep the point at the first of them, as
+        // do any this claim stepped past in earlier rounds.
+        let next = if ahead {
+            shared
+        } else {
+            let left = candidates.iter().find(|(_, job)| job.is_none());
+            Some(left.map_or_else(|| after.clone(), |(key, _)| key.clone()))
+        };
+        walk.finish(next);
+        *from = Some(after);
+        Ok(candidates)
+    }
+
     /// Claims up to `n` ready jobs of `queue` for `worker`, each with a lease of `lease`
     /// µs, in priority then age order. Concurrent claimers never receive the same job.
     /// Jobs whose lease has expired are put back in their queues first.
     ///
-    /// Claims of one queue take turns: they would all race for the same jobs at the front.
-    /// Each starts where the last one stopped (a [`crate::resume`] point), so it does not
-    /// step over the entries earlier claims deleted.
+    /// Each claim starts where the last one stopped (a [`crate::resume`] point), so it does
+    /// not step over the entries earlier claims deleted, and concurrent claims of one queue
+    /// walk to different jobs instead of racing for the same ones at the front.
     pub fn claim(&self, queue: &str, worker: &str, n: usize, lease: i64) -> StoreResult<Vec<Job>> {
         if worker.is_empty() {
             return Err(StoreError::InvalidJob("a claim needs a worker name".into()));
@@ -425,27 +463,24 @@ impl JobQueue {
         let prefix = vec![text(queue), text(QUEUED)];
         let ready = AccessPath::index("jobs_ready").eq(prefix.clone());
         let point = self.store.resume_point("jobs_ready", prefix)?;
-        let walk = point.begin();
         let now = self.now();
         let mut claimed: Vec<Job> = Vec::new();
-        let mut from: Option<Vec<u8>> = walk.start().map(<[u8]>::to_vec);
-        // The first entry looked at and left in the queue (delayed, or changed by another
-        // writer since the walk read it): the next claim starts there.
-        let mut first_left: Option<Vec<u8>> = None;
+        // Where this claim's next round reads from: past what its earlier rounds looked at.
+        let mut from: Option<Vec<u8>> = None;
         loop {
             let want = n - claimed.len();
-            let candidates = self.candidates(&ready, from.as_deref(), want, now)?;
-            let Some((last, _)) = candidates.last() else {
+            let candidates = self.take_candidates(&point, &ready, &mut from, want, now)?;
+            if candidates.is_empty() {
                 break;
-            };
-            let next_from = successor(last);
+            }
+            let exhausted = candidates.len() < want;
             let ids: Vec<String> = candidates
                 .iter()
                 .filter_map(|(_, job)| job.as_ref().map(|j| j.job_id.clone()))
                 .collect();
             let mut taken: std::collections::HashMap<String, Job> =
                 std::collections::HashMap::new();
-            self.store.apply_decided(&ids, |id, current| {
+            let written = self.store.apply_decided(&ids, |id, current| {
                 // Checked again under the job's lock: its state as read may be stale.
                 taken.remove(id);
                 let claimable = current.filter(|job| {
@@ -464,21 +499,27 @@ impl JobQueue {
                 };
                 taken.insert(id.clone(), next.clone());
                 Ok(vec![Mutation::Update(next)])
-            })?;
-            let exhausted = candidates.len() < want;
+            });
+            if let Err(e) = written {
+                // Nothing was claimed: every candidate is still in the queue.
+                for (key, _) in &candidates {
+                    point.put(key);
+                }
+                return Err(e);
+            }
             for (key, job) in candidates {
-                match job.and_then(|j| taken.remove(&j.job_id)) {
-                    Some(job) => claimed.push(job),
-                    None if first_left.is_none() => first_left = Some(key),
+                match job.map(|j| taken.remove(&j.job_id)) {
+                    Some(Some(job)) => claimed.push(job),
+                    // Changed by another writer since the walk: if still queued, walks
+                    // must find it again.
+                    Some(None) => point.put(&key),
                     None => {}
                 }
             }
-            from = Some(next_from);
             if exhausted || claimed.len() == n {
                 break;
             }
         }
-        walk.finish(first_left.or(from));
         if let Some(expiry) = claimed.iter().filter_map(|j| j.lease_expires_at).min() {
             self.upkeep.next_expiry.fetch_min(expiry, Ordering::AcqRel);
         }

@@ -16,6 +16,10 @@
 //! or is a put still on its way to lowering it (visible only after that lowering, which then
 //! covers it). Deletions need nothing: they only take entries away.
 //!
+//! A walk may also move the point past entries before it has consumed them (a claim does,
+//! so that the next claimer walks on to other jobs while it writes), as long as it gives back
+//! every one it does not consume in the end ([`ResumePoint::put`]).
+//!
 //! The position lives in memory: a reopened store walks from the front once.
 
 use kv_store::KeyRange;
@@ -83,8 +87,9 @@ impl ResumePoint {
         }
     }
 
-    /// Called by a writer after its write is visible: an entry was put at `key`.
-    pub(crate) fn put(&self, key: &[u8]) {
+    /// An entry is at `key` that walks must find: a writer put it (called once the write
+    /// is visible), or a walk moved the point past it and then did not consume it.
+    pub fn put(&self, key: &[u8]) {
         let mut state = self.state.lock();
         if state.position.as_deref().is_some_and(|p| key < p) {
             state.position = Some(key.to_vec());
