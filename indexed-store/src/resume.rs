@@ -22,6 +22,8 @@
 //!
 //! The position lives in memory: a reopened store walks from the front once.
 
+use std::sync::Arc;
+
 use kv_store::KeyRange;
 use parking_lot::{Mutex, MutexGuard};
 
@@ -146,9 +148,12 @@ impl Drop for Walk<'_> {
 /// For each point a batch's puts may land behind, the lowest such key: `puts` yields each
 /// put's partition and key.
 pub(crate) fn lowest_puts<'k>(
-    points: &[std::sync::Arc<ResumePoint>],
+    points: &[Arc<ResumePoint>],
     puts: impl Iterator<Item = (&'k str, &'k [u8])>,
-) -> Vec<(usize, Vec<u8>)> {
+) -> Vec<(Arc<ResumePoint>, Vec<u8>)> {
+    if points.is_empty() {
+        return Vec::new();
+    }
     let mut lowest: Vec<Option<&[u8]>> = vec![None; points.len()];
     for (partition, key) in puts {
         for (i, p) in points.iter().enumerate() {
@@ -160,6 +165,6 @@ pub(crate) fn lowest_puts<'k>(
     lowest
         .into_iter()
         .enumerate()
-        .filter_map(|(i, k)| k.map(|k| (i, k.to_vec())))
+        .filter_map(|(i, k)| k.map(|k| (points[i].clone(), k.to_vec())))
         .collect()
 }

@@ -411,10 +411,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         plan: Vec<Planned<'_>>,
         prepared: &mut [Prepared<V>],
     ) -> StoreResult<()> {
-        let points = self.resume_points.read();
-        let behind = if points.is_empty() {
-            Vec::new()
-        } else {
+        let behind = {
+            let points = self.resume_points.read();
             let puts = plan.iter().filter_map(|op| match op {
                 Planned::Entry { item, entry } => {
                     let (_, _, entries, _) = prepared[*item].new.as_ref()?;
@@ -427,7 +425,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         };
         self.backend.write(materialise(parts, plan, prepared))?;
         for (point, key) in behind {
-            points[point].put(&key);
+            point.put(&key);
         }
         Ok(())
     }
@@ -446,9 +444,19 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 reason: "a resume point needs one key range".into(),
             });
         };
+        let found = |points: &[Arc<ResumePoint>]| {
+            points
+                .iter()
+                .find(|p| p.watches(&partition, &range))
+                .cloned()
+        };
+        // Looked up on every claim: the write lock only to add one.
+        if let Some(p) = found(&self.resume_points.read()) {
+            return Ok(p);
+        }
         let mut points = self.resume_points.write();
-        if let Some(p) = points.iter().find(|p| p.watches(&partition, &range)) {
-            return Ok(p.clone());
+        if let Some(p) = found(&points) {
+            return Ok(p);
         }
         let point = Arc::new(ResumePoint::new(partition, range));
         points.push(point.clone());
