@@ -508,10 +508,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let now = self.now();
             let mut mutations = Vec::new();
             let mut read: HashMap<Vec<u8>, Current<V>> = HashMap::with_capacity(pks.len());
-            for ((key, pk), current) in keys
-                .iter()
-                .zip(&pks)
-                .zip(self.read_current(&parts, &pks)?)
+            for ((key, pk), current) in keys.iter().zip(&pks).zip(self.read_current(&parts, &pks)?)
             {
                 let live = current
                     .as_ref()
@@ -763,7 +760,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     if !locked.contains(&self.locks.stripe(&parts.records, &owner)) {
                         return Ok(Some(Attempt::NeedLock(owner)));
                     }
-                    let _ = self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
+                    let _ =
+                        self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
                     plan.push(Planned::Delete(&parts.records, owner.clone()));
                     state.insert(owner, None);
                 }

@@ -93,7 +93,10 @@ fn an_entry_given_back_is_walked_again() {
             .unwrap();
     }
     let taken = take(&t.store, &point, 2);
-    assert!(take(&t.store, &point, 1)[0].1 == "a2", "the point moved past a0, a1");
+    assert!(
+        take(&t.store, &point, 1)[0].1 == "a2",
+        "the point moved past a0, a1"
+    );
     // a1 was not consumed after all.
     point.put(&taken[1].0);
     let again = take(&t.store, &point, 1);
@@ -164,7 +167,7 @@ fn concurrent_writers_and_consumers_lose_nothing() {
                     }
                     for (key, id) in taken {
                         round += 1;
-                        if (round + c) % 10 == 0 {
+                        if (round + c).is_multiple_of(10) {
                             point.put(&key);
                         } else if store.delete(&id).unwrap() {
                             // A walk from a lowered point may meet an entry another
