@@ -375,15 +375,21 @@ impl JobQueue {
         Ok(ids)
     }
 
-    /// Up to `n` entries of the claim index from `from` on (None: its start), each with
-    /// its job when that is claimable at `now` (queued, ready to run), in claim order.
+    /// True when `job` can be claimed from `queue` at `now`: queued, and due to run.
+    fn claimable(job: &Job, queue: &str, now: i64) -> bool {
+        job.status == QUEUED && job.queue == queue && job.run_after <= now
+    }
+
+    /// Up to `n` entries of `queue`'s claim index from `from` on (None: its start), each
+    /// with its job's id when that is claimable at `now`, in claim order.
     fn candidates(
         &self,
         ready: &AccessPath,
         from: Option<&[u8]>,
         n: usize,
+        queue: &str,
         now: i64,
-    ) -> StoreResult<Vec<(Vec<u8>, Option<Job>)>> {
+    ) -> StoreResult<Vec<(Vec<u8>, Option<String>)>> {
         let reader = self.store.reader();
         let mut keys = Vec::with_capacity(n);
         let mut pks = Vec::with_capacity(n);
@@ -397,15 +403,17 @@ impl JobQueue {
             .into_iter()
             .zip(jobs)
             .map(|(key, job)| {
-                let job = job.filter(|j| j.status == QUEUED && j.run_after <= now);
-                (key, job)
+                let id = job
+                    .filter(|j| Self::claimable(j, queue, now))
+                    .map(|j| j.job_id);
+                (key, id)
             })
             .collect())
     }
 
     /// One round of a claim's walk: up to `n` entries of the claim index from the resume
     /// point (or from `from`, when this claim's earlier rounds got further), with each
-    /// one's job when claimable. The point moves past them while the caller claims them, so
+    /// one's job id when claimable. The point moves past them while the caller claims them, so
     /// concurrent claimers walk on to other jobs instead of racing for these; the caller
     /// puts back any it does not take. Only the walk takes turns, not the writes.
     fn take_candidates(
@@ -414,14 +422,15 @@ impl JobQueue {
         ready: &AccessPath,
         from: &mut Option<Vec<u8>>,
         n: usize,
+        queue: &str,
         now: i64,
-    ) -> StoreResult<Vec<(Vec<u8>, Option<Job>)>> {
+    ) -> StoreResult<Vec<(Vec<u8>, Option<String>)>> {
         let walk = point.begin();
         let shared = walk.start().map(<[u8]>::to_vec);
         // None (the start of the range) is the earliest.
         let ahead = from.is_some() && (shared.is_none() || *from > shared);
         let start = if ahead { from.clone() } else { shared.clone() };
-        let candidates = self.candidates(ready, start.as_deref(), n, now)?;
+        let candidates = self.candidates(ready, start.as_deref(), n, queue, now)?;
         let Some((last, _)) = candidates.last() else {
             walk.finish(shared);
             return Ok(candidates);
@@ -432,7 +441,7 @@ impl JobQueue {
         let next = if ahead {
             shared
         } else {
-            let left = candidates.iter().find(|(_, job)| job.is_none());
+            let left = candidates.iter().find(|(_, id)| id.is_none());
             Some(left.map_or_else(|| after.clone(), |(key, _)| key.clone()))
         };
         walk.finish(next);
@@ -469,24 +478,18 @@ impl JobQueue {
         let mut from: Option<Vec<u8>> = None;
         loop {
             let want = n - claimed.len();
-            let candidates = self.take_candidates(&point, &ready, &mut from, want, now)?;
+            let candidates = self.take_candidates(&point, &ready, &mut from, want, queue, now)?;
             if candidates.is_empty() {
                 break;
             }
             let exhausted = candidates.len() < want;
-            let ids: Vec<String> = candidates
-                .iter()
-                .filter_map(|(_, job)| job.as_ref().map(|j| j.job_id.clone()))
-                .collect();
+            let ids: Vec<String> = candidates.iter().filter_map(|(_, id)| id.clone()).collect();
             let mut taken: std::collections::HashMap<String, Job> =
                 std::collections::HashMap::new();
             let written = self.store.apply_decided(&ids, |id, current| {
                 // Checked again under the job's lock: its state as read may be stale.
                 taken.remove(id);
-                let claimable = current.filter(|job| {
-                    job.status == QUEUED && job.queue == queue && job.run_after <= now
-                });
-                let Some(job) = claimable else {
+                let Some(job) = current.filter(|job| Self::claimable(job, queue, now)) else {
                     return Ok(Vec::new());
                 };
                 let next = Job {
@@ -507,8 +510,8 @@ impl JobQueue {
                 }
                 return Err(e);
             }
-            for (key, job) in candidates {
-                match job.map(|j| taken.remove(&j.job_id)) {
+            for (key, id) in candidates {
+                match id.map(|id| taken.remove(&id)) {
                     Some(Some(job)) => claimed.push(job),
                     // Changed by another writer since the walk: if still queued, walks
                     // must find it again.

@@ -40,17 +40,8 @@ pub struct ResumePoint {
 struct State {
     /// Where the next walk starts (inclusive); None: at the start of the range.
     position: Option<Vec<u8>>,
-    walking: bool,
-    /// The lowest key put into the range while a walk was under way.
-    put_while_walking: Option<Vec<u8>>,
-}
-
-/// The lower of two starts, where None (the start of the range) is lowest.
-fn lowest(a: Option<Vec<u8>>, b: Option<Vec<u8>>) -> Option<Vec<u8>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        _ => None,
-    }
+    /// The lowest key put into the range since the last walk began.
+    put_since_walk_began: Option<Vec<u8>>,
 }
 
 impl ResumePoint {
@@ -79,8 +70,7 @@ impl ResumePoint {
     pub fn begin(&self) -> Walk<'_> {
         let turn = self.turn.lock();
         let mut state = self.state.lock();
-        state.walking = true;
-        state.put_while_walking = None;
+        state.put_since_walk_began = None;
         Walk {
             point: self,
             _turn: turn,
@@ -96,13 +86,12 @@ impl ResumePoint {
         if state.position.as_deref().is_some_and(|p| key < p) {
             state.position = Some(key.to_vec());
         }
-        if state.walking
-            && state
-                .put_while_walking
-                .as_deref()
-                .is_none_or(|lowest| key < lowest)
+        if state
+            .put_since_walk_began
+            .as_deref()
+            .is_none_or(|lowest| key < lowest)
         {
-            state.put_while_walking = Some(key.to_vec());
+            state.put_since_walk_began = Some(key.to_vec());
         }
     }
 }
@@ -132,14 +121,14 @@ impl Walk<'_> {
 impl Drop for Walk<'_> {
     fn drop(&mut self) {
         let mut state = self.point.state.lock();
-        let put = state.put_while_walking.take();
-        state.walking = false;
+        let put = state.put_since_walk_began.take();
         // A walk that did not finish (an error) leaves the position as it was, lowered by
         // any put meanwhile.
         if let Some(next) = self.next.take() {
-            state.position = match put {
-                Some(put) => lowest(next, Some(put)),
-                None => next,
+            // None as `next` is the start of the range, below any put.
+            state.position = match (next, put) {
+                (Some(next), Some(put)) => Some(next.min(put)),
+                (next, _) => next,
             };
         }
     }

@@ -760,8 +760,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     if !locked.contains(&self.locks.stripe(&parts.records, &owner)) {
                         return Ok(Some(Attempt::NeedLock(owner)));
                     }
-                    let _ =
-                        self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
+                    self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
                     plan.push(Planned::Delete(&parts.records, owner.clone()));
                     state.insert(owner, None);
                 }

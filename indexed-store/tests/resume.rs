@@ -59,15 +59,20 @@ fn queued_ids(store: &IndexedEntityStore<String, Account>) -> Vec<String> {
     records.map(|r| r.unwrap().1.id).collect()
 }
 
+/// Queued accounts `a{i}` with `i` contacts.
+fn insert_queued(store: &IndexedEntityStore<String, Account>, range: std::ops::Range<i64>) {
+    for i in range {
+        store
+            .insert(account(&format!("a{i}"), "queued", i))
+            .unwrap();
+    }
+}
+
 #[test]
 fn an_entry_put_behind_the_point_is_walked_next() {
     let t = temp_store();
     let point = t.store.resume_point(INDEX, queued()).unwrap();
-    for i in 10..20 {
-        t.store
-            .insert(account(&format!("a{i}"), "queued", i))
-            .unwrap();
-    }
+    insert_queued(&t.store, 10..20);
     let first = take(&t.store, &point, 5);
     let ids: Vec<&str> = first.iter().map(|(_, id)| id.as_str()).collect();
     assert_eq!(ids, ["a10", "a11", "a12", "a13", "a14"]);
@@ -87,11 +92,7 @@ fn an_entry_put_behind_the_point_is_walked_next() {
 fn an_entry_given_back_is_walked_again() {
     let t = temp_store();
     let point = t.store.resume_point(INDEX, queued()).unwrap();
-    for i in 0..4 {
-        t.store
-            .insert(account(&format!("a{i}"), "queued", i))
-            .unwrap();
-    }
+    insert_queued(&t.store, 0..4);
     let taken = take(&t.store, &point, 2);
     assert!(
         take(&t.store, &point, 1)[0].1 == "a2",
