@@ -5,7 +5,7 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use kv_store::range::prefix_successor;
-use kv_store::{Direction, KeyRange, KvIter, KvPair, ReadView};
+use kv_store::{Direction, KeyRange, KvIter, KvPair, ReadView, Step};
 
 use crate::access::AccessPath;
 use crate::codec::{KeyReader, SortOrder};
@@ -554,36 +554,45 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
                 reason: "a distinct walk takes one equality prefix".into(),
             });
         }
-        let (_, mut range) = walks.pop().expect("one walk");
-        let (floor, ceiling) = (range.lower.clone(), range.upper.clone());
+        let (_, range) = walks.pop().expect("one walk");
         let mut out = Vec::new();
-        while path.limit.is_none_or(|l| out.len() < l) {
-            let mut found = None;
-            for item in self.view.scan(&partition, &range, path.direction)? {
-                let (key, value) = item?;
-                let mut reader = KeyReader::new(&key);
-                let values = reader.read_tuple(orders)?;
-                let prefix = key[..reader.position()].to_vec();
-                let expiry = match path.index {
-                    None => record_expiry(&value),
-                    Some(_) => EntryPayload::decode(&value, &partition)?.expiry,
+        let mut failed: Option<StoreError> = None;
+        // One iterator for the whole walk: after each value found, it seeks past the rest of
+        // that value's entries.
+        self.view
+            .visit_skipping(&partition, &range, path.direction, &mut |key, value| {
+                let found = (|| -> StoreResult<Option<(Vec<Value>, usize)>> {
+                    let mut reader = KeyReader::new(key);
+                    let values = reader.read_tuple(orders)?;
+                    let expiry = match path.index {
+                        None => record_expiry(value),
+                        Some(_) => EntryPayload::decode(value, &partition)?.expiry,
+                    };
+                    Ok(self.live(expiry).then(|| (values, reader.position())))
+                })();
+                let (values, end) = match found {
+                    Ok(Some(found)) => found,
+                    // An expired entry: its value may still have live entries after it.
+                    Ok(None) => return Step::Next,
+                    Err(e) => {
+                        failed = Some(e);
+                        return Step::Stop;
+                    }
                 };
-                if self.live(expiry) {
-                    found = Some((values, prefix));
-                    break;
+                out.push(values);
+                if path.limit.is_some_and(|l| out.len() >= l) {
+                    return Step::Stop;
                 }
-            }
-            let Some((values, prefix)) = found else { break };
-            out.push(values);
-            range = match path.direction {
-                Direction::Forward => match prefix_successor(&prefix) {
-                    Some(next) => KeyRange::new(Bound::Included(next), ceiling.clone()),
-                    None => break,
-                },
-                Direction::Reverse => KeyRange::new(floor.clone(), Bound::Excluded(prefix)),
-            };
+                let prefix = &key[..end];
+                match path.direction {
+                    Direction::Forward => prefix_successor(prefix).map_or(Step::Stop, Step::Seek),
+                    Direction::Reverse => Step::Seek(prefix.to_vec()),
+                }
+            })?;
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
         }
-        Ok(out)
     }
 
     /// The distinct values of the first `columns` key columns among the entries the path

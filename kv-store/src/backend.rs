@@ -1,5 +1,6 @@
 //! The storage trait every backend implements, and the types it speaks.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::{KeyRange, KvResult};
@@ -29,6 +30,19 @@ impl Direction {
             Direction::Reverse => Direction::Forward,
         }
     }
+}
+
+/// What a skipping walk ([`ReadView::visit_skipping`]) does after a pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Go on to the next pair in the walk's direction.
+    Next,
+    /// Jump: forward, to the first key at or after this one; in reverse, to the last key
+    /// before this one (so a prefix skips everything that starts with it). Never back past
+    /// the walk's range.
+    Seek(Vec<u8>),
+    /// End the walk.
+    Stop,
 }
 
 /// One change inside a [`WriteBatch`].
@@ -188,6 +202,45 @@ pub trait ReadView: Send + Sync {
             }
         }
         Ok(())
+    }
+
+    /// Like [`visit`](Self::visit), but the visitor may jump ahead ([`Step::Seek`]): a skip
+    /// scan over distinct values reuses one iterator instead of opening one per value.
+    fn visit_skipping(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> KvResult<()> {
+        let mut range = range.clone();
+        loop {
+            let mut seek = None;
+            self.visit(
+                partition,
+                &range,
+                direction,
+                &mut |key, value| match visit(key, value) {
+                    Step::Next => true,
+                    Step::Stop => false,
+                    Step::Seek(to) => {
+                        seek = Some(to);
+                        false
+                    }
+                },
+            )?;
+            let Some(to) = seek else {
+                return Ok(());
+            };
+            let rest = match direction {
+                Direction::Forward => KeyRange::new(Bound::Included(to), Bound::Unbounded),
+                Direction::Reverse => KeyRange::new(Bound::Unbounded, Bound::Excluded(to)),
+            };
+            range = range.intersect(&rest);
+            if range.is_empty() {
+                return Ok(());
+            }
+        }
     }
 
     /// Approximate bytes on disk of the keys in `[start, end)` of a partition, from the

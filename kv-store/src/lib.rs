@@ -11,7 +11,7 @@ pub mod memory;
 pub mod range;
 pub mod rocks;
 
-pub use backend::{BatchOp, Direction, KvIter, KvPair, ReadView, StorageBackend, WriteBatch};
+pub use backend::{BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend, WriteBatch};
 pub use error::{KvError, KvResult};
 pub use memory::MemoryBackend;
 pub use range::KeyRange;

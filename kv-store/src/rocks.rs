@@ -9,7 +9,9 @@ use rocksdb::{
     MultiThreaded, Options, ReadOptions, SnapshotWithThreadMode, WriteOptions,
 };
 
-use crate::backend::{BatchOp, Direction, KvIter, KvPair, ReadView, StorageBackend, WriteBatch};
+use crate::backend::{
+    BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend, WriteBatch,
+};
 use crate::{KeyRange, KvError, KvResult};
 
 type Db = DBWithThreadMode<MultiThreaded>;
@@ -296,6 +298,59 @@ impl RocksBackend {
         raw.status().map_err(KvError::rocks("iterate"))
     }
 
+    /// `visit_at` whose visitor may jump: the iterator seeks within its bounds instead of
+    /// being rebuilt (building one pins every memtable and file of the partition).
+    fn visit_skipping_at<'a>(
+        &'a self,
+        snapshot: Option<&SnapshotWithThreadMode<'a, Db>>,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> KvResult<()> {
+        let cf = self.cf(partition)?;
+        let Some(mut raw) = self.raw_at(snapshot, &cf, range, direction) else {
+            return Ok(());
+        };
+        let (start, end) = range.half_open();
+        while let Some((key, value)) = raw.item() {
+            match visit(key, value) {
+                Step::Next => match direction {
+                    Direction::Forward => raw.next(),
+                    Direction::Reverse => raw.prev(),
+                },
+                Step::Stop => return Ok(()),
+                // A target outside the range is clamped here rather than left to how
+                // RocksDB treats a seek past an iterator's bounds.
+                Step::Seek(to) => match direction {
+                    Direction::Forward => {
+                        if end.as_ref().is_some_and(|e| to >= *e) {
+                            return Ok(());
+                        }
+                        match &start {
+                            Some(s) if to < *s => raw.seek(s),
+                            _ => raw.seek(&to),
+                        }
+                    }
+                    Direction::Reverse => {
+                        if start.as_ref().is_some_and(|s| to <= *s) {
+                            return Ok(());
+                        }
+                        if end.as_ref().is_some_and(|e| to >= *e) {
+                            raw.seek_to_last();
+                        } else {
+                            raw.seek_for_prev(&to);
+                            if raw.key() == Some(to.as_slice()) {
+                                raw.prev();
+                            }
+                        }
+                    }
+                },
+            }
+        }
+        raw.status().map_err(KvError::rocks("iterate"))
+    }
+
     /// Reads `keys` with one MultiGet and calls `visit` with each value in the order the keys
     /// were given.
     fn visit_many_at(
@@ -454,6 +509,17 @@ impl ReadView for RocksSnapshot<'_> {
             .visit_at(Some(&self.snapshot), partition, range, direction, visit)
     }
 
+    fn visit_skipping(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> KvResult<()> {
+        self.backend
+            .visit_skipping_at(Some(&self.snapshot), partition, range, direction, visit)
+    }
+
     fn visit_many(
         &self,
         partition: &str,
@@ -495,6 +561,16 @@ impl ReadView for RocksBackend {
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> KvResult<()> {
         self.visit_at(None, partition, range, direction, visit)
+    }
+
+    fn visit_skipping(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> KvResult<()> {
+        self.visit_skipping_at(None, partition, range, direction, visit)
     }
 
     fn visit_many(

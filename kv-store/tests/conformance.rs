@@ -4,8 +4,8 @@
 use std::ops::Bound;
 
 use kv_store::{
-    Direction, KeyRange, KvError, KvPair, MemoryBackend, ReadView, RocksBackend, StorageBackend,
-    WriteBatch,
+    Direction, KeyRange, KvError, KvPair, MemoryBackend, ReadView, RocksBackend, Step,
+    StorageBackend, WriteBatch,
 };
 
 fn pairs(b: &dyn StorageBackend, partition: &str) -> Vec<KvPair> {
@@ -323,6 +323,88 @@ fn visit_agrees_with_scan(b: &dyn StorageBackend) {
     ));
 }
 
+fn skipping_visits_jump_like_a_narrowed_scan(b: &dyn StorageBackend) {
+    filled(b);
+    let ranges = [
+        KeyRange::all(),
+        KeyRange::new(
+            Bound::Excluded(b"a".to_vec()),
+            Bound::Included(b"d\xff".to_vec()),
+        ),
+    ];
+    let targets: [&[u8]; 7] = [b"", b"0", b"b", b"b\0", b"c\0", b"d\xff", b"zz"];
+    let snapshot = b.snapshot();
+    for view in [b as &dyn ReadView, &*snapshot] {
+        for range in &ranges {
+            for direction in [Direction::Forward, Direction::Reverse] {
+                let scanned: Vec<Vec<u8>> = keys(view.scan("p", range, direction).unwrap());
+                for target in targets {
+                    // One jump after the first key: then every key of the range at or after
+                    // the target (forward), or before it (reverse), in walk order.
+                    let mut visited: Vec<Vec<u8>> = Vec::new();
+                    view.visit_skipping("p", range, direction, &mut |k, v| {
+                        assert_eq!(k, v);
+                        visited.push(k.to_vec());
+                        if visited.len() == 1 {
+                            Step::Seek(target.to_vec())
+                        } else {
+                            Step::Next
+                        }
+                    })
+                    .unwrap();
+                    let mut expected: Vec<Vec<u8>> = scanned.iter().take(1).cloned().collect();
+                    expected.extend(
+                        scanned
+                            .iter()
+                            .filter(|k| match direction {
+                                Direction::Forward => k.as_slice() >= target,
+                                Direction::Reverse => k.as_slice() < target,
+                            })
+                            .cloned(),
+                    );
+                    assert_eq!(visited, expected, "{range:?} {direction:?} {target:?}");
+                }
+            }
+        }
+        // A skip scan over first bytes: one key per distinct first byte, then a stop.
+        for (direction, expected) in [
+            (
+                Direction::Forward,
+                vec![&b"a"[..], b"b", b"c", b"d\xff", b"e"],
+            ),
+            (
+                Direction::Reverse,
+                vec![&b"e"[..], b"d\xff", b"c", b"b\0", b"a"],
+            ),
+        ] {
+            let mut visited: Vec<Vec<u8>> = Vec::new();
+            view.visit_skipping("p", &KeyRange::all(), direction, &mut |k, _| {
+                visited.push(k.to_vec());
+                if visited.len() == 4 && direction == Direction::Reverse {
+                    // Stop ends the walk even with keys left.
+                    return Step::Stop;
+                }
+                match direction {
+                    Direction::Forward => Step::Seek(vec![k[0] + 1]),
+                    Direction::Reverse => Step::Seek(vec![k[0]]),
+                }
+            })
+            .unwrap();
+            let expected: Vec<Vec<u8>> = match direction {
+                Direction::Forward => expected.iter().map(|k| k.to_vec()).collect(),
+                Direction::Reverse => expected.iter().take(4).map(|k| k.to_vec()).collect(),
+            };
+            assert_eq!(visited, expected, "{direction:?}");
+        }
+    }
+    assert!(matches!(
+        b.visit_skipping("nope", &KeyRange::all(), Direction::Forward, &mut |_, _| {
+            Step::Next
+        }),
+        Err(KvError::UnknownPartition(_))
+    ));
+}
+
 fn visit_many_agrees_with_multi_get(b: &dyn StorageBackend) {
     filled(b);
     let keys = vec![b"c".to_vec(), b"zz".to_vec(), b"a".to_vec(), b"e".to_vec()];
@@ -365,6 +447,7 @@ conformance!(
     partitions_are_created_on_demand_and_dropped,
     visit_agrees_with_scan,
     visit_many_agrees_with_multi_get,
+    skipping_visits_jump_like_a_narrowed_scan,
     unknown_partition_is_an_error_for_every_operation,
     a_batch_with_an_unknown_partition_writes_nothing,
     batches_put_and_delete_across_partitions,
