@@ -1,7 +1,8 @@
 //! The fast path: a statement whose optimized plan is one Quiver table scan under column
-//! projections, a filter, an ORDER BY that an index yields, a LIMIT/OFFSET, or `count(*)`,
-//! runs by building its `IndexScanExec` straight from the bound parameters, with no logical
-//! optimizer and no physical planner. Everything else goes to DataFusion's planner.
+//! projections, a filter, an ORDER BY that an index yields, a LIMIT/OFFSET, `count(*)`, or a
+//! DISTINCT / `GROUP BY` of columns with only `count(*)`s that a skip scan or a facet walk
+//! answers, runs by building its `IndexScanExec` straight from the bound parameters, with no
+//! logical optimizer and no physical planner. Everything else goes to DataFusion's planner.
 //!
 //! The shape is recognised once, when the statement is prepared, on the plan DataFusion
 //! optimized with its placeholders in place (so type coercion, projection pushdown and
@@ -52,8 +53,22 @@ pub(crate) struct FastPlan {
     fetch: Option<usize>,
     /// `Some(k)`: one row of `k` counts of the matching rows instead of the rows.
     counts: Option<usize>,
+    /// The grouping that replaces the rows: their distinct values, or facet counts.
+    groups: Option<Groups>,
     /// Output columns as positions in the scan's output (or in the counts).
     columns: Vec<usize>,
+    schema: SchemaRef,
+}
+
+/// `SELECT DISTINCT cols` or `SELECT cols, count(*) ... GROUP BY cols`: answered by the
+/// same skip scan or facet walk DataFusion's plan gets from [`crate::distinct::DistinctScan`].
+#[derive(Clone)]
+struct Groups {
+    /// The grouped table columns, in the aggregate's order.
+    names: Vec<String>,
+    /// `count(*)`s after them (0: a DISTINCT).
+    counts: usize,
+    /// The aggregate's output: the grouped columns, then the counts.
     schema: SchemaRef,
 }
 
@@ -75,13 +90,18 @@ struct Lowered {
     skip: usize,
     fetch: Option<usize>,
     counts: Option<usize>,
+    groups: Option<Groups>,
     columns: Vec<usize>,
 }
 
 impl Lowered {
-    /// Rows as the scan yields them: nothing ordered, limited or counted yet.
+    /// Rows as the scan yields them: nothing ordered, limited, counted or grouped yet.
     fn plain(&self) -> bool {
-        self.order.is_empty() && self.skip == 0 && self.fetch.is_none() && self.counts.is_none()
+        self.order.is_empty()
+            && self.skip == 0
+            && self.fetch.is_none()
+            && self.counts.is_none()
+            && self.groups.is_none()
     }
 }
 
@@ -91,17 +111,19 @@ pub(crate) fn analyze(plan: &LogicalPlan) -> Option<FastPlan> {
     let mut lowered = lower(plan, true)?;
     let parameters = Parameters::of(&lowered.filters)?;
     // The scan reads what the output needs: the optimizer kept the columns the filters above
-    // the scan use, but the scan reads those itself (and a count needs none).
-    let needed: Vec<usize> = match lowered.counts {
-        Some(_) => Vec::new(),
-        None => {
+    // the scan use, but the scan reads those itself (and a count needs none; a facet walk
+    // has its grouped columns already).
+    let needed: Vec<usize> = match (&lowered.counts, &lowered.groups) {
+        (Some(_), _) => Vec::new(),
+        (None, Some(g)) if g.counts > 0 => (0..lowered.scan_projection.len()).collect(),
+        (None, _) => {
             let mut n = lowered.columns.clone();
             n.sort_unstable();
             n.dedup();
             n
         }
     };
-    if lowered.counts.is_none() {
+    if lowered.counts.is_none() && lowered.groups.as_ref().is_none_or(|g| g.counts == 0) {
         lowered.columns = lowered
             .columns
             .iter()
@@ -119,6 +141,7 @@ pub(crate) fn analyze(plan: &LogicalPlan) -> Option<FastPlan> {
         skip: lowered.skip,
         fetch: lowered.fetch,
         counts: lowered.counts,
+        groups: lowered.groups,
         columns: lowered.columns,
         schema: Arc::new(plan.schema().as_arrow().clone()),
     })
@@ -159,6 +182,7 @@ fn lower(plan: &LogicalPlan, top: bool) -> Option<Lowered> {
                 skip: 0,
                 fetch: scan.fetch,
                 counts: None,
+                groups: None,
             })
         }
         LogicalPlan::SubqueryAlias(a) => lower(&a.input, top),
@@ -196,7 +220,7 @@ fn lower(plan: &LogicalPlan, top: bool) -> Option<Lowered> {
         }
         LogicalPlan::Limit(l) => {
             let mut inner = lower(&l.input, false)?;
-            if inner.counts.is_some() || inner.skip > 0 {
+            if inner.counts.is_some() || inner.groups.is_some() || inner.skip > 0 {
                 return None;
             }
             let SkipType::Literal(skip) = l.get_skip_type().ok()? else {
@@ -218,15 +242,15 @@ fn lower(plan: &LogicalPlan, top: bool) -> Option<Lowered> {
             let mut inner = lower(&p.input, false)?;
             let mut columns = Vec::with_capacity(p.expr.len());
             for e in &p.expr {
-                let c = match e {
-                    Expr::Column(c) => c,
-                    // Only the outermost projection may rename: below it, names are the
-                    // table's and filters and sorts are read by them.
-                    Expr::Alias(a) if top => match a.expr.as_ref() {
-                        Expr::Column(c) => c,
-                        _ => return None,
-                    },
-                    _ => return None,
+                // Only the outermost projection may rename (the optimizer may stack aliases:
+                // `count(Int64(1)) AS count(*) AS n`): below it, names are the table's and
+                // filters and sorts are read by them.
+                let mut e = e;
+                while let (Expr::Alias(a), true) = (e, top) {
+                    e = a.expr.as_ref();
+                }
+                let Expr::Column(c) = e else {
+                    return None;
                 };
                 let i = p.input.schema().index_of_column(c).ok()?;
                 columns.push(*inner.columns.get(i)?);
@@ -236,18 +260,90 @@ fn lower(plan: &LogicalPlan, top: bool) -> Option<Lowered> {
         }
         LogicalPlan::Aggregate(a) => {
             let inner = lower(&a.input, false)?;
-            if !inner.plain() || !a.group_expr.is_empty() || !a.aggr_expr.iter().all(counts_rows) {
+            if !inner.plain() || !a.aggr_expr.iter().all(counts_rows) {
                 return None;
             }
             let k = a.aggr_expr.len();
-            Some(Lowered {
-                counts: Some(k),
-                columns: (0..k).collect(),
-                ..inner
-            })
+            if a.group_expr.is_empty() {
+                return Some(Lowered {
+                    counts: Some(k),
+                    columns: (0..k).collect(),
+                    ..inner
+                });
+            }
+            lower_groups(a, inner)
         }
         _ => None,
     }
+}
+
+/// A GROUP BY of plain columns (or a DISTINCT, which the optimizer made one) under only
+/// `count(*)`s, over a table where some key holds every grouped column: whether a skip scan
+/// can answer it depends on the filters' values, and is decided per execution.
+fn lower_groups(a: &datafusion::logical_expr::Aggregate, inner: Lowered) -> Option<Lowered> {
+    let mut positions = Vec::with_capacity(a.group_expr.len());
+    for e in &a.group_expr {
+        let Expr::Column(c) = e else {
+            return None;
+        };
+        let i = a.input.schema().index_of_column(c).ok()?;
+        let at = *inner.columns.get(i)?;
+        if positions.contains(&at) {
+            return None;
+        }
+        positions.push(at);
+    }
+    let names: Vec<String> = positions
+        .iter()
+        .map(|&p| inner.scan_names.get(p).cloned())
+        .collect::<Option<_>>()?;
+    let schema = inner.table.schema();
+    let keys = std::iter::once(schema.primary_key.clone()).chain(
+        schema
+            .indexes
+            .iter()
+            .filter(|i| !i.partial)
+            .map(|i| i.columns.iter().map(|c| c.name.clone()).collect()),
+    );
+    if !keys
+        .into_iter()
+        .any(|k: Vec<String>| names.iter().all(|n| k.contains(n)))
+    {
+        return None;
+    }
+    let counts = a.aggr_expr.len();
+    let aggregated: SchemaRef = Arc::new(a.schema.as_arrow().clone());
+    let groups = Some(Groups {
+        names: names.clone(),
+        counts,
+        schema: aggregated.clone(),
+    });
+    if counts == 0 {
+        // A skip scan yields the grouped columns as the scan reads them.
+        return Some(Lowered {
+            columns: positions,
+            groups,
+            ..inner
+        });
+    }
+    // A facet walk yields the aggregate's own rows: the grouped columns in its order, then
+    // the counts.
+    let scan_projection = positions
+        .iter()
+        .map(|&p| inner.scan_projection[p])
+        .collect();
+    let scan_names = aggregated
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    Some(Lowered {
+        scan_projection,
+        scan_names,
+        columns: (0..names.len() + counts).collect(),
+        groups,
+        ..inner
+    })
 }
 
 /// `count(*)` (or `count` of a non-null constant): the number of rows.
@@ -268,7 +364,7 @@ fn counts_rows(e: &Expr) -> bool {
 
 /// A cheap look before optimizing a plan only to analyze it: the fast path takes nothing
 /// but one scan of one Quiver table (the target of a write, or the source of a query) with
-/// no join, union, window, DISTINCT or subquery around it. Statements that fail this (a
+/// no join, union, window, DISTINCT ON or subquery around it. Statements that fail this (a
 /// job function call, a join) skip that extra optimization when first planned.
 pub(crate) fn may_be_fast(plan: &LogicalPlan) -> bool {
     let mut scans = 0;
@@ -282,7 +378,7 @@ pub(crate) fn may_be_fast(plan: &LogicalPlan) -> bool {
             LogicalPlan::Join(_)
             | LogicalPlan::Union(_)
             | LogicalPlan::Window(_)
-            | LogicalPlan::Distinct(_)
+            | LogicalPlan::Distinct(datafusion::logical_expr::Distinct::On(_))
             | LogicalPlan::Subquery(_)
             | LogicalPlan::RecursiveQuery(_) => other = true,
             _ => {}
@@ -344,6 +440,9 @@ impl FastPlan {
         let Some(filters) = self.bind(params)? else {
             return Ok(None);
         };
+        if let Some(groups) = &self.groups {
+            return self.execute_groups(groups, state, task, &filters);
+        }
         let total = self.fetch.map(|f| f + self.skip);
         // An ordered scan gets its limit once the order has chosen its path.
         let ordered = !self.order.is_empty();
@@ -406,6 +505,40 @@ impl FastPlan {
         ))))
     }
 
+    /// A DISTINCT by skip scan or a GROUP BY by facet walk, or None when these filters keep
+    /// the scan from skipping (the planner then aggregates what the scan reads).
+    fn execute_groups(
+        &self,
+        groups: &Groups,
+        state: &SessionState,
+        task: &dyn Fn() -> Arc<TaskContext>,
+        filters: &[Expr],
+    ) -> Result<Option<SendableRecordBatchStream>> {
+        let scan = build_scan(
+            state,
+            self.table.clone(),
+            &self.arrow,
+            Some(&self.scan_projection),
+            filters,
+            None,
+        )?;
+        let grouped = match groups.counts {
+            0 => scan.with_distinct(groups.names.len()),
+            k => scan.with_facets(&groups.names, groups.schema.clone(), k),
+        };
+        let Some(grouped) = grouped else {
+            return Ok(None);
+        };
+        // A walk of many values (or a long count) reads in a blocking task like any long scan.
+        let stream = execute_stream(Arc::new(grouped) as Arc<dyn ExecutionPlan>, task())?;
+        let (schema, columns) = (self.schema.clone(), self.columns.clone());
+        let shaped = stream.map(move |b| reshape(&b?, &columns, &schema));
+        Ok(Some(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            shaped,
+        ))))
+    }
+
     /// The filters with their placeholders bound, or None when a value's type is not the
     /// one the plan was optimized for.
     fn bind(&self, params: &ParamValues) -> Result<Option<Vec<Expr>>> {
@@ -442,6 +575,11 @@ impl FastPlan {
         let mut s = self.table.schema().name;
         if self.counts.is_some() {
             s.push_str(", count");
+        }
+        match &self.groups {
+            Some(g) if g.counts == 0 => s.push_str(", distinct by skip scan"),
+            Some(_) => s.push_str(", facets by index walk"),
+            None => {}
         }
         if !self.order.is_empty() {
             s.push_str(", ordered by index");
