@@ -460,7 +460,7 @@ impl FastPlan {
                 None => return Ok(None),
             }
         } else {
-            scan
+            scan.split_across(state.config().target_partitions())?
         };
         // The offset goes into the scan when it can skip entries without reading them.
         let (scan, skip) = match scan.with_offset(self.skip, self.fetch) {
@@ -529,6 +529,15 @@ impl FastPlan {
         let Some(grouped) = grouped else {
             return Ok(None);
         };
+        if groups.counts == 0 {
+            // A skip scan costs a seek per value: one of few values is read here, at once.
+            // Past INLINE_ROWS values, what was read is dropped and the whole walk is read
+            // in a blocking task (it would take milliseconds anyway).
+            let batches = grouped.with_fetch(INLINE_ROWS + 1).read_now()?;
+            if batches.iter().map(|b| b.num_rows()).sum::<usize>() <= INLINE_ROWS {
+                return Ok(Some(self.stream_of(self.shape(batches, 0)?)));
+            }
+        }
         // A walk of many values (or a long count) reads in a blocking task like any long scan.
         let stream = execute_stream(Arc::new(grouped) as Arc<dyn ExecutionPlan>, task())?;
         let (schema, columns) = (self.schema.clone(), self.columns.clone());

@@ -237,9 +237,11 @@ impl Quiver {
         self.execute(sql).await?.try_collect().await
     }
 
-    /// The task context a fast write runs with: the session's, built once. A write holds no
-    /// memory reservations, so it needs no per-query runtime.
-    pub(crate) fn write_task_context(&self) -> Arc<TaskContext> {
+    /// The session's task context, built once (copying the session state for every
+    /// statement costs more than a point read) and rebuilt after anything that may change
+    /// the session: fast writes and fast reads with no runtime or headers of their own run
+    /// with it.
+    pub(crate) fn task_context(&self) -> Arc<TaskContext> {
         let mut cached = self.write_task.lock().unwrap_or_else(|e| e.into_inner());
         cached
             .get_or_insert_with(|| Arc::new(TaskContext::from(&self.ctx.state())))

@@ -134,6 +134,10 @@ impl PreparedStatement {
         let cache = self.session.plan_cache();
         let headers = (!headers.0.is_empty()).then(|| Arc::new(headers));
         let task = || {
+            if headers.is_none() && runtime.is_none() {
+                // The session's own context, built once: nothing to add to it.
+                return self.session.task_context();
+            }
             let mut task = TaskContext::from(&ctx.state());
             if let Some(h) = &headers {
                 let config = task.session_config().clone().with_extension(h.clone());
@@ -152,7 +156,7 @@ impl PreparedStatement {
             };
             if let Some(exec) = planned {
                 cache.count_run(&statement, Run::Fast);
-                return exec.execute(0, self.session.write_task_context());
+                return exec.execute(0, self.session.task_context());
             }
             cache.count_run(&statement, Run::Fallback);
         } else if let Some(fast) = &statement.fast {

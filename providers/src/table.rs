@@ -230,20 +230,6 @@ pub(crate) fn build_scan(
         ranges: vec![KeyRange::all()],
     };
     spec.plan_for(&[]);
-    // A full walk of the primary key with no limit is split into one range per target
-    // partition, of about equal size on disk, so every core works.
-    let parts = state.config().target_partitions();
-    if limit.is_none()
-        && parts > 1
-        && spec.plan.path.index.is_none()
-        && !spec.plan.is_selective()
-        && spec.mode == ScanMode::Records
-    {
-        let points = access.split_points(parts).map_err(crate::store_err)?;
-        if !points.is_empty() {
-            spec.ranges = KeyRange::all().split_at(points);
-        }
-    }
     Ok(IndexScanExec::new(spec))
 }
 
@@ -286,14 +272,17 @@ impl TableProvider for QuiverTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let scan = Arc::new(build_scan(
-            state,
-            self.access.clone(),
-            &self.schema,
-            projection,
-            filters,
-            limit,
-        )?);
+        let scan = Arc::new(
+            build_scan(
+                state,
+                self.access.clone(),
+                &self.schema,
+                projection,
+                filters,
+                limit,
+            )?
+            .split_across(state.config().target_partitions())?,
+        );
         // A scan that needs nothing loaded (a keyed table read without naming keys) is a
         // plain scan, open to every other optimization.
         let need = self.loader.as_ref().map(|l| (l, l.need(filters)));

@@ -115,6 +115,29 @@ impl IndexScanExec {
             .collect()
     }
 
+    /// The same scan split into `parts` key ranges of about equal size on disk, so every
+    /// core works, when it is a full walk of the primary key with no limit (unchanged
+    /// otherwise). Finding the split points asks the store, so scans that are about to
+    /// become something else (a skip scan) are not split.
+    pub(crate) fn split_across(self, parts: usize) -> Result<Self> {
+        let spec = &self.spec;
+        if spec.fetch.is_some()
+            || parts < 2
+            || spec.plan.path.index.is_some()
+            || spec.plan.is_selective()
+            || spec.mode != ScanMode::Records
+        {
+            return Ok(self);
+        }
+        let points = spec.table.split_points(parts).map_err(crate::store_err)?;
+        if points.is_empty() {
+            return Ok(self);
+        }
+        let mut spec = self.spec;
+        spec.ranges = KeyRange::all().split_at(points);
+        Ok(IndexScanExec::new(spec))
+    }
+
     /// The same scan yielding rows in `keys` order from an index (None when no access path
     /// gives that order).
     pub(crate) fn ordered_by(&self, keys: &[OrderKey]) -> Option<Self> {
@@ -135,6 +158,11 @@ impl IndexScanExec {
             spec.ranges = vec![KeyRange::all()];
         }
         IndexScanExec::new(spec)
+    }
+
+    /// A copy of the scan stopping after `fetch` rows.
+    pub(crate) fn with_fetch(&self, fetch: usize) -> Self {
+        IndexScanExec::new(self.spec.clone()).limited(Some(fetch))
     }
 
     /// Reads every partition on the calling thread and returns the batches: for reads small

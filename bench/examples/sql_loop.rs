@@ -1,0 +1,28 @@
+//! Runs one SQL statement (text, so a plan-cache hit after the first run) over and over on
+//! 100,000 reference accounts, for profiling whatever query is slow:
+//! `cargo run --release -p quiver-bench --example sql_loop -- 20000 "SELECT DISTINCT status FROM accounts"`.
+
+mod common;
+
+use std::time::Instant;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() {
+    let runs = common::arg(10_000) as usize;
+    let sql = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "SELECT DISTINCT status FROM accounts".into());
+    let (_dir, quiver) = common::loaded(100_000);
+    let start = Instant::now();
+    let mut rows = 0;
+    for _ in 0..runs {
+        let batches = quiver.query(&sql).await.expect("query");
+        rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
+    }
+    let per = start.elapsed().as_secs_f64() * 1e6 / runs as f64;
+    println!("{runs} runs, {rows} rows, {per:.1} µs per run: {sql}");
+    println!("{:?}", quiver.plan_cache().stats());
+}
