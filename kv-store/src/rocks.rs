@@ -282,24 +282,18 @@ impl RocksBackend {
         direction: Direction,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> KvResult<()> {
-        let cf = self.cf(partition)?;
-        let Some(mut raw) = self.raw_at(snapshot, &cf, range, direction) else {
-            return Ok(());
-        };
-        while let Some((key, value)) = raw.item() {
-            if !visit(key, value) {
-                return Ok(());
+        self.visit_skipping_at(snapshot, partition, range, direction, &mut |key, value| {
+            if visit(key, value) {
+                Step::Next
+            } else {
+                Step::Stop
             }
-            match direction {
-                Direction::Forward => raw.next(),
-                Direction::Reverse => raw.prev(),
-            }
-        }
-        raw.status().map_err(KvError::rocks("iterate"))
+        })
     }
 
-    /// `visit_at` whose visitor may jump: the iterator seeks within its bounds instead of
-    /// being rebuilt (building one pins every memtable and file of the partition).
+    /// Walks `range` with one raw iterator, calling `visit` on each pair; a visitor that
+    /// jumps makes the iterator seek within its bounds instead of being rebuilt (building
+    /// one pins every memtable and file of the partition).
     fn visit_skipping_at<'a>(
         &'a self,
         snapshot: Option<&SnapshotWithThreadMode<'a, Db>>,
