@@ -31,6 +31,7 @@ use futures::{StreamExt, TryStreamExt};
 use indexed_store::{OrderKey, RowAccess};
 
 use crate::filters::evaluable_in_scan;
+use crate::scan::{skippable_keys, IndexScanExec};
 use crate::table::{build_scan, unqualified, QuiverTable};
 
 /// Largest fetch read on the calling task instead of a blocking one: reading this many rows
@@ -113,17 +114,19 @@ pub(crate) fn analyze(plan: &LogicalPlan) -> Option<FastPlan> {
     // The scan reads what the output needs: the optimizer kept the columns the filters above
     // the scan use, but the scan reads those itself (and a count needs none; a facet walk
     // has its grouped columns already).
-    let needed: Vec<usize> = match (&lowered.counts, &lowered.groups) {
-        (Some(_), _) => Vec::new(),
-        (None, Some(g)) if g.counts > 0 => (0..lowered.scan_projection.len()).collect(),
-        (None, _) => {
-            let mut n = lowered.columns.clone();
-            n.sort_unstable();
-            n.dedup();
-            n
-        }
+    let facets = lowered.groups.as_ref().is_some_and(|g| g.counts > 0);
+    let picks_columns = lowered.counts.is_none() && !facets;
+    let needed: Vec<usize> = if picks_columns {
+        let mut n = lowered.columns.clone();
+        n.sort_unstable();
+        n.dedup();
+        n
+    } else if facets {
+        (0..lowered.scan_projection.len()).collect()
+    } else {
+        Vec::new()
     };
-    if lowered.counts.is_none() && lowered.groups.as_ref().is_none_or(|g| g.counts == 0) {
+    if picks_columns {
         lowered.columns = lowered
             .columns
             .iter()
@@ -297,24 +300,13 @@ fn lower_groups(a: &datafusion::logical_expr::Aggregate, inner: Lowered) -> Opti
         .iter()
         .map(|&p| inner.scan_names.get(p).cloned())
         .collect::<Option<_>>()?;
-    let schema = inner.table.schema();
-    let keys = std::iter::once(schema.primary_key.clone()).chain(
-        schema
-            .indexes
-            .iter()
-            .filter(|i| !i.partial)
-            .map(|i| i.columns.iter().map(|c| c.name.clone()).collect()),
-    );
-    if !keys
-        .into_iter()
-        .any(|k: Vec<String>| names.iter().all(|n| k.contains(n)))
-    {
+    if !skippable_keys(&inner.table.schema()).any(|(_, k)| names.iter().all(|n| k.contains(n))) {
         return None;
     }
-    let counts = a.aggr_expr.len();
+    let (counts, width) = (a.aggr_expr.len(), names.len() + a.aggr_expr.len());
     let aggregated: SchemaRef = Arc::new(a.schema.as_arrow().clone());
     let groups = Some(Groups {
-        names: names.clone(),
+        names,
         counts,
         schema: aggregated.clone(),
     });
@@ -340,7 +332,7 @@ fn lower_groups(a: &datafusion::logical_expr::Aggregate, inner: Lowered) -> Opti
     Some(Lowered {
         scan_projection,
         scan_names,
-        columns: (0..names.len() + counts).collect(),
+        columns: (0..width).collect(),
         groups,
         ..inner
     })
@@ -446,14 +438,7 @@ impl FastPlan {
         let total = self.fetch.map(|f| f + self.skip);
         // An ordered scan gets its limit once the order has chosen its path.
         let ordered = !self.order.is_empty();
-        let scan = build_scan(
-            state,
-            self.table.clone(),
-            &self.arrow,
-            Some(&self.scan_projection),
-            &filters,
-            if ordered { None } else { total },
-        )?;
+        let scan = self.scan(state, &filters, if ordered { None } else { total })?;
         let scan = if ordered {
             match scan.ordered_by(&self.order) {
                 Some(scan) => scan.limited(total),
@@ -491,6 +476,35 @@ impl FastPlan {
             let batches = self.shape(scan.read_now()?, skip)?;
             return Ok(Some(self.stream_of(batches)));
         }
+        self.read_in_task(scan, task, skip).map(Some)
+    }
+
+    /// The scan of the statement's table with these bound filters.
+    fn scan(
+        &self,
+        state: &SessionState,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<IndexScanExec> {
+        build_scan(
+            state,
+            self.table.clone(),
+            &self.arrow,
+            Some(&self.scan_projection),
+            filters,
+            limit,
+        )
+    }
+
+    /// The scan's rows read in a blocking task (a long read would hold up the async
+    /// runtime), with what is left of the offset and the limit applied and the output
+    /// columns picked.
+    fn read_in_task(
+        &self,
+        scan: IndexScanExec,
+        task: &dyn Fn() -> Arc<TaskContext>,
+        skip: usize,
+    ) -> Result<SendableRecordBatchStream> {
         let stream = execute_stream(Arc::new(scan) as Arc<dyn ExecutionPlan>, task())?;
         let (schema, columns) = (self.schema.clone(), self.columns.clone());
         let mut window = Window::new(skip, self.fetch);
@@ -499,10 +513,10 @@ impl FastPlan {
             let b = window.take(b);
             reshape(&b, &columns, &schema)
         });
-        Ok(Some(Box::pin(RecordBatchStreamAdapter::new(
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             shaped,
-        ))))
+        )))
     }
 
     /// A DISTINCT by skip scan or a GROUP BY by facet walk, or None when these filters keep
@@ -514,14 +528,7 @@ impl FastPlan {
         task: &dyn Fn() -> Arc<TaskContext>,
         filters: &[Expr],
     ) -> Result<Option<SendableRecordBatchStream>> {
-        let scan = build_scan(
-            state,
-            self.table.clone(),
-            &self.arrow,
-            Some(&self.scan_projection),
-            filters,
-            None,
-        )?;
+        let scan = self.scan(state, filters, None)?;
         let grouped = match groups.counts {
             0 => scan.with_distinct(groups.names.len()),
             k => scan.with_facets(&groups.names, groups.schema.clone(), k),
@@ -538,14 +545,8 @@ impl FastPlan {
                 return Ok(Some(self.stream_of(self.shape(batches, 0)?)));
             }
         }
-        // A walk of many values (or a long count) reads in a blocking task like any long scan.
-        let stream = execute_stream(Arc::new(grouped) as Arc<dyn ExecutionPlan>, task())?;
-        let (schema, columns) = (self.schema.clone(), self.columns.clone());
-        let shaped = stream.map(move |b| reshape(&b?, &columns, &schema));
-        Ok(Some(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            shaped,
-        ))))
+        // A walk of many values (or a long count) reads like any long scan.
+        self.read_in_task(grouped, task, 0).map(Some)
     }
 
     /// The filters with their placeholders bound, or None when a value's type is not the

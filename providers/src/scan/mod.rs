@@ -10,4 +10,4 @@ mod spec;
 pub(crate) use exec::visit_expressions;
 pub use exec::IndexScanExec;
 pub use spec::ScanMode;
-pub(crate) use spec::ScanSpec;
+pub(crate) use spec::{skippable_keys, ScanSpec};

@@ -55,6 +55,19 @@ pub(crate) struct ScanSpec {
     pub ranges: Vec<KeyRange>,
 }
 
+/// The keys a skip scan can walk, each with its key columns: the primary key (None), then
+/// every index that holds an entry for every row (a partial index does not).
+pub(crate) fn skippable_keys(
+    schema: &TableSchema,
+) -> impl Iterator<Item = (Option<String>, Vec<String>)> + '_ {
+    std::iter::once((None, schema.primary_key.clone())).chain(
+        schema.indexes.iter().filter(|i| !i.partial).map(|i| {
+            let columns = i.columns.iter().map(|c| c.name.clone()).collect();
+            (Some(i.name.clone()), columns)
+        }),
+    )
+}
+
 impl ScanSpec {
     /// Filters the access path does not answer, by position.
     pub(super) fn residual(&self) -> Vec<usize> {
@@ -263,22 +276,8 @@ impl ScanSpec {
                 && cols[..fixed + n].iter().all(scalar)
                 && rest.iter().all(|w| cols[fixed..fixed + n].contains(w))
         };
-        let key_columns = |index: &Option<String>| -> Option<Vec<String>> {
-            match index {
-                None => Some(spec.schema.primary_key.clone()),
-                Some(name) => spec
-                    .schema
-                    .index(name)
-                    .filter(|i| !i.partial)
-                    .map(|i| i.columns.iter().map(|c| c.name.clone()).collect()),
-            }
-        };
         if spec.physical_filters.is_empty() {
-            let mut candidates = vec![None];
-            candidates.extend(spec.schema.indexes.iter().map(|i| Some(i.name.clone())));
-            let index = candidates
-                .into_iter()
-                .find(|c| key_columns(c).is_some_and(|cols| leads_after(&cols, 0)))?;
+            let (index, _) = skippable_keys(&spec.schema).find(|(_, cols)| leads_after(cols, 0))?;
             return Some((
                 AccessPath {
                     index,
@@ -291,7 +290,7 @@ impl ScanSpec {
         if !spec.residual().is_empty() || path.prefixes.len() != 1 {
             return None;
         }
-        let cols = key_columns(&path.index)?;
+        let (_, cols) = skippable_keys(&spec.schema).find(|(index, _)| *index == path.index)?;
         let fixed = spec.plan.equality_columns;
         let skipped = if leads_after(&cols, 0) {
             n
