@@ -21,13 +21,15 @@
 //! `queued` jobs whose `run_after` has passed (index `jobs_ready`).
 
 use std::ops::Bound;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use kv_store::range::successor;
 
 use crate::access::AccessPath;
+use crate::admission::Admitted;
 use crate::error::{StoreError, StoreResult};
+pub use crate::queue_upkeep::Upkeep;
 use crate::resume::ResumePoint;
 use crate::store::{IndexedEntityStore, Mutation};
 use crate::system::Job;
@@ -130,55 +132,6 @@ pub struct JobQueue {
     upkeep: Arc<Upkeep>,
 }
 
-/// Jobs claimed between two compactions of the claim indexes.
-const COMPACT_EVERY: u64 = 32_768;
-
-/// Work claims do on the side, shared by every handle on one `jobs` table.
-///
-/// A queue consumes its indexes from the front: each claim deletes the `jobs_ready` entry
-/// it took and each completion the `jobs_lease` entry, and until RocksDB compacts them
-/// away a walk from the front steps over every deletion (measured: claim latency grew to
-/// 4 ms p50 and 134 ms p99 over 100,000 jobs). So every few thousand claims the two
-/// indexes are compacted on a background thread, and a claim looks for expired leases only
-/// once the earliest lease it knows of has passed, instead of on every claim.
-pub struct Upkeep {
-    /// The earliest lease expiry (µs) granted since expired leases were last looked for;
-    /// `i64::MIN` when unknown (look now).
-    next_expiry: AtomicI64,
-    claimed: AtomicU64,
-    compacting: Arc<AtomicBool>,
-}
-
-impl Default for Upkeep {
-    fn default() -> Self {
-        Upkeep {
-            next_expiry: AtomicI64::new(i64::MIN),
-            claimed: AtomicU64::new(0),
-            compacting: Arc::default(),
-        }
-    }
-}
-
-impl Upkeep {
-    /// Counts claimed jobs and compacts the claim indexes in the background when due.
-    fn claimed(&self, store: &Arc<IndexedEntityStore<String, Job>>, n: usize) {
-        let total = self.claimed.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if total < COMPACT_EVERY || self.compacting.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        self.claimed.store(0, Ordering::Relaxed);
-        let store = store.clone();
-        let compacting = self.compacting.clone();
-        std::thread::spawn(move || {
-            for index in ["jobs_ready", "jobs_lease"] {
-                // A failed compaction costs only speed; the next one tries again.
-                let _ = store.compact_index(index);
-            }
-            compacting.store(false, Ordering::Release);
-        });
-    }
-}
-
 /// Distinguishes job ids made in the same microsecond.
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -221,6 +174,11 @@ impl JobQueue {
 
     fn now(&self) -> i64 {
         self.store.now()
+    }
+
+    /// Waits for this operation's turn to write (see [`Upkeep`]).
+    fn admitted(&self) -> Admitted<'_> {
+        self.upkeep.admit()
     }
 
     /// A new job id: time-ordered, unique within this database.
@@ -275,6 +233,7 @@ impl JobQueue {
     /// meanwhile, the jobs are submitted one by one instead (each still idempotent).
     /// Returns one [`Submitted`] per request, in order.
     pub fn submit_many(&self, news: Vec<NewJob>) -> StoreResult<Vec<Submitted>> {
+        let _admitted = self.admitted();
         let now = self.now();
         let jobs: Vec<Job> = news
             .into_iter()
@@ -468,6 +427,7 @@ impl JobQueue {
         if n == 0 {
             return Ok(Vec::new());
         }
+        let _admitted = self.admitted();
         self.requeue_if_due()?;
         let prefix = vec![text(queue), text(QUEUED)];
         let ready = AccessPath::index("jobs_ready").eq(prefix.clone());
@@ -524,7 +484,7 @@ impl JobQueue {
             }
         }
         if let Some(expiry) = claimed.iter().filter_map(|j| j.lease_expires_at).min() {
-            self.upkeep.next_expiry.fetch_min(expiry, Ordering::AcqRel);
+            self.upkeep.lease_granted(expiry);
         }
         self.upkeep.claimed(&self.store, claimed.len());
         Ok(claimed)
@@ -533,7 +493,7 @@ impl JobQueue {
     /// Puts expired leases back in their queues when the earliest lease known has passed
     /// (or none is known), then remembers the earliest lease still running.
     fn requeue_if_due(&self) -> StoreResult<()> {
-        let seen = self.upkeep.next_expiry.load(Ordering::Acquire);
+        let seen = self.upkeep.next_expiry();
         let now = self.now();
         if now < seen {
             return Ok(());
@@ -555,12 +515,7 @@ impl JobQueue {
         // A claim that granted an earlier lease meanwhile has lowered it: keep that. (A lease
         // granted between the read above and this exchange, while the value was unknown,
         // can be missed; background maintenance requeues it then.)
-        let _ = self.upkeep.next_expiry.compare_exchange(
-            seen,
-            next,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
+        self.upkeep.expiry_looked_up(seen, next);
         Ok(())
     }
 
@@ -573,6 +528,7 @@ impl JobQueue {
     ) -> StoreResult<Job> {
         let id = job_id.to_owned();
         let mut result: Option<Job> = None;
+        let _admitted = self.admitted();
         let now = self.now();
         self.store
             .apply_decided(std::slice::from_ref(&id), |_, current| {
@@ -656,6 +612,7 @@ impl JobQueue {
                 "complete_many was given the same job id twice".into(),
             ));
         }
+        let _admitted = self.admitted();
         let now = self.now();
         let mut written: std::collections::HashMap<String, Job> = std::collections::HashMap::new();
         self.store.apply_decided(&ids, |id, current| {
@@ -722,6 +679,7 @@ impl JobQueue {
     /// Puts running jobs whose lease has passed back in their queue (or fails them when no
     /// attempt is left); at most `limit` at a time. Returns how many.
     pub fn requeue_expired(&self, limit: usize) -> StoreResult<u64> {
+        let _admitted = self.admitted();
         let now = self.now();
         let path = AccessPath::index("jobs_lease")
             .eq(vec![text(RUNNING)])
@@ -768,6 +726,8 @@ impl JobQueue {
                 if ids.is_empty() {
                     break;
                 }
+                // Admitted batch by batch: a long purge does not hold the workers up.
+                let _admitted = self.admitted();
                 let outcome = self
                     .store
                     .apply(ids.into_iter().map(Mutation::Delete).collect())?;

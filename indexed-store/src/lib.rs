@@ -6,6 +6,7 @@
 //! ordering. Nothing here knows SQL.
 
 pub mod access;
+pub mod admission;
 pub mod alter;
 pub mod asyncs;
 pub(crate) mod catalog_entry;
@@ -21,6 +22,7 @@ pub mod locks;
 pub mod maintenance;
 pub mod payload;
 pub mod planner;
+pub mod queue_upkeep;
 pub mod reader;
 pub mod record;
 pub mod resume;

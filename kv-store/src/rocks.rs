@@ -51,6 +51,14 @@ pub struct RocksOptions {
     /// are most of what flushes and compactions hold in memory and what the block cache
     /// fills with. `Database::open_with` names its non-unique index and expiry partitions.
     pub scanned_only: fn(&str) -> bool,
+    /// Run flushes and compactions at the lowest CPU priority (nice 19), so on a machine
+    /// whose cores are busy they take what foreground reads and writes leave instead of
+    /// descheduling them for milliseconds (measured: the job queue's claim p99 at 4 workers
+    /// on 2 cores fell from ~4.5 to ~3.4 ms; 1M-row imports ran as fast). A write that
+    /// finds every memtable full still waits for its flush, which then gets the CPU.
+    /// RocksDB's background threads are shared by the whole process, so this holds for
+    /// every database the process opens once one has asked for it.
+    pub background_at_low_priority: bool,
 }
 
 /// The default of [`RocksOptions::scanned_only`]: every partition gets Bloom filters.
@@ -65,6 +73,7 @@ impl Default for RocksOptions {
             block_cache_bytes: 256 << 20,
             row_cache_bytes: 64 << 20,
             scanned_only: every_partition_read_by_key,
+            background_at_low_priority: true,
         }
     }
 }
@@ -150,6 +159,20 @@ impl RocksBackend {
         db_options.create_missing_column_families(true);
         db_options.increase_parallelism(2);
         db_options.set_max_background_jobs(4);
+        // Written files and the WAL are handed to the kernel's writeback every MiB instead
+        // of piling up as dirty pages, which the kernel would otherwise flush in bursts that
+        // block the writer in `write(2)` (a tail-latency source for small writes).
+        // Concurrent writers: the next group's WAL write overlaps this group's memtable
+        // inserts (measured: 4 threads submitting jobs, ~70k -> ~95k jobs/s).
+        db_options.set_enable_pipelined_write(true);
+        db_options.set_bytes_per_sync(1 << 20);
+        db_options.set_wal_bytes_per_sync(1 << 20);
+        if options.background_at_low_priority {
+            let mut env = rocksdb::Env::new().map_err(KvError::rocks("create the environment"))?;
+            env.lower_thread_pool_cpu_priority();
+            env.lower_high_priority_thread_pool_cpu_priority();
+            db_options.set_env(&env);
+        }
         if options.row_cache_bytes > 0 {
             db_options.set_row_cache(&Cache::new_lru_cache(options.row_cache_bytes));
         }
