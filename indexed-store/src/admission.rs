@@ -35,7 +35,7 @@ struct Tickets {
     /// The callers waiting, in ticket order. Each leaving operation wakes only the next
     /// one: waking them all to compare tickets cost 16 workers a fifth of their
     /// throughput.
-    waiting: VecDeque<(u64, Thread)>,
+    waiting: VecDeque<Thread>,
 }
 
 thread_local! {
@@ -64,11 +64,6 @@ impl Admission {
         Self::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
-    /// How many operations may run at once.
-    pub fn permits(&self) -> usize {
-        self.permits as usize
-    }
-
     /// Waits for this caller's turn and admits it.
     pub fn enter(&self) -> Admitted<'_> {
         if ADMITTED.with(Cell::get) {
@@ -78,7 +73,7 @@ impl Admission {
         let ticket = tickets.issued;
         tickets.issued += 1;
         if ticket >= tickets.finished + self.permits {
-            tickets.waiting.push_back((ticket, std::thread::current()));
+            tickets.waiting.push_back(std::thread::current());
             loop {
                 drop(tickets);
                 // Woken by the operation that made room (or spuriously: look again).
@@ -95,12 +90,6 @@ impl Admission {
     }
 }
 
-impl Default for Admission {
-    fn default() -> Self {
-        Self::per_core()
-    }
-}
-
 impl Drop for Admitted<'_> {
     fn drop(&mut self) {
         let Some(gate) = self.gate else { return };
@@ -108,7 +97,7 @@ impl Drop for Admitted<'_> {
         let mut tickets = gate.tickets.lock();
         tickets.finished += 1;
         // The waiter at the front holds the lowest ticket waiting, the one now let in.
-        if let Some((_, next)) = tickets.waiting.pop_front() {
+        if let Some(next) = tickets.waiting.pop_front() {
             drop(tickets);
             next.unpark();
         }

@@ -1,7 +1,7 @@
 //! What the job queue's operations share and do on the side, whichever handle makes them:
 //! admission, the earliest lease known, and compaction of the claim indexes.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -31,9 +31,8 @@ pub struct Upkeep {
     /// `i64::MIN` when unknown (look now).
     next_expiry: AtomicI64,
     claimed: AtomicU64,
-    compacting: Arc<AtomicBool>,
-    /// The compaction thread last started. Dropping the upkeep waits for it: a thread left
-    /// inside RocksDB when the process exits aborts it.
+    /// The compaction thread last started (running until it is finished). Dropping the
+    /// upkeep waits for it: a thread left inside RocksDB when the process exits aborts it.
     compaction: Mutex<Option<JoinHandle<()>>>,
     admission: Admission,
 }
@@ -43,7 +42,6 @@ impl Default for Upkeep {
         Upkeep {
             next_expiry: AtomicI64::new(i64::MIN),
             claimed: AtomicU64::new(0),
-            compacting: Arc::default(),
             compaction: Mutex::new(None),
             admission: Admission::per_core(),
         }
@@ -77,22 +75,27 @@ impl Upkeep {
     /// Counts claimed jobs and compacts the claim indexes in the background when due.
     pub(crate) fn claimed(&self, store: &Arc<IndexedEntityStore<String, Job>>, n: usize) {
         let total = self.claimed.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
-        if total < COMPACT_EVERY || self.compacting.swap(true, Ordering::AcqRel) {
+        if total < COMPACT_EVERY {
+            return;
+        }
+        // Another claim is starting one, or the last one still runs: a later claim looks
+        // again.
+        let Some(mut compaction) = self.compaction.try_lock() else {
+            return;
+        };
+        if compaction.as_ref().is_some_and(|t| !t.is_finished()) {
             return;
         }
         self.claimed.store(0, Ordering::Relaxed);
         let store = store.clone();
-        let compacting = self.compacting.clone();
         let thread = std::thread::spawn(move || {
             for index in ["jobs_ready", "jobs_lease"] {
                 // A failed compaction costs only speed; the next one tries again.
                 let _ = store.compact_index(index);
             }
-            compacting.store(false, Ordering::Release);
         });
-        // The thread before has done its work (`compacting` was clear) and is at most
-        // dropping its handle on the store: joining it costs nothing.
-        if let Some(before) = self.compaction.lock().replace(thread) {
+        // The thread before has finished: joining it returns at once.
+        if let Some(before) = compaction.replace(thread) {
             let _ = before.join();
         }
     }
