@@ -63,6 +63,6 @@ pub use schema::{
 };
 pub use store::{Clock, Entity, IndexedEntityStore, Mutation, WriteOutcome};
 pub use system::{Job, JobV1, ListConfig, User, JOBS_FORMAT};
-pub use value::{fit_decimal, ColumnType, Value, MICROS_PER_DAY};
+pub use value::{fit_decimal, integral, ColumnType, Value, MICROS_PER_DAY};
 pub use verify::{Problem, VerifyReport};
 pub use views::{ViewDefinition, VIEW_FORMAT};

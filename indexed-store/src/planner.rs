@@ -95,6 +95,18 @@ pub struct AccessPlan {
 }
 
 impl AccessPlan {
+    /// A walk of every record in primary-key order that answers no predicate.
+    pub fn full_scan(schema: &TableSchema) -> Self {
+        AccessPlan {
+            path: AccessPath::primary(),
+            answered: vec![],
+            ordered: false,
+            key_columns: schema.primary_key.clone(),
+            equality_columns: 0,
+            seek_columns: vec![],
+        }
+    }
+
     /// True when the path narrows the rows (equality prefix or range), not a full walk.
     pub fn is_selective(&self) -> bool {
         self.equality_columns > 0 || self.path.range != ColumnRange::All || self.path.seek.is_some()

@@ -421,35 +421,51 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
                 );
             }
         }
-        let mut entries = self.entries(path)?;
         // A limit says how many records are wanted: fetch them in one batch. Without one,
-        // start small (the caller may stop early) and grow.
+        // start small (the caller may stop early) and grow. The walk copies nothing but the
+        // primary keys, into one buffer reused from batch to batch.
         let mut chunk = path.limit.map_or(64, |l| l.min(4096));
-        loop {
-            let pks = entries.by_ref().take(chunk).map(|e| e.map(|e| e.pk));
-            let pks: Vec<Vec<u8>> = pks.collect::<StoreResult<_>>()?;
-            if pks.is_empty() {
-                return Ok(());
+        let mut pks = KeyBatch::default();
+        let mut stopped = false;
+        self.visit_entries(path, &mut |_, pk, _| {
+            pks.push(pk);
+            if pks.len() < chunk {
+                return Ok(true);
             }
             chunk = (chunk * 4).min(4096);
-            let mut outcome: StoreResult<bool> = Ok(true);
-            let partition = &self.parts.records;
-            self.view.visit_many(partition, &pks, &mut |_, raw| {
+            stopped = !self.fetch_rows(&pks, &mut counted)?;
+            pks.clear();
+            Ok(!stopped)
+        })?;
+        if !stopped && pks.len() > 0 {
+            self.fetch_rows(&pks, &mut counted)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the records of `pks` with one batched read and visits their rows in the order
+    /// of `pks`; false when `visit` wants no more.
+    fn fetch_rows(
+        &self,
+        pks: &KeyBatch,
+        visit: &mut dyn FnMut(RowRef<'_>) -> StoreResult<bool>,
+    ) -> StoreResult<bool> {
+        let mut outcome: StoreResult<bool> = Ok(true);
+        let partition = &self.parts.records;
+        self.view
+            .visit_many(partition, &pks.keys(), &mut |_, raw| {
                 if !matches!(outcome, Ok(true)) {
                     return;
                 }
                 outcome = match raw {
-                    Some(raw) => self.visit_record(raw, &mut counted),
+                    Some(raw) => self.visit_record(raw, visit),
                     None => Err(StoreError::Corrupt {
                         partition: partition.clone(),
                         reason: "index entry points at a missing record (run verify)".into(),
                     }),
                 };
             })?;
-            if !outcome? {
-                return Ok(());
-            }
-        }
+        outcome
     }
 
     /// Calls `visit` with each live row whose encoded primary key lies in `range`, in
@@ -873,4 +889,40 @@ fn try_visit(
         },
     )?;
     outcome
+}
+
+/// Keys gathered for one batched read, held end to end in one buffer.
+#[derive(Default)]
+struct KeyBatch {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl KeyBatch {
+    fn push(&mut self, key: &[u8]) {
+        self.bytes.extend_from_slice(key);
+        self.ends.push(self.bytes.len());
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.ends.clear();
+    }
+
+    /// The keys, in the order pushed.
+    fn keys(&self) -> Vec<&[u8]> {
+        let mut start = 0;
+        self.ends
+            .iter()
+            .map(|&end| {
+                let key = &self.bytes[start..end];
+                start = end;
+                key
+            })
+            .collect()
+    }
 }

@@ -55,11 +55,7 @@ impl Value {
             (Value::Null, _) => Value::Null,
             (Value::Bool(b), ColumnType::Boolean) => Value::Bool(b),
             (Value::Int(i), ColumnType::Int64) => Value::Int(i),
-            (Value::Float(f), ColumnType::Int64)
-                if f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63) =>
-            {
-                Value::Int(f as i64)
-            }
+            (Value::Float(f), ColumnType::Int64) => Value::Int(integral(f)?),
             (Value::Int(i), ColumnType::Float64) => Value::Float(i as f64),
             (Value::Float(f), ColumnType::Float64) => Value::Float(f),
             (Value::Text(s), ColumnType::Text) => Value::Text(s),
@@ -222,4 +218,10 @@ impl std::fmt::Display for ColumnType {
             ColumnType::Decimal { precision, scale } => write!(f, "DECIMAL({precision},{scale})"),
         }
     }
+}
+
+/// The BIGINT a DOUBLE holds exactly (None for a fraction, an infinity, NaN or a value
+/// outside BIGINT's range): how a number read back from an index key becomes a BIGINT.
+pub fn integral(f: f64) -> Option<i64> {
+    (f.fract() == 0.0 && f >= -(2f64.powi(63)) && f < 2f64.powi(63)).then_some(f as i64)
 }

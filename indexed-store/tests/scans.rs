@@ -76,6 +76,38 @@ fn a_limit_stops_early_and_takes_the_top() {
     assert_eq!(top, all[..3].to_vec());
 }
 
+/// `visit_rows` over an index fetches records in batches that grow (64, 256, 1024, ...) and
+/// must hand rows over in index order across batch boundaries, and stop where asked.
+#[test]
+fn rows_of_an_index_walk_keep_index_order_across_fetch_batches() {
+    use indexed_store::ValueRef;
+    let t = temp_store();
+    let rows: Vec<_> = (0..2000)
+        .map(|i| account(&format!("acc-{i:05}"), "active", (i as i64 * 7919) % 2000))
+        .collect();
+    t.store.insert_many(rows).unwrap();
+    let path = AccessPath::index("by_status_contacts")
+        .eq(vec![Value::Text("active".into())])
+        .reverse();
+    let walk = |stop_after: usize| {
+        let mut seen = Vec::new();
+        t.store
+            .reader()
+            .visit_rows(&path, &mut |row| {
+                let ValueRef::Int(c) = row.get(2).unwrap() else {
+                    panic!("contacts_count is a BIGINT");
+                };
+                seen.push(c);
+                Ok(seen.len() < stop_after)
+            })
+            .unwrap();
+        seen
+    };
+    let expected: Vec<i64> = (0..2000).rev().collect();
+    assert_eq!(walk(usize::MAX), expected);
+    assert_eq!(walk(300), expected[..300].to_vec());
+}
+
 #[test]
 fn in_lists_merge_in_order_of_the_next_column() {
     let t = temp_store();

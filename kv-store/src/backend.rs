@@ -255,11 +255,11 @@ pub trait ReadView: Send + Sync {
     fn visit_many(
         &self,
         partition: &str,
-        keys: &[Vec<u8>],
+        keys: &[&[u8]],
         visit: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> KvResult<()> {
-        for (i, value) in self.multi_get(partition, keys)?.into_iter().enumerate() {
-            visit(i, value.as_deref());
+        for (i, key) in keys.iter().enumerate() {
+            visit(i, self.get(partition, key)?.as_deref());
         }
         Ok(())
     }

@@ -370,21 +370,37 @@ impl RocksBackend {
 
     /// Reads `keys` with one MultiGet and calls `visit` with each value in the order the keys
     /// were given.
-    fn visit_many_at(
+    fn visit_many_at<K: AsRef<[u8]>>(
         &self,
         snapshot: Option<&SnapshotWithThreadMode<'_, Db>>,
         partition: &str,
-        keys: &[Vec<u8>],
+        keys: &[K],
         visit: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> KvResult<()> {
         let cf = self.cf(partition)?;
         let opts = Self::read_options(snapshot);
-        let sorted = keys.windows(2).all(|w| w[0] <= w[1]);
-        let values = self
-            .db
-            .batched_multi_get_cf_opt(&cf, keys.iter(), sorted, &opts);
-        for (i, value) in values.into_iter().enumerate() {
-            let value = value.map_err(KvError::rocks("multi_get"))?;
+        // RocksDB reads keys in sorted order and sorts them itself through its comparator's
+        // virtual calls when told they are not; sorting here on 16-byte prefixes is cheaper.
+        let mut sorted: Vec<Keyed<'_, usize>> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| Keyed::new(k.as_ref(), i))
+            .collect();
+        if !sorted.is_sorted_by(|a, b| a.cmp(b).is_le()) {
+            sorted.sort_unstable_by(Keyed::cmp);
+        }
+        let values =
+            self.db
+                .batched_multi_get_cf_opt(&cf, sorted.iter().map(|k| k.key), true, &opts);
+        // Where each key's value landed, to visit them in the order the keys were given.
+        let mut at = vec![0; keys.len()];
+        for (position, k) in sorted.iter().enumerate() {
+            at[k.item] = position;
+        }
+        for (i, &position) in at.iter().enumerate() {
+            let value = values[position]
+                .as_ref()
+                .map_err(|e| KvError::rocks("multi_get")(e.clone()))?;
             visit(i, value.as_deref());
         }
         Ok(())
@@ -416,23 +432,22 @@ const WRITE_BATCH_HEADER: usize = 12;
 /// The ops of one partition within a batch, with their keys.
 struct Group<'a> {
     name: &'a str,
-    ops: Vec<Keyed<'a>>,
+    ops: Vec<Keyed<'a, &'a BatchOp>>,
     /// Holds a range delete: keep batch order.
     ranged: bool,
 }
 
-/// An op with its key and the key's first 16 bytes as a number, so that sorting compares
-/// numbers held in the array and reads the keys themselves (scattered over the heap) only
-/// to break ties.
-struct Keyed<'a> {
+/// A key with the item it belongs to (a batch op, a position) and the key's first 16 bytes
+/// as a number, so that sorting compares numbers held in the array and reads the keys
+/// themselves (scattered over the heap) only to break ties.
+struct Keyed<'a, T> {
     prefix: u128,
     key: &'a [u8],
-    op: &'a BatchOp,
+    item: T,
 }
 
-impl<'a> Keyed<'a> {
-    fn new(op: &'a BatchOp) -> Self {
-        let key = op.key();
+impl<'a, T> Keyed<'a, T> {
+    fn new(key: &'a [u8], item: T) -> Self {
         let mut head = [0u8; 16];
         let n = key.len().min(16);
         head[..n].copy_from_slice(&key[..n]);
@@ -441,7 +456,7 @@ impl<'a> Keyed<'a> {
             // the same way (a key that ran out is a prefix of the other, so smaller).
             prefix: u128::from_be_bytes(head),
             key,
-            op,
+            item,
         }
     }
 
@@ -540,7 +555,7 @@ impl ReadView for RocksSnapshot<'_> {
     fn visit_many(
         &self,
         partition: &str,
-        keys: &[Vec<u8>],
+        keys: &[&[u8]],
         visit: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> KvResult<()> {
         self.backend
@@ -593,7 +608,7 @@ impl ReadView for RocksBackend {
     fn visit_many(
         &self,
         partition: &str,
-        keys: &[Vec<u8>],
+        keys: &[&[u8]],
         visit: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> KvResult<()> {
         self.visit_many_at(None, partition, keys, visit)
@@ -666,7 +681,7 @@ impl StorageBackend for RocksBackend {
                 }
             };
             group.ranged |= matches!(op, BatchOp::DeleteRange { .. });
-            group.ops.push(Keyed::new(op));
+            group.ops.push(Keyed::new(op.key(), op));
         }
         // Reserve the batch's encoded size up front: growing it by doubling copies every
         // byte again and faults in fresh pages on each step.
@@ -677,7 +692,7 @@ impl StorageBackend for RocksBackend {
             if !group.ranged && !group.ops.is_sorted_by(|a, b| a.cmp(b).is_le()) {
                 group.ops.sort_by(Keyed::cmp);
             }
-            for (i, Keyed { op, .. }) in group.ops.iter().enumerate() {
+            for (i, Keyed { item: op, .. }) in group.ops.iter().enumerate() {
                 match op {
                     BatchOp::Put { key, value, .. } => wb.put_cf(&cf, key, value),
                     BatchOp::Delete { key, .. } => wb.delete_cf(&cf, key),
@@ -699,7 +714,7 @@ impl StorageBackend for RocksBackend {
                             raw.status().map_err(KvError::rocks("scan"))?;
                         }
                         for earlier in &group.ops[..i] {
-                            if let BatchOp::Put { key, .. } = earlier.op {
+                            if let BatchOp::Put { key, .. } = earlier.item {
                                 if key >= start && key < end {
                                     wb.delete_cf(&cf, key);
                                 }

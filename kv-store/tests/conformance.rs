@@ -410,11 +410,12 @@ fn visit_many_agrees_with_multi_get(b: &dyn StorageBackend) {
     let keys = vec![b"c".to_vec(), b"zz".to_vec(), b"a".to_vec(), b"e".to_vec()];
     let expected = b.multi_get("p", &keys).unwrap();
     let mut got = vec![None; keys.len()];
-    b.visit_many("p", &keys, &mut |i, v| got[i] = v.map(<[u8]>::to_vec))
+    let slices: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+    b.visit_many("p", &slices, &mut |i, v| got[i] = v.map(<[u8]>::to_vec))
         .unwrap();
     assert_eq!(got, expected);
     assert_eq!(got[1], None);
-    assert!(b.visit_many("nope", &keys, &mut |_, _| {}).is_err());
+    assert!(b.visit_many("nope", &slices, &mut |_, _| {}).is_err());
 }
 
 macro_rules! conformance {

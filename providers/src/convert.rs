@@ -190,19 +190,19 @@ fn malformed(e: Malformed) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
 
-/// The value as its column's numeric kind (a BIGINT as DOUBLE, an integral DOUBLE as
-/// BIGINT: numbers decoded from index keys may come back as the other kind); any other
-/// value as it is.
-fn fit_number<'v>(ty: &ColumnType, v: ValueRef<'v>) -> Result<ValueRef<'v>> {
+/// The number as its column's numeric kind (a BIGINT as DOUBLE, an integral DOUBLE as
+/// BIGINT: numbers decoded from index keys may come back as the other kind); None when the
+/// value is not a number of the other kind.
+fn fit_number<'v>(ty: &ColumnType, v: ValueRef<'v>) -> Result<Option<ValueRef<'v>>> {
     if !matches!(
         (ty, v),
         (ColumnType::Int64, ValueRef::Float(_)) | (ColumnType::Float64, ValueRef::Int(_))
     ) {
-        return Ok(v);
+        return Ok(None);
     }
     match v.to_value().map_err(malformed)?.coerce_to(ty) {
-        Some(Value::Int(i)) => Ok(ValueRef::Int(i)),
-        Some(Value::Float(f)) => Ok(ValueRef::Float(f)),
+        Some(Value::Int(i)) => Ok(Some(ValueRef::Int(i))),
+        Some(Value::Float(f)) => Ok(Some(ValueRef::Float(f))),
         _ => Err(type_error(ty, &v)),
     }
 }
@@ -250,11 +250,14 @@ impl ColumnBuilder {
     }
 
     fn append(&mut self, ty: &ColumnType, v: ValueRef<'_>) -> Result<()> {
-        let v = fit_number(ty, v)?;
-        match (self, v) {
+        match (&mut *self, v) {
             (ColumnBuilder::Boolean(b), ValueRef::Bool(x)) => b.append_value(x),
             (ColumnBuilder::Boolean(b), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::Int64(b), ValueRef::Int(x)) => b.append_value(x),
+            // Index keys hold every number as a DOUBLE (see `codec`): a BIGINT comes back so.
+            (ColumnBuilder::Int64(b), ValueRef::Float(x)) => {
+                b.append_value(indexed_store::integral(x).ok_or_else(|| type_error(ty, &v))?)
+            }
             (ColumnBuilder::Int64(b), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::Float64(b), ValueRef::Float(x)) => b.append_value(x),
             (ColumnBuilder::Float64(b), ValueRef::Null) => b.append_null(),
@@ -279,7 +282,13 @@ impl ColumnBuilder {
                 }
                 b.append(true);
             }
-            (_, v) => return Err(type_error(ty, &v)),
+            (b, v) => {
+                // Rare: a number decoded from an index key as the other numeric kind.
+                return match fit_number(ty, v)? {
+                    Some(fitted) => b.append(ty, fitted),
+                    None => Err(type_error(ty, &v)),
+                };
+            }
         }
         Ok(())
     }
@@ -305,7 +314,7 @@ fn append_dyn(
     ty: &ColumnType,
     v: ValueRef<'_>,
 ) -> Result<()> {
-    let v = fit_number(ty, v)?;
+    let v = fit_number(ty, v)?.unwrap_or(v);
     let any = b.as_any_mut();
     macro_rules! put {
         ($builder:ty, $pattern:pat => $x:expr) => {{

@@ -433,19 +433,16 @@ impl FastPlan {
             return Ok(None);
         };
         if let Some(groups) = &self.groups {
-            return self.execute_groups(groups, state, task, &filters);
+            return self.execute_groups(groups, state, task, filters);
         }
         let total = self.fetch.map(|f| f + self.skip);
-        // An ordered scan gets its limit once the order has chosen its path.
-        let ordered = !self.order.is_empty();
-        let scan = self.scan(state, &filters, if ordered { None } else { total })?;
-        let scan = if ordered {
-            match scan.ordered_by(&self.order) {
-                Some(scan) => scan.limited(total),
-                None => return Ok(None),
-            }
-        } else {
+        let scan = self.scan(state, filters, total)?;
+        let scan = if self.order.is_empty() {
             scan.split_across(state.config().target_partitions())?
+        } else if scan.is_ordered() {
+            scan
+        } else {
+            return Ok(None);
         };
         // The offset goes into the scan when it can skip entries without reading them.
         let (scan, skip) = match scan.with_offset(self.skip, self.fetch) {
@@ -483,7 +480,7 @@ impl FastPlan {
     fn scan(
         &self,
         state: &SessionState,
-        filters: &[Expr],
+        filters: Vec<Expr>,
         limit: Option<usize>,
     ) -> Result<IndexScanExec> {
         build_scan(
@@ -493,6 +490,7 @@ impl FastPlan {
             Some(&self.scan_projection),
             filters,
             limit,
+            &self.order,
         )
     }
 
@@ -526,7 +524,7 @@ impl FastPlan {
         groups: &Groups,
         state: &SessionState,
         task: &dyn Fn() -> Arc<TaskContext>,
-        filters: &[Expr],
+        filters: Vec<Expr>,
     ) -> Result<Option<SendableRecordBatchStream>> {
         let scan = self.scan(state, filters, None)?;
         let grouped = match groups.counts {

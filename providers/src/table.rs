@@ -15,7 +15,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::ExecutionPlan;
-use indexed_store::{RowAccess, TableSchema};
+use indexed_store::{AccessPlan, OrderKey, RowAccess, TableSchema};
 use kv_store::KeyRange;
 
 use crate::convert::arrow_schema_in;
@@ -99,9 +99,9 @@ impl QuiverTable {
 /// The expression with every column unqualified (the scan evaluates it over its own batch).
 pub(crate) fn unqualified(e: Expr) -> Result<Expr> {
     e.transform(|node| match node {
-        Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
-            c.name,
-        )))),
+        Expr::Column(c) if c.relation.is_some() => Ok(Transformed::yes(Expr::Column(
+            Column::new_unqualified(c.name),
+        ))),
         other => Ok(Transformed::no(other)),
     })
     .map(|t| t.data)
@@ -157,7 +157,7 @@ fn compile_filters(
         .iter()
         .map(|e| {
             datafusion::physical_expr::create_physical_expr(
-                &unqualified(e.clone())?,
+                e,
                 &df_schema,
                 state.execution_props(),
                 &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext::default(),
@@ -166,22 +166,28 @@ fn compile_filters(
         .collect()
 }
 
-/// Builds the scan of `access` for a projection, filters and limit; `arrow` is the table as
-/// its provider shows it (see [`QuiverTable::in_time_zone`]).
+/// Builds the scan of `access` for a projection, filters, limit and the order its rows are
+/// wanted in (empty: any order); `arrow` is the table as its provider shows it (see
+/// [`QuiverTable::in_time_zone`]). The access path is chosen once, here.
 pub(crate) fn build_scan(
     state: &dyn Session,
     access: Arc<dyn RowAccess>,
     arrow: &SchemaRef,
     projection: Option<&Vec<usize>>,
-    filters: &[Expr],
+    filters: Vec<Expr>,
     limit: Option<usize>,
+    order: &[OrderKey],
 ) -> Result<IndexScanExec> {
     let schema: TableSchema = access.schema();
     let proj: Vec<usize> = projection
         .cloned()
         .unwrap_or_else(|| (0..schema.columns.len()).collect());
+    let filters: Vec<Expr> = filters
+        .into_iter()
+        .map(unqualified)
+        .collect::<Result<_>>()?;
     let mut read: BTreeSet<usize> = proj.iter().copied().collect();
-    for f in filters {
+    for f in &filters {
         for c in f.column_refs() {
             if let Some(i) = schema.column_index(&c.name) {
                 read.insert(i);
@@ -200,36 +206,25 @@ pub(crate) fn build_scan(
         })
         .collect();
     let output_schema = Arc::new(arrow.project(&proj)?);
-    let physical_filters = compile_filters(state, filters, &read_schema)?;
+    let physical_filters = compile_filters(state, &filters, &read_schema)?;
     let predicates = filters.iter().map(|f| to_predicate(f, &schema)).collect();
-    let filter_text = filters
-        .iter()
-        .map(|f| unqualified(f.clone()).map(|e| e.to_string()))
-        .collect::<Result<_>>()?;
     let mut spec = ScanSpec {
-        table: access.clone(),
+        table: access,
+        plan: AccessPlan::full_scan(&schema),
         schema,
         predicates,
         physical_filters,
-        filter_text,
+        filters,
         read_columns,
         read_schema,
         projection,
         output_schema,
-        plan: indexed_store::choose_access_path(
-            &TableSchema {
-                indexes: vec![],
-                ..access.schema()
-            },
-            &[],
-            &[],
-        ),
         mode: ScanMode::Records,
         fetch: limit,
         offset: 0,
         ranges: vec![KeyRange::all()],
     };
-    spec.plan_for(&[]);
+    spec.plan_for(order);
     Ok(IndexScanExec::new(spec))
 }
 
@@ -278,8 +273,9 @@ impl TableProvider for QuiverTable {
                 self.access.clone(),
                 &self.schema,
                 projection,
-                filters,
+                filters.to_vec(),
                 limit,
+                &[],
             )?
             .split_across(state.config().target_partitions())?,
         );
@@ -357,7 +353,15 @@ impl QuiverTable {
     ) -> Result<(Arc<IndexScanExec>, Vec<Arc<dyn PhysicalExpr>>)> {
         let filters = simplified(state, filters, &self.schema)?;
         let access = self.access.clone();
-        let matcher = build_scan(state, access, &self.schema, None, &filters, None)?;
+        let matcher = build_scan(
+            state,
+            access,
+            &self.schema,
+            None,
+            filters.clone(),
+            None,
+            &[],
+        )?;
         Ok((Arc::new(matcher), compile(state, &filters, &self.schema)?))
     }
 

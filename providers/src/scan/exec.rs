@@ -150,6 +150,11 @@ impl IndexScanExec {
         Some(IndexScanExec::new(spec))
     }
 
+    /// True when the scan yields its rows in the order it was built for.
+    pub(crate) fn is_ordered(&self) -> bool {
+        self.spec.plan.ordered
+    }
+
     /// The same scan stopping after `fetch` rows (one partition then).
     pub(crate) fn limited(self, fetch: Option<usize>) -> Self {
         let mut spec = self.spec;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::logical_expr::Expr;
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
@@ -38,7 +39,8 @@ pub(crate) struct ScanSpec {
     /// expression over `read_schema`.
     pub predicates: Vec<Option<ColumnPredicate>>,
     pub physical_filters: Vec<Arc<dyn PhysicalExpr>>,
-    pub filter_text: Vec<String>,
+    /// The pushed filters as given (over unqualified column names), for EXPLAIN.
+    pub filters: Vec<Expr>,
     /// Table columns read, ascending.
     pub read_columns: Vec<usize>,
     pub read_schema: SchemaRef,
@@ -386,7 +388,7 @@ impl ScanSpec {
         let residual: Vec<String> = s
             .residual()
             .iter()
-            .map(|&i| s.filter_text[i].clone())
+            .map(|&i| s.filters[i].to_string())
             .collect();
         if !residual.is_empty() {
             parts.push(format!("residual=[{}]", residual.join(" AND ")));
