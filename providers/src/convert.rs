@@ -191,19 +191,15 @@ fn malformed(e: Malformed) -> DataFusionError {
 }
 
 /// The number as its column's numeric kind (a BIGINT as DOUBLE, an integral DOUBLE as
-/// BIGINT: numbers decoded from index keys may come back as the other kind); None when the
-/// value is not a number of the other kind.
+/// BIGINT: index keys hold every number as a DOUBLE, see `codec`, so a BIGINT read from a
+/// key comes back as one); None when the value is not a number of the other kind.
 fn fit_number<'v>(ty: &ColumnType, v: ValueRef<'v>) -> Result<Option<ValueRef<'v>>> {
-    if !matches!(
-        (ty, v),
-        (ColumnType::Int64, ValueRef::Float(_)) | (ColumnType::Float64, ValueRef::Int(_))
-    ) {
-        return Ok(None);
-    }
-    match v.to_value().map_err(malformed)?.coerce_to(ty) {
-        Some(Value::Int(i)) => Ok(Some(ValueRef::Int(i))),
-        Some(Value::Float(f)) => Ok(Some(ValueRef::Float(f))),
-        _ => Err(type_error(ty, &v)),
+    match (ty, v) {
+        (ColumnType::Int64, ValueRef::Float(f)) => indexed_store::integral(f)
+            .map(|i| Some(ValueRef::Int(i)))
+            .ok_or_else(|| type_error(ty, &v)),
+        (ColumnType::Float64, ValueRef::Int(i)) => Ok(Some(ValueRef::Float(i as f64))),
+        _ => Ok(None),
     }
 }
 
@@ -254,10 +250,6 @@ impl ColumnBuilder {
             (ColumnBuilder::Boolean(b), ValueRef::Bool(x)) => b.append_value(x),
             (ColumnBuilder::Boolean(b), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::Int64(b), ValueRef::Int(x)) => b.append_value(x),
-            // Index keys hold every number as a DOUBLE (see `codec`): a BIGINT comes back so.
-            (ColumnBuilder::Int64(b), ValueRef::Float(x)) => {
-                b.append_value(indexed_store::integral(x).ok_or_else(|| type_error(ty, &v))?)
-            }
             (ColumnBuilder::Int64(b), ValueRef::Null) => b.append_null(),
             (ColumnBuilder::Float64(b), ValueRef::Float(x)) => b.append_value(x),
             (ColumnBuilder::Float64(b), ValueRef::Null) => b.append_null(),
@@ -283,7 +275,7 @@ impl ColumnBuilder {
                 b.append(true);
             }
             (b, v) => {
-                // Rare: a number decoded from an index key as the other numeric kind.
+                // A number decoded from an index key as the other numeric kind.
                 return match fit_number(ty, v)? {
                     Some(fitted) => b.append(ty, fitted),
                     None => Err(type_error(ty, &v)),
