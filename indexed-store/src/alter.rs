@@ -50,7 +50,7 @@ impl Database {
     pub fn alter_table(&self, table: &str, change: TableChange) -> StoreResult<()> {
         let _ddl = self.catalog_change();
         let store = self.table_to_change(table, "system tables cannot be altered")?;
-        let old = store.definition().schema.clone();
+        let old = TableSchema::clone(&store.definition().schema);
         let refuse_if_viewed = |change: String| {
             let views = self.views_using(table);
             if views.is_empty() {

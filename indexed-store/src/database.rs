@@ -547,7 +547,7 @@ impl Database {
         let store = self
             .row_table(&table)
             .ok_or_else(|| StoreError::UnknownTable(table.clone()))?;
-        let mut schema = store.definition().schema.clone();
+        let mut schema = TableSchema::clone(&store.definition().schema);
         schema.indexes.retain(|i| i.name != index);
         self.save_schema(&schema)?;
         store.drop_index(index)?;

@@ -1,13 +1,14 @@
 //! How a table's entities map to keys: the primary key, each index's extracted values, the
 //! TTL basis, and the mapping to rows that SQL sees.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::codec::SortOrder;
 use crate::error::{StoreError, StoreResult};
 use crate::payload::to_bytes;
 use crate::record::{encode_group, Group, Malformed, ENTITY_LAYOUT, ROW_LAYOUT};
 use crate::schema::{IndexColumn, IndexSpec, Row, TableSchema};
+use crate::store::Partitions;
 use crate::value::Value;
 
 /// A primary key type: converts to and from the key's column values.
@@ -202,7 +203,7 @@ pub type FromRow<V> = Arc<dyn Fn(Row) -> StoreResult<V> + Send + Sync>;
 /// Everything the store needs to know about a table of `V`s keyed by `K`.
 pub struct TableDefinition<K, V> {
     /// Columns, primary key, index specs and TTL (index specs mirror `indexes`).
-    pub schema: TableSchema,
+    pub schema: Arc<TableSchema>,
     pub(crate) key: Arc<dyn Fn(&V) -> K + Send + Sync>,
     pub(crate) indexes: Vec<IndexDefinition<V>>,
     pub(crate) ttl_basis: Option<Arc<dyn Fn(&V) -> Option<i64> + Send + Sync>>,
@@ -212,6 +213,8 @@ pub struct TableDefinition<K, V> {
     pub(crate) pk_orders: Vec<SortOrder>,
     /// How records are written and, for the row layout, read.
     pub(crate) records: RecordCodec<V>,
+    /// The partition names, formatted once per definition (every read names them).
+    partitions: OnceLock<Arc<Partitions>>,
 }
 
 /// How a table's entities become record bodies (see [`crate::record`]).
@@ -245,6 +248,7 @@ impl<K, V> Clone for TableDefinition<K, V> {
             from_row: self.from_row.clone(),
             pk_orders: self.pk_orders.clone(),
             records: self.records.clone(),
+            partitions: self.partitions.clone(),
         }
     }
 }
@@ -282,7 +286,7 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
             };
         let pk_orders = vec![SortOrder::Asc; schema.primary_key.len()];
         Ok(TableDefinition {
-            schema,
+            schema: Arc::new(schema),
             key: Arc::new(key),
             indexes,
             ttl_basis,
@@ -294,6 +298,7 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
                 encode: Arc::new(|v, out| to_bytes(v, out)),
                 decode_row: None,
             },
+            partitions: OnceLock::new(),
         })
     }
 
@@ -307,8 +312,11 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
                 index: index.spec.name.clone(),
             });
         }
-        self.schema.indexes.push(index.spec.clone());
+        Arc::make_mut(&mut self.schema)
+            .indexes
+            .push(index.spec.clone());
         self.indexes.push(index);
+        self.partitions = OnceLock::new();
         Ok(self)
     }
 
@@ -327,8 +335,17 @@ impl<K: EntityKey, V: 'static> TableDefinition<K, V> {
     pub fn without_index(mut self, name: &str) -> StoreResult<Self> {
         let pos = self.index_position(name)?;
         self.indexes.remove(pos);
-        self.schema.indexes.retain(|i| i.name != name);
+        Arc::make_mut(&mut self.schema)
+            .indexes
+            .retain(|i| i.name != name);
+        self.partitions = OnceLock::new();
         Ok(self)
+    }
+
+    /// The names of the table's partitions in the store.
+    pub(crate) fn partitions(&self) -> &Arc<Partitions> {
+        self.partitions
+            .get_or_init(|| Arc::new(Partitions::of(self)))
     }
 
     /// The index definitions.

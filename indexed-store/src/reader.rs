@@ -34,7 +34,7 @@ pub struct IndexEntry {
 pub struct StoreReader<'a, K, V> {
     view: Box<dyn ReadView + 'a>,
     def: Arc<TableDefinition<K, V>>,
-    parts: Partitions,
+    parts: Arc<Partitions>,
     now: i64,
 }
 
@@ -44,7 +44,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let def = self.definition();
         StoreReader {
             view: self.backend.snapshot(),
-            parts: Partitions::of(&def),
+            parts: def.partitions().clone(),
             def,
             now: self.now(),
         }

@@ -1,6 +1,8 @@
 //! Object-safe access to any table as rows, whatever its entity type: how the SQL layer
 //! reads and writes typed system tables and SQL-created tables alike.
 
+use std::sync::Arc;
+
 use kv_store::{Direction, KeyRange};
 
 use crate::access::AccessPath;
@@ -53,10 +55,10 @@ pub trait RowReader {
 /// A table seen as rows.
 pub trait RowAccess: Send + Sync {
     /// Columns, key, indexes, TTL.
-    fn schema(&self) -> TableSchema;
+    fn schema(&self) -> Arc<TableSchema>;
     /// The table's loader, if it has one (without copying the rest of the schema).
     fn loader(&self) -> Option<LoaderSpec> {
-        self.schema().loader
+        self.schema().loader.clone()
     }
     /// Runs `f` with a reader over a fresh snapshot.
     fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()>;
@@ -140,7 +142,7 @@ impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
 }
 
 impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
-    fn schema(&self) -> TableSchema {
+    fn schema(&self) -> Arc<TableSchema> {
         self.definition().schema.clone()
     }
 

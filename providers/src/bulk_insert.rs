@@ -56,7 +56,7 @@ pub(crate) async fn insert_streamed(
 ) -> Result<u64> {
     // Two converted input batches in flight at most: memory stays a few batches deep.
     let (tx, rx) = mpsc::channel::<Option<Vec<Row>>>(2);
-    let table = access.schema().name;
+    let table = access.schema().name.clone();
     let writer = tokio::task::spawn_blocking(move || {
         let mut rows = Received {
             rx,

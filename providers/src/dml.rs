@@ -148,7 +148,7 @@ impl DmlExec {
     }
 
     /// The table the write changes.
-    pub(crate) fn table(&self) -> TableSchema {
+    pub(crate) fn table(&self) -> Arc<TableSchema> {
         self.access.schema()
     }
 }
@@ -164,7 +164,7 @@ fn properties(schema: SchemaRef) -> PlanProperties {
 
 impl DisplayAs for DmlExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let table = self.access.schema().name;
+        let table = self.access.schema().name.clone();
         match &self.kind {
             DmlKind::Insert { upsert: false, .. } => write!(f, "DmlExec: INSERT INTO {table}")?,
             DmlKind::Insert { upsert: true, .. } => {

@@ -580,7 +580,7 @@ impl FastPlan {
 
     /// A line for `sys.plan_cache`: the table and what the fast path does.
     pub(crate) fn describe(&self) -> String {
-        let mut s = self.table.schema().name;
+        let mut s = self.table.schema().name.clone();
         if self.counts.is_some() {
             s.push_str(", count");
         }

@@ -81,7 +81,7 @@ struct SortKey {
 
 /// A list checked against its datasource.
 struct Checked {
-    schema: TableSchema,
+    schema: Arc<TableSchema>,
     table: Arc<dyn TableProvider>,
     filter: Option<Expr>,
     keys: Vec<SortKey>,

@@ -1,12 +1,11 @@
 //! `QuiverTable`: a Quiver table as a DataFusion `TableProvider`.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{Column, DFSchema};
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::TableType;
@@ -144,28 +143,6 @@ pub(crate) fn simplify(state: &dyn Session, e: Expr, schema: &DFSchema) -> Resul
     simplifier.simplify(simplifier.coerce(e, schema)?)
 }
 
-/// Compiles a scan's filters over `schema`. They come out of an analyzed plan (types
-/// already coerced, placeholders bound to values of the planned types), so they skip the
-/// session's simplify-and-coerce pass, a sizeable share of a fast-path read.
-fn compile_filters(
-    state: &dyn Session,
-    filters: &[Expr],
-    schema: &SchemaRef,
-) -> Result<Vec<Arc<dyn PhysicalExpr>>> {
-    let df_schema = DFSchema::try_from(schema.as_ref().clone())?;
-    filters
-        .iter()
-        .map(|e| {
-            datafusion::physical_expr::create_physical_expr(
-                e,
-                &df_schema,
-                state.execution_props(),
-                &datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext::default(),
-            )
-        })
-        .collect()
-}
-
 /// Builds the scan of `access` for a projection, filters, limit and the order its rows are
 /// wanted in (empty: any order); `arrow` is the table as its provider shows it (see
 /// [`QuiverTable::in_time_zone`]). The access path is chosen once, here.
@@ -178,23 +155,33 @@ pub(crate) fn build_scan(
     limit: Option<usize>,
     order: &[OrderKey],
 ) -> Result<IndexScanExec> {
-    let schema: TableSchema = access.schema();
+    let schema: Arc<TableSchema> = access.schema();
     let proj: Vec<usize> = projection
         .cloned()
         .unwrap_or_else(|| (0..schema.columns.len()).collect());
-    let filters: Vec<Expr> = filters
-        .into_iter()
-        .map(unqualified)
-        .collect::<Result<_>>()?;
-    let mut read: BTreeSet<usize> = proj.iter().copied().collect();
-    for f in &filters {
-        for c in f.column_refs() {
-            if let Some(i) = schema.column_index(&c.name) {
-                read.insert(i);
+    let mut read = vec![false; schema.columns.len()];
+    for &c in &proj {
+        read[c] = true;
+    }
+    // One walk of each filter finds the columns it reads and whether any is qualified (the
+    // fast path's filters never are: they were unqualified when it was prepared).
+    let mut filters = filters;
+    for f in &mut filters {
+        let mut qualified = false;
+        f.apply(|node| {
+            if let Expr::Column(c) = node {
+                qualified |= c.relation.is_some();
+                if let Some(i) = schema.column_index(&c.name) {
+                    read[i] = true;
+                }
             }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        if qualified {
+            *f = unqualified(f.clone())?;
         }
     }
-    let read_columns: Vec<usize> = read.into_iter().collect();
+    let read_columns: Vec<usize> = (0..read.len()).filter(|&i| read[i]).collect();
     let read_schema = Arc::new(arrow.project(&read_columns)?);
     let projection: Vec<usize> = proj
         .iter()
@@ -206,14 +193,16 @@ pub(crate) fn build_scan(
         })
         .collect();
     let output_schema = Arc::new(arrow.project(&proj)?);
-    let physical_filters = compile_filters(state, &filters, &read_schema)?;
     let predicates = filters.iter().map(|f| to_predicate(f, &schema)).collect();
     let mut spec = ScanSpec {
         table: access,
         plan: AccessPlan::full_scan(&schema),
         schema,
         predicates,
-        physical_filters,
+        // Filters come out of an analyzed plan (types already coerced, placeholders bound to
+        // values of the planned types), so they skip the session's simplify-and-coerce pass.
+        physical_filters: vec![None; filters.len()],
+        props: Arc::new(state.execution_props().clone()),
         filters,
         read_columns,
         read_schema,
@@ -224,7 +213,7 @@ pub(crate) fn build_scan(
         offset: 0,
         ranges: vec![KeyRange::all()],
     };
-    spec.plan_for(order);
+    spec.plan_for(order)?;
     Ok(IndexScanExec::new(spec))
 }
 

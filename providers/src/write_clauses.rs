@@ -351,7 +351,7 @@ fn joined_schema(table: &DFSchema) -> Result<DFSchema> {
 }
 
 /// The Quiver table a write plan changes.
-fn write_target(plan: &LogicalPlan) -> Result<indexed_store::TableSchema> {
+fn write_target(plan: &LogicalPlan) -> Result<Arc<indexed_store::TableSchema>> {
     let LogicalPlan::Dml(dml) = plan else {
         return Err(DataFusionError::Internal("not a write".into()));
     };

@@ -118,7 +118,7 @@ impl TableLoader {
     }
 
     fn table(&self) -> String {
-        self.access.schema().name
+        self.access.schema().name.clone()
     }
 
     /// What a scan with these filters needs loaded.

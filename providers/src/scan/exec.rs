@@ -142,7 +142,7 @@ impl IndexScanExec {
     /// gives that order).
     pub(crate) fn ordered_by(&self, keys: &[OrderKey]) -> Option<Self> {
         let mut spec = self.spec.clone();
-        spec.plan_for(keys);
+        spec.plan_for(keys).ok()?;
         if !spec.plan.ordered {
             return None;
         }
@@ -302,7 +302,7 @@ impl ExecutionPlan for IndexScanExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        visit_expressions(&self.spec.physical_filters, f)
+        visit_expressions(self.spec.physical_filters.iter().flatten(), f)
     }
 
     #[allow(deprecated)]

@@ -74,7 +74,9 @@ impl Emitter<'_> {
         if !self.residual.is_empty() {
             let mut mask: Option<BooleanArray> = None;
             for &i in &self.residual {
-                let value = self.spec.physical_filters[i]
+                let value = self
+                    .spec
+                    .residual_filter(i)?
                     .evaluate(&batch)?
                     .into_array(batch.num_rows())?;
                 let b = value

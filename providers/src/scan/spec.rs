@@ -5,7 +5,12 @@ use std::sync::Arc;
 
 use datafusion::arrow::compute::SortOptions;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::DFSchema;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::context::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::Expr;
+use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_expr::expressions::Column as PhysicalColumn;
 use datafusion::physical_expr::utils::collect_columns;
 use datafusion::physical_expr::{PhysicalExpr, PhysicalSortExpr};
@@ -34,11 +39,14 @@ pub enum ScanMode {
 #[derive(Clone)]
 pub(crate) struct ScanSpec {
     pub table: Arc<dyn RowAccess>,
-    pub schema: TableSchema,
-    /// Pushed filters: the store predicate each one means (if any) and the compiled
-    /// expression over `read_schema`.
+    pub schema: Arc<TableSchema>,
+    /// Pushed filters: the store predicate each one means (if any) and, for those the
+    /// access path leaves to the scan, the expression compiled over `read_schema` (None for
+    /// the filters the path answers: a fast-path read compiles nothing it does not run).
     pub predicates: Vec<Option<ColumnPredicate>>,
-    pub physical_filters: Vec<Arc<dyn PhysicalExpr>>,
+    pub physical_filters: Vec<Option<Arc<dyn PhysicalExpr>>>,
+    /// The session's properties the filters are compiled with.
+    pub props: Arc<ExecutionProps>,
     /// The pushed filters as given (over unqualified column names), for EXPLAIN.
     pub filters: Vec<Expr>,
     /// Table columns read, ascending.
@@ -73,7 +81,7 @@ pub(crate) fn skippable_keys(
 impl ScanSpec {
     /// Filters the access path does not answer, by position.
     pub(super) fn residual(&self) -> Vec<usize> {
-        (0..self.physical_filters.len())
+        (0..self.filters.len())
             .filter(|i| !self.plan.answered.contains(i))
             .collect()
     }
@@ -87,8 +95,9 @@ impl ScanSpec {
             .unzip()
     }
 
-    /// Chooses the access path (and mode) for an ordering.
-    pub fn plan_for(&mut self, order: &[OrderKey]) {
+    /// Chooses the access path (and mode) for an ordering, compiling the filters it leaves
+    /// to the scan.
+    pub fn plan_for(&mut self, order: &[OrderKey]) -> Result<()> {
         let (preds, positions) = self.store_predicates();
         let read: Vec<String> = self
             .read_columns
@@ -98,11 +107,42 @@ impl ScanSpec {
         let mut plan = choose_access_path_reading(&self.schema, &preds, order, &read);
         plan.answered = plan.answered.iter().map(|i| positions[*i]).collect();
         self.plan = plan;
+        self.compile_residual()?;
         self.mode = if self.covers() {
             ScanMode::Covered
         } else {
             ScanMode::Records
         };
+        Ok(())
+    }
+
+    /// Compiles the filters the access path leaves to the scan that are not compiled yet.
+    fn compile_residual(&mut self) -> Result<()> {
+        let missing: Vec<usize> = self
+            .residual()
+            .into_iter()
+            .filter(|&i| self.physical_filters[i].is_none())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let df_schema = DFSchema::try_from(self.read_schema.as_ref().clone())?;
+        for i in missing {
+            self.physical_filters[i] = Some(create_physical_expr(
+                &self.filters[i],
+                &df_schema,
+                &self.props,
+                &PhysicalPlanningContext::default(),
+            )?);
+        }
+        Ok(())
+    }
+
+    /// The compiled filter at `i`, which the path leaves to the scan.
+    pub(super) fn residual_filter(&self, i: usize) -> Result<&Arc<dyn PhysicalExpr>> {
+        self.physical_filters[i].as_ref().ok_or_else(|| {
+            DataFusionError::Internal(format!("filter {i} is read but was not compiled"))
+        })
     }
 
     /// True when the chosen secondary index holds every column read.
@@ -130,7 +170,10 @@ impl ScanSpec {
             needed[p] = true;
         }
         for i in self.residual() {
-            for c in collect_columns(&self.physical_filters[i]) {
+            let Some(filter) = &self.physical_filters[i] else {
+                continue;
+            };
+            for c in collect_columns(filter) {
                 if let Some(n) = needed.get_mut(c.index()) {
                     *n = true;
                 }
@@ -278,7 +321,7 @@ impl ScanSpec {
                 && cols[..fixed + n].iter().all(scalar)
                 && rest.iter().all(|w| cols[fixed..fixed + n].contains(w))
         };
-        if spec.physical_filters.is_empty() {
+        if spec.filters.is_empty() {
             let (index, _) = skippable_keys(&spec.schema).find(|(_, cols)| leads_after(cols, 0))?;
             return Some((
                 AccessPath {
