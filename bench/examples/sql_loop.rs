@@ -1,6 +1,8 @@
 //! Runs one SQL statement (text, so a plan-cache hit after the first run) over and over on
 //! 100,000 reference accounts, for profiling whatever query is slow:
 //! `cargo run --release -p quiver-bench --example sql_loop -- 20000 "SELECT DISTINCT status FROM accounts"`.
+//! A third argument is a statement run once before the loop (saving a list, say); `ROWS`
+//! in the environment sets the number of accounts.
 
 mod common;
 
@@ -15,7 +17,14 @@ async fn main() {
     let sql = std::env::args()
         .nth(2)
         .unwrap_or_else(|| "SELECT DISTINCT status FROM accounts".into());
-    let (_dir, quiver) = common::loaded(100_000);
+    let rows = std::env::var("ROWS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100_000);
+    let (_dir, quiver) = common::loaded(rows);
+    if let Some(setup) = std::env::args().nth(3) {
+        quiver.query(&setup).await.expect("setup");
+    }
     let start = Instant::now();
     let mut rows = 0;
     for _ in 0..runs {

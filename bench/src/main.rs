@@ -269,6 +269,44 @@ where
     Timing::from(samples, rows)
 }
 
+/// Two sides timed one run each in turn, so both see the same moments of a machine whose
+/// speed drifts (their medians measured one after the other can differ 1.5x from pass to
+/// pass on a shared machine, in either direction).
+pub struct Paired {
+    a: Timing,
+    b: Timing,
+    /// The median of the per-pair ratios a / b.
+    ratio: f64,
+}
+
+/// Times `a` (Quiver, async) and `b` (SQLite, returning its row count) in alternation,
+/// `iterations` times after a warm-up run of each.
+async fn paired<F, Fut>(iterations: usize, mut a: F, mut b: impl FnMut() -> usize) -> Paired
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<RecordBatch>>,
+{
+    let (a_rows, b_rows) = (touch(&a().await), b());
+    let (mut a_samples, mut b_samples, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..iterations {
+        let start = Instant::now();
+        touch(&a().await);
+        let a_took = start.elapsed();
+        let start = Instant::now();
+        b();
+        let b_took = start.elapsed();
+        ratios.push(a_took.as_secs_f64() / b_took.as_secs_f64().max(1e-9));
+        a_samples.push(a_took);
+        b_samples.push(b_took);
+    }
+    ratios.sort_by(f64::total_cmp);
+    Paired {
+        a: Timing::from(a_samples, a_rows),
+        b: Timing::from(b_samples, b_rows),
+        ratio: ratios[ratios.len() / 2],
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -368,6 +406,7 @@ async fn main() {
         println!("| query | rows | Quiver ms (p95) | Quiver prepared ms | Quiver unplanned ms | SQLite ms (p95) | SQLite prepared ms | MemTable ms (p95) | Quiver / SQLite | prepared / SQLite prepared | Quiver / MemTable |");
         println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         let mut medians = Vec::new();
+        let mut paired_lines = Vec::new();
         for q in QUERIES.iter().filter(|q| {
             args.only.is_empty() || args.only.iter().any(|o| q.name.contains(o.as_str()))
         }) {
@@ -397,6 +436,24 @@ async fn main() {
             })
             .await;
             let (lite, lite_prep) = sqlite::time(&sqlite, q.sqlite, args.iterations);
+            let mut lite_stmt = sqlite.prepare(q.sqlite).expect("prepare");
+            let pair = paired(
+                args.iterations,
+                || {
+                    let (statement, params) = (&statement, params.clone());
+                    async move { statement.query(params).await.unwrap() }
+                },
+                || sqlite::run_with(&mut lite_stmt, &[]),
+            )
+            .await;
+            assert_eq!(pair.a.rows, pair.b.rows, "{}: paired rows", q.name);
+            paired_lines.push(format!(
+                "| {} | {:.4} | {:.4} | {:.2} |",
+                q.name,
+                ms(pair.a.median),
+                ms(pair.b.median),
+                pair.ratio
+            ));
             assert_eq!(
                 quiv.rows, mem.rows,
                 "{}: Quiver returned {} rows, the MemTable {}",
@@ -426,11 +483,17 @@ async fn main() {
             );
             medians.push(ms(quiv.median));
             json.push(format!(
-                "{{\"rows\":{n},\"query\":\"{}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"quiver_prepared_median_ms\":{:.4},\"quiver_unplanned_median_ms\":{:.4},\"sqlite_median_ms\":{:.4},\"sqlite_p95_ms\":{:.4},\"sqlite_prepared_median_ms\":{:.4},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"quiver_ingest_rows_per_s\":{:.0},\"quiver_apply_ingest_rows_per_s\":{:.0},\"sqlite_ingest_rows_per_s\":{:.0}}}",
-                q.name, quiv.rows, ms(quiv.median), ms(quiv.p95), ms(prep.median), ms(planned.median), ms(lite.median), ms(lite.p95), ms(lite_prep.median), ms(mem.median), ms(mem.p95), quiver_ingest, apply_ingest, sqlite_ingest
+                "{{\"rows\":{n},\"query\":\"{}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"quiver_prepared_median_ms\":{:.4},\"quiver_unplanned_median_ms\":{:.4},\"sqlite_median_ms\":{:.4},\"sqlite_p95_ms\":{:.4},\"sqlite_prepared_median_ms\":{:.4},\"paired_prepared_ratio\":{:.2},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"quiver_ingest_rows_per_s\":{:.0},\"quiver_apply_ingest_rows_per_s\":{:.0},\"sqlite_ingest_rows_per_s\":{:.0}}}",
+                q.name, quiv.rows, ms(quiv.median), ms(quiv.p95), ms(prep.median), ms(planned.median), ms(lite.median), ms(lite.p95), ms(lite_prep.median), pair.ratio, ms(mem.median), ms(mem.p95), quiver_ingest, apply_ingest, sqlite_ingest
             ));
         }
         growth.push((n, medians));
+        println!("\nPrepared statements timed in alternation (one Quiver run, one SQLite run, {} times): medians, and the median of the per-pair ratios\n", args.iterations);
+        println!("| query | Quiver prepared ms | SQLite prepared ms | paired Quiver / SQLite |");
+        println!("|---|---:|---:|---:|");
+        for line in paired_lines {
+            println!("{line}");
+        }
         if args.only.is_empty() || args.only.iter().any(|o| "pages".contains(o.as_str())) {
             pages::report(&quiver, &sqlite, args.iterations).await;
         }

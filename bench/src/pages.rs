@@ -9,7 +9,7 @@ use datafusion::common::ScalarValue;
 use providers::Quiver;
 use rusqlite::Connection;
 
-use crate::{ms, time, Timing};
+use crate::{ms, paired, time, Timing};
 
 const PAGE: usize = 50;
 const ORDER: &str = "ORDER BY contacts_count DESC, id DESC";
@@ -30,7 +30,7 @@ fn offset_sql(page: usize) -> String {
     )
 }
 
-/// SQLite's prepared statement timed with its parameters.
+/// SQLite's prepared statement timed with its parameters, reading every column.
 fn sqlite_time(
     conn: &Connection,
     sql: &str,
@@ -38,22 +38,11 @@ fn sqlite_time(
     n: usize,
 ) -> Timing {
     let mut stmt = conn.prepare(sql).expect("prepare");
-    let mut run = || {
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(params.iter()))
-            .expect("query");
-        let mut count = 0;
-        while let Some(row) = rows.next().expect("row") {
-            std::hint::black_box(row.get_ref(0).expect("cell"));
-            count += 1;
-        }
-        count
-    };
-    let rows = run();
+    let rows = crate::sqlite::run_with(&mut stmt, params);
     let samples = (0..n)
         .map(|_| {
             let start = Instant::now();
-            run();
+            crate::sqlite::run_with(&mut stmt, params);
             start.elapsed()
         })
         .collect();
@@ -81,8 +70,8 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
         .query("INSERT INTO lists VALUES ('bench-active', 'accounts', ['id', 'status', 'contacts_count'], 'status = ''active''', 'contacts_count DESC', 50)")
         .await
         .unwrap();
-    println!("\n| page (50 rows) | Quiver cursor ms | Quiver list() cursor ms | Quiver OFFSET ms | SQLite cursor ms | SQLite OFFSET ms | cursor Quiver / SQLite |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("\n| page (50 rows) | Quiver cursor ms | Quiver list() cursor ms | Quiver OFFSET ms | SQLite cursor ms | SQLite OFFSET ms | cursor Quiver / SQLite | cursor, paired |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let first = quiver.prepare(&cursor_sql(false, true)).await.unwrap();
     let after = quiver.prepare(&cursor_sql(true, true)).await.unwrap();
     for page in [1, deep] {
@@ -158,6 +147,24 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
             iterations,
         );
         let lite_offset = sqlite_time(sqlite, &offset, &[], iterations);
+        // The cursor page again, Quiver and SQLite in alternation.
+        let mut lite_stmt = sqlite
+            .prepare(&cursor_sql(last.is_some(), false))
+            .expect("prepare");
+        let params: Vec<ScalarValue> = match &last {
+            None => vec![],
+            Some((cc, id)) => vec![cc.clone(), id.clone()],
+        };
+        let statement = if last.is_some() { &after } else { &first };
+        let pair = paired(
+            iterations,
+            || {
+                let params = params.clone();
+                async move { statement.query(params).await.unwrap() }
+            },
+            || crate::sqlite::run_with(&mut lite_stmt, &lite_params),
+        )
+        .await;
         assert_eq!(
             quiver_cursor.rows, lite_cursor.rows,
             "page {page}: cursor rows"
@@ -171,13 +178,14 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
             "page {page}: list() rows"
         );
         println!(
-            "| {page} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} |",
+            "| {page} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} | {:.2} |",
             ms(quiver_cursor.median),
             ms(quiver_list.median),
             ms(quiver_offset.median),
             ms(lite_cursor.median),
             ms(lite_offset.median),
             ms(quiver_cursor.median) / ms(lite_cursor.median),
+            pair.ratio,
         );
     }
 }

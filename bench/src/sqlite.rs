@@ -80,8 +80,17 @@ pub fn load(path: &Path, rows: &[Row], batch: usize) -> (Connection, f64) {
 }
 
 fn run(stmt: &mut rusqlite::Statement<'_>) -> usize {
+    run_with(stmt, &[])
+}
+
+/// Runs a prepared statement with `params`, reading every column of every row (SQLite
+/// decodes a column only when it is read, and Quiver builds every column it returns);
+/// returns the number of rows.
+pub fn run_with(stmt: &mut rusqlite::Statement<'_>, params: &[rusqlite::types::Value]) -> usize {
     let n = stmt.column_count();
-    let mut rows = stmt.query([]).expect("query");
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(params.iter()))
+        .expect("query");
     let mut count = 0;
     let mut bytes = 0usize;
     while let Some(row) = rows.next().expect("step") {
