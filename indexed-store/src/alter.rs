@@ -24,7 +24,6 @@ use crate::definition::{row_table, TableDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::payload::{decode_record, encode_record};
 use crate::schema::{ColumnDef, Row, TableSchema};
-use crate::store::Partitions;
 use crate::value::Value;
 
 /// One change ALTER TABLE makes.
@@ -122,7 +121,7 @@ impl Database {
     ) -> StoreResult<()> {
         let def = row_table(schema)?;
         store.while_writers_wait(|old| {
-            let parts = Partitions::of(old);
+            let parts = old.partitions();
             let mut batch = WriteBatch::new();
             for item in self
                 .backend()
@@ -145,8 +144,8 @@ impl Database {
         // as orphans, dropped at the next open.
         let renamed = Arc::new(RowStore::open(self.backend().clone(), def.clone())?);
         let old_name = store.while_writers_wait(|old| {
-            let from = Partitions::of(old);
-            let to = Partitions::of(&def);
+            let from = old.partitions();
+            let to = def.partitions();
             let mut batch = WriteBatch::new();
             for (source, target) in from.all().zip(to.all()) {
                 for item in self

@@ -82,7 +82,7 @@ fn upgrade_jobs(
         return Ok(());
     }
     let def = jobs.definition();
-    let parts = Partitions::of(&def);
+    let parts = def.partitions();
     let mut batch = WriteBatch::new();
     for item in backend.scan(&parts.records, &KeyRange::all(), Direction::Forward)? {
         let (pk, raw) = item?;
@@ -224,13 +224,13 @@ impl Database {
 
     fn owned_partitions(&self) -> Vec<String> {
         let mut owned = vec![CATALOG.to_owned()];
-        let mut add = |parts: Partitions| owned.extend(parts.all().cloned());
+        let mut add = |parts: &Partitions| owned.extend(parts.all().cloned());
         for s in self.tables.read().values() {
-            add(Partitions::of(&s.definition()));
+            add(s.definition().partitions());
         }
-        add(Partitions::of(&self.jobs.definition()));
-        add(Partitions::of(&self.users.definition()));
-        add(Partitions::of(&self.lists.definition()));
+        add(self.jobs.definition().partitions());
+        add(self.users.definition().partitions());
+        add(self.lists.definition().partitions());
         owned
     }
 
@@ -711,7 +711,7 @@ mod tests {
         t.insert(new_row.clone()).unwrap();
         t.insert(old_row.clone()).unwrap();
         let def = t.definition();
-        let parts = Partitions::of(&def);
+        let parts = def.partitions();
         let old_pk = RowStore::pk_bytes(&def, &vec![Value::Int(2)]);
         let mut batch = WriteBatch::new();
         batch.put(

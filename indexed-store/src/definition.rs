@@ -202,7 +202,9 @@ pub type FromRow<V> = Arc<dyn Fn(Row) -> StoreResult<V> + Send + Sync>;
 
 /// Everything the store needs to know about a table of `V`s keyed by `K`.
 pub struct TableDefinition<K, V> {
-    /// Columns, primary key, index specs and TTL (index specs mirror `indexes`).
+    /// Columns, primary key, index specs and TTL (index specs mirror `indexes`). Build a
+    /// changed table as a new definition (or with `with_index` / `without_index`): the
+    /// partition names are worked out from it once.
     pub schema: Arc<TableSchema>,
     pub(crate) key: Arc<dyn Fn(&V) -> K + Send + Sync>,
     pub(crate) indexes: Vec<IndexDefinition<V>>,

@@ -10,7 +10,7 @@ use crate::codec::decode_key;
 use crate::definition::{EntityKey, IndexDefinition, TableDefinition};
 use crate::error::{describe, StoreError, StoreResult};
 use crate::payload::decode_record;
-use crate::store::{entries_of, Entity, IndexedEntityStore, Partitions};
+use crate::store::{entries_of, Entity, IndexedEntityStore};
 
 const BUILD_CHUNK: usize = 10_000;
 
@@ -21,7 +21,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let _gate = self.gate.write();
         let old = self.definition();
         let def = (*old).clone().with_index(index)?;
-        let parts = Partitions::of(&def);
+        let parts = def.partitions();
         let position = def.indexes.len() - 1;
         let partition = parts.indexes[position].clone();
         // A partition left by a crashed build or an earlier index of the same name.
@@ -77,7 +77,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     pub fn drop_index(&self, name: &str) -> StoreResult<()> {
         let _gate = self.gate.write();
         let old = self.definition();
-        let old_parts = Partitions::of(&old);
+        let old_parts = old.partitions();
         let position = old.indexes.iter().position(|i| i.spec.name == name);
         let def = (*old).clone().without_index(name)?;
         *self.def.write() = Arc::new(def);
@@ -105,7 +105,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// Drops every partition of the table (the table's data is gone).
     pub fn drop_storage(&self) -> StoreResult<()> {
         let _gate = self.gate.write();
-        let parts = Partitions::of(&self.definition());
+        let parts = self.definition().partitions().clone();
         for p in parts.all() {
             if self.backend.has_partition(p) {
                 self.backend.drop_partition(p)?;

@@ -21,7 +21,7 @@ use kv_store::{Direction, KeyRange};
 use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::seen_keys::SeenKeys;
-use crate::store::{Entity, IndexedEntityStore, Kind, Mutation, Partitions, Prepared, Stored};
+use crate::store::{Entity, IndexedEntityStore, Kind, Mutation, Prepared, Stored};
 
 /// A batch encoded by the producer, with a copy of its primary keys (the batch gives its
 /// own up to the write) when a failure would need them to undo it.
@@ -72,7 +72,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         // and those need not be read. What a failure must undo is then
         // everything in the table: no keys are kept for it.
         let empty = {
-            let records = Partitions::of(&def).records;
+            let records = def.partitions().records.clone();
             let mut stored = self
                 .backend
                 .scan(&records, &KeyRange::all(), Direction::Forward)?;
@@ -177,7 +177,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         batch_rows: usize,
         now: i64,
     ) -> Result<(), (u64, StoreError)> {
-        let records = Partitions::of(def).records;
+        let records = def.partitions().records.clone();
         let mut after: Option<Vec<u8>> = None;
         let mut removed = 0u64;
         loop {

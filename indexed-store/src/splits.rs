@@ -7,7 +7,7 @@ use kv_store::ReadView;
 
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
-use crate::store::{Entity, IndexedEntityStore, Partitions};
+use crate::store::{Entity, IndexedEntityStore};
 
 /// Bisection steps per split point: each halves the key interval, far finer than the
 /// data blocks the size estimate counts in.
@@ -24,7 +24,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let Some((first, last)) = self.reader().key_bounds()? else {
             return Ok(vec![]);
         };
-        let records = Partitions::of(&self.definition()).records;
+        let records = self.definition().partitions().records.clone();
         let mut end = last.clone();
         end.push(0);
         split_range(&*self.backend, &records, &first, &end, parts)

@@ -84,6 +84,8 @@ impl Partitions {
         name.starts_with("i/") || name.starts_with("x/")
     }
 
+    /// The names for a definition; read them through [`TableDefinition::partitions`],
+    /// which works them out once.
     pub(crate) fn of<K, V>(def: &TableDefinition<K, V>) -> Self {
         let t = &def.schema.name;
         Partitions {
@@ -223,7 +225,7 @@ enum Attempt<'p> {
 impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// Opens the table on `backend`, creating its partitions when missing.
     pub fn open(backend: Arc<dyn StorageBackend>, def: TableDefinition<K, V>) -> StoreResult<Self> {
-        let parts = Partitions::of(&def);
+        let parts = def.partitions().clone();
         backend.create_partition(&parts.records)?;
         backend.create_partition(&parts.expiry)?;
         for p in &parts.indexes {
@@ -255,7 +257,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     pub fn compact_index(&self, name: &str) -> StoreResult<()> {
         let def = self.definition();
         let i = def.index_position(name)?;
-        let partition = Partitions::of(&def).indexes[i].clone();
+        let partition = def.partitions().indexes[i].clone();
         Ok(self.backend.compact_partition(&partition)?)
     }
 
@@ -383,17 +385,17 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         now: i64,
         stored: &Stored,
     ) -> StoreResult<WriteOutcome> {
-        let parts = Partitions::of(def);
+        let parts = def.partitions();
         let mut stripes = match stored {
-            Stored::Unknown => self.stripes_of(&parts, prepared),
+            Stored::Unknown => self.stripes_of(parts, prepared),
             // The gate is held exclusively: no other writer to lock out.
             Stored::NoneBut(_) => BTreeSet::new(),
         };
         loop {
             let _guards = self.locks.lock_all(&stripes);
-            match self.try_apply(def, &parts, prepared, now, &stripes, stored, None)? {
+            match self.try_apply(def, parts, prepared, now, &stripes, stored, None)? {
                 Attempt::Done(plan, outcome) => {
-                    self.write_planned(&parts, plan, prepared)?;
+                    self.write_planned(parts, plan, prepared)?;
                     return Ok(outcome);
                 }
                 Attempt::NeedLock(pk) => {
@@ -435,7 +437,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     pub fn resume_point(&self, index: &str, prefix: Vec<Value>) -> StoreResult<Arc<ResumePoint>> {
         let def = self.definition();
         let position = def.index_position(index)?;
-        let partition = Partitions::of(&def).indexes[position].clone();
+        let partition = def.partitions().indexes[position].clone();
         let orders = def.indexes[position].spec.orders();
         let path = crate::access::AccessPath::index(index).eq(prefix);
         let Some((_, range)) = path.key_ranges(&orders).pop() else {
@@ -497,7 +499,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
         let _gate = self.gate.read();
         let def = self.definition();
-        let parts = Partitions::of(&def);
+        let parts = def.partitions();
         let pks: Vec<Vec<u8>> = keys.iter().map(|k| Self::pk_bytes(&def, k)).collect();
         let mut stripes: BTreeSet<usize> = pks
             .iter()
@@ -508,8 +510,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let now = self.now();
             let mut mutations = Vec::new();
             let mut read: HashMap<Vec<u8>, Current<V>> = HashMap::with_capacity(pks.len());
-            for ((key, pk), current) in keys.iter().zip(&pks).zip(self.read_current(&parts, &pks)?)
-            {
+            for ((key, pk), current) in keys.iter().zip(&pks).zip(self.read_current(parts, &pks)?) {
                 let live = current
                     .as_ref()
                     .filter(|(_, exp)| exp.is_none_or(|e| e > now))
@@ -524,15 +525,15 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 .into_iter()
                 .map(|m| self.prepare(&def, m, now))
                 .collect();
-            let needed = self.stripes_of(&parts, &prepared);
+            let needed = self.stripes_of(parts, &prepared);
             if !needed.is_subset(&stripes) {
                 stripes.extend(needed);
                 continue;
             }
             let stored = Stored::Unknown;
-            match self.try_apply(&def, &parts, &prepared, now, &stripes, &stored, Some(read))? {
+            match self.try_apply(&def, parts, &prepared, now, &stripes, &stored, Some(read))? {
                 Attempt::Done(plan, outcome) => {
-                    self.write_planned(&parts, plan, &mut prepared)?;
+                    self.write_planned(parts, plan, &mut prepared)?;
                     return Ok(outcome);
                 }
                 Attempt::NeedLock(pk) => {

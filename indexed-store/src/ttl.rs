@@ -12,7 +12,7 @@ use crate::codec::{decode_instant, encode_instant};
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
 use crate::payload::decode_record;
-use crate::store::{entries_of, Entity, IndexedEntityStore, Partitions};
+use crate::store::{entries_of, Entity, IndexedEntityStore};
 
 impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// Deletes every row that has expired by now, with its index entries; returns how many.
@@ -20,7 +20,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         // Exclusive: no writer may add an expiry entry inside the range being deleted.
         let _gate = self.gate.write();
         let def = self.definition();
-        let parts = Partitions::of(&def);
+        let parts = def.partitions();
         let now = self.now();
         let end = encode_instant(now.saturating_add(1)).to_vec();
         let range = KeyRange::new(Bound::Unbounded, Bound::Excluded(end));

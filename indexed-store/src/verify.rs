@@ -111,7 +111,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// Checks records and indexes against each other under one snapshot.
     pub fn verify(&self) -> StoreResult<VerifyReport> {
         let def = self.definition();
-        let parts = Partitions::of(&def);
+        let parts = def.partitions();
         let view = self.backend.snapshot();
         let mut report = VerifyReport {
             table: def.schema.name.clone(),
@@ -133,13 +133,13 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             if chunk.len() == CHUNK {
                 self.check_records(
                     view.as_ref(),
-                    &parts,
+                    parts,
                     &std::mem::take(&mut chunk),
                     &mut report,
                 )?;
             }
         }
-        self.check_records(view.as_ref(), &parts, &chunk, &mut report)?;
+        self.check_records(view.as_ref(), parts, &chunk, &mut report)?;
 
         // Entries → records.
         for (i, partition) in parts.indexes.iter().enumerate() {
@@ -151,14 +151,14 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 if batch.len() == CHUNK {
                     self.check_entries(
                         view.as_ref(),
-                        &parts,
+                        parts,
                         i,
                         &std::mem::take(&mut batch),
                         &mut report,
                     )?;
                 }
             }
-            self.check_entries(view.as_ref(), &parts, i, &batch, &mut report)?;
+            self.check_entries(view.as_ref(), parts, i, &batch, &mut report)?;
         }
         Ok(report)
     }

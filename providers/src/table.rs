@@ -151,7 +151,7 @@ pub(crate) fn build_scan(
     access: Arc<dyn RowAccess>,
     arrow: &SchemaRef,
     projection: Option<&Vec<usize>>,
-    filters: Vec<Expr>,
+    mut filters: Vec<Expr>,
     limit: Option<usize>,
     order: &[OrderKey],
 ) -> Result<IndexScanExec> {
@@ -165,7 +165,6 @@ pub(crate) fn build_scan(
     }
     // One walk of each filter finds the columns it reads and whether any is qualified (the
     // fast path's filters never are: they were unqualified when it was prepared).
-    let mut filters = filters;
     for f in &mut filters {
         let mut qualified = false;
         f.apply(|node| {
