@@ -9,7 +9,7 @@ use datafusion::common::ScalarValue;
 use providers::Quiver;
 use rusqlite::Connection;
 
-use crate::{ms, paired, time, Timing};
+use crate::{ms, paired, time, touch, Timing};
 
 const PAGE: usize = 50;
 const ORDER: &str = "ORDER BY contacts_count DESC, id DESC";
@@ -70,8 +70,8 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
         .query("INSERT INTO lists VALUES ('bench-active', 'accounts', ['id', 'status', 'contacts_count'], 'status = ''active''', 'contacts_count DESC', 50)")
         .await
         .unwrap();
-    println!("\n| page (50 rows) | Quiver cursor ms | Quiver list() cursor ms | Quiver OFFSET ms | SQLite cursor ms | SQLite OFFSET ms | cursor Quiver / SQLite | cursor, paired |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("\n| page (50 rows) | Quiver cursor ms | Quiver list() cursor ms | Quiver OFFSET ms | SQLite cursor ms | SQLite OFFSET ms | cursor Quiver / SQLite | cursor, paired | cursor / page 1, paired |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let first = quiver.prepare(&cursor_sql(false, true)).await.unwrap();
     let after = quiver.prepare(&cursor_sql(true, true)).await.unwrap();
     for page in [1, deep] {
@@ -89,6 +89,26 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
             let cc = ScalarValue::try_from_array(b[0].column(0), 0).unwrap();
             let id = ScalarValue::try_from_array(b[0].column(1), 0).unwrap();
             Some((cc, id))
+        };
+        // The deep cursor page against page 1, timed in alternation: their ratio is the
+        // goal (the same cost at any depth), and medians taken a minute apart differ by
+        // more than that on a machine whose speed drifts.
+        let depth = match &last {
+            None => None,
+            Some((cc, id)) => {
+                let params = vec![cc.clone(), id.clone()];
+                let mut ratios = Vec::with_capacity(iterations);
+                for _ in 0..iterations {
+                    let start = Instant::now();
+                    touch(&after.query(params.clone()).await.unwrap());
+                    let deep = start.elapsed().as_secs_f64();
+                    let start = Instant::now();
+                    touch(&first.query(Vec::<ScalarValue>::new()).await.unwrap());
+                    ratios.push(deep / start.elapsed().as_secs_f64().max(1e-9));
+                }
+                ratios.sort_by(f64::total_cmp);
+                Some(ratios[ratios.len() / 2])
+            }
         };
         let quiver_cursor = match &last {
             None => {
@@ -178,7 +198,7 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
             "page {page}: list() rows"
         );
         println!(
-            "| {page} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} | {:.2} |",
+            "| {page} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {:.2} | {:.2} | {} |",
             ms(quiver_cursor.median),
             ms(quiver_list.median),
             ms(quiver_offset.median),
@@ -186,6 +206,7 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
             ms(lite_offset.median),
             ms(quiver_cursor.median) / ms(lite_cursor.median),
             pair.ratio,
+            depth.map_or_else(|| "1".to_owned(), |r| format!("{r:.2}")),
         );
     }
 }

@@ -435,19 +435,8 @@ impl FastPlan {
         if let Some(groups) = &self.groups {
             return self.execute_groups(groups, state, task, filters);
         }
-        let total = self.fetch.map(|f| f + self.skip);
-        let scan = self.scan(state, filters, total)?;
-        let scan = if self.order.is_empty() {
-            scan.split_across(state.config().target_partitions())?
-        } else if scan.is_ordered() {
-            scan
-        } else {
+        let Some((scan, skip)) = self.rows_scan(state, filters)? else {
             return Ok(None);
-        };
-        // The offset goes into the scan when it can skip entries without reading them.
-        let (scan, skip) = match scan.with_offset(self.skip, self.fetch) {
-            Some(skipping) => (skipping, 0),
-            None => (scan, self.skip),
         };
         let small = scan.is_small(INLINE_ROWS);
         if self.counts.is_some() {
@@ -474,6 +463,67 @@ impl FastPlan {
             return Ok(Some(self.stream_of(batches)));
         }
         self.read_in_task(scan, task, skip).map(Some)
+    }
+
+    /// The scan that reads the rows for these bound filters, with the part of the offset
+    /// it leaves to be skipped here; None when no access path yields the ORDER BY.
+    fn rows_scan(
+        &self,
+        state: &SessionState,
+        filters: Vec<Expr>,
+    ) -> Result<Option<(IndexScanExec, usize)>> {
+        let total = self.fetch.map(|f| f + self.skip);
+        let scan = self.scan(state, filters, total)?;
+        let scan = if self.order.is_empty() {
+            scan.split_across(state.config().target_partitions())?
+        } else if scan.is_ordered() {
+            scan
+        } else {
+            return Ok(None);
+        };
+        // The offset goes into the scan when it can skip entries without reading them.
+        Ok(Some(match scan.with_offset(self.skip, self.fetch) {
+            Some(skipping) => (skipping, 0),
+            None => (scan, self.skip),
+        }))
+    }
+
+    /// The skip scan or facet walk of a grouping, or None when these filters keep it from
+    /// skipping.
+    fn grouped_scan(
+        &self,
+        groups: &Groups,
+        state: &SessionState,
+        filters: Vec<Expr>,
+    ) -> Result<Option<IndexScanExec>> {
+        let scan = self.scan(state, filters, None)?;
+        Ok(match groups.counts {
+            0 => scan.with_distinct(groups.names.len()),
+            k => scan.with_facets(&groups.names, groups.schema.clone(), k),
+        })
+    }
+
+    /// The scan these parameters would run, as EXPLAIN prints it; None when they need the
+    /// planner.
+    pub(crate) fn explain(
+        &self,
+        state: &SessionState,
+        params: &ParamValues,
+    ) -> Result<Option<String>> {
+        let Some(filters) = self.bind(params)? else {
+            return Ok(None);
+        };
+        let scan = match &self.groups {
+            Some(groups) => self.grouped_scan(groups, state, filters)?,
+            None => self.rows_scan(state, filters)?.map(|(scan, _)| scan),
+        };
+        Ok(scan.map(|s| {
+            datafusion::physical_plan::displayable(&s)
+                .one_line()
+                .to_string()
+                .trim_end()
+                .to_owned()
+        }))
     }
 
     /// The scan of the statement's table with these bound filters.
@@ -526,12 +576,7 @@ impl FastPlan {
         task: &dyn Fn() -> Arc<TaskContext>,
         filters: Vec<Expr>,
     ) -> Result<Option<SendableRecordBatchStream>> {
-        let scan = self.scan(state, filters, None)?;
-        let grouped = match groups.counts {
-            0 => scan.with_distinct(groups.names.len()),
-            k => scan.with_facets(&groups.names, groups.schema.clone(), k),
-        };
-        let Some(grouped) = grouped else {
+        let Some(grouped) = self.grouped_scan(groups, state, filters)? else {
             return Ok(None);
         };
         if groups.counts == 0 {

@@ -25,27 +25,34 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
-use datafusion::arrow::datatypes::DataType;
-use datafusion::catalog::view::ViewTable;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableFunctionArgs, TableFunctionImpl};
-use datafusion::common::{DFSchema, ScalarValue};
-use datafusion::datasource::{provider_as_source, TableProvider};
+use datafusion::common::tree_node::TreeNode;
+use datafusion::common::{DFSchema, ParamValues, ScalarValue};
+use datafusion::datasource::TableProvider;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::session_state::SessionState;
-use datafusion::functions_aggregate::count::count_all;
-use datafusion::logical_expr::{
-    col, lit, ColumnarValue, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder,
-    ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, SortExpr, Volatility,
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, ExprSchemable};
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
 };
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{self, OrderByExpr};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use datafusion::sql::sqlparser::tokenizer::Token;
+use futures::{StreamExt, TryStreamExt};
 use indexed_store::{codec, ColumnType, Database, ListConfig, Row, TableSchema, Value};
 
 use crate::catalog::{split_name, CATALOG_NAME};
 use crate::convert::scalar_to_value;
+use crate::plan_cache::PlanCache;
 use crate::table::QuiverTable;
 
 /// The column every list page ends with: the row's cursor.
@@ -83,7 +90,8 @@ struct SortKey {
 struct Checked {
     schema: Arc<TableSchema>,
     table: Arc<dyn TableProvider>,
-    filter: Option<Expr>,
+    /// The filter as SQL, printed from its parse (so nothing after it, not even a comment).
+    filter: Option<String>,
     keys: Vec<SortKey>,
     columns: Vec<String>,
 }
@@ -155,6 +163,7 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
         None
     } else {
         let sql = parse_filter(id, &list.filters)?;
+        let text = sql.to_string();
         let e = state
             .create_logical_expr_from_sql_expr(
                 ast::ExprWithAlias {
@@ -164,6 +173,19 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
                 &df_schema,
             )
             .map_err(|e| list_err(id, format!("filter '{}': {e}", list.filters)))?;
+        // A list's reads bind their own parameters (the cursor's values).
+        let placeholder = e
+            .exists(|e| Ok(matches!(e, Expr::Placeholder(_))))
+            .unwrap_or(true);
+        if placeholder {
+            return Err(list_err(
+                id,
+                format!(
+                    "filter '{}' has a parameter; a list's filter is constant",
+                    list.filters
+                ),
+            ));
+        }
         let ty = e.get_type(&df_schema)?;
         if ty != DataType::Boolean {
             return Err(list_err(
@@ -171,7 +193,7 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
                 format!("filter '{}' is {ty}, not a condition", list.filters),
             ));
         }
-        Some(e)
+        Some(text)
     };
     let mut keys = Vec::new();
     for item in parse_sort(id, &list.sort)? {
@@ -236,26 +258,49 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
     })
 }
 
-/// The plan of one read of a list.
-fn plan(
-    state: &SessionState,
-    db: &Database,
-    list: &ListConfig,
-    read: &ListRead,
-) -> Result<LogicalPlan> {
-    let checked = check(state, db, list)?;
-    let (_, name) = split_name(&list.datasource);
-    let mut builder =
-        LogicalPlanBuilder::scan(name, provider_as_source(checked.table.clone()), None)?;
-    if let Some(f) = &checked.filter {
-        builder = builder.filter(f.clone())?;
-    }
-    match read {
-        ListRead::Count => {
-            return builder
-                .aggregate(Vec::<Expr>::new(), vec![count_all().alias("count")])?
-                .build()
+/// A read of a list as one SQL statement over its datasource, with the cursor's values as
+/// its parameters: every page after a cursor is the same text, which the plan cache plans
+/// once and the fast path then runs as one index seek.
+struct ReadStatement {
+    sql: String,
+    params: Vec<ScalarValue>,
+    /// For pages, how to make `_cursor`: the statement yields the list's columns, then the
+    /// sort columns it does not show.
+    cursor: Option<CursorColumns>,
+}
+
+/// Where a page's `_cursor` comes from in the statement's output.
+struct CursorColumns {
+    /// The list's columns, first in the output.
+    shown: usize,
+    /// The sort key's columns (sort columns, then primary key) by output position.
+    keys: Vec<usize>,
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// The statement that reads `read` of a checked list.
+fn read_statement(list: &ListConfig, checked: &Checked, read: &ListRead) -> Result<ReadStatement> {
+    let (ns, name) = split_name(&list.datasource);
+    let from = format!("{}.{}.{}", quote(CATALOG_NAME), quote(ns), quote(name));
+    let mut conditions: Vec<String> = checked.filter.iter().map(|f| format!("({f})")).collect();
+    let mut params = Vec::new();
+    let grouped = |select: String, group: &str| {
+        let mut sql = format!("SELECT {select} FROM {from}");
+        if !conditions.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
         }
+        sql.push_str(group);
+        ReadStatement {
+            sql,
+            params: Vec::new(),
+            cursor: None,
+        }
+    };
+    match read {
+        ListRead::Count => return Ok(grouped("count(*) AS \"count\"".into(), "")),
         ListRead::Facets(column) => {
             if checked.schema.column_index(column).is_none() {
                 return Err(list_err(
@@ -263,21 +308,18 @@ fn plan(
                     format!("facet column '{column}' is not a column"),
                 ));
             }
-            return builder
-                .aggregate(vec![col(column.as_str())], vec![count_all().alias("count")])?
-                .build();
+            let c = quote(column);
+            return Ok(grouped(
+                format!("{c}, count(*) AS \"count\""),
+                &format!(" GROUP BY {c}"),
+            ));
         }
         ListRead::After(cursor) => {
-            let values = decode_cursor(&list.id, cursor, &checked)?;
-            builder = builder.filter(after(&checked, &values))?;
+            let values = decode_cursor(&list.id, cursor, checked)?;
+            conditions.push(format!("({})", after(checked, &values, &mut params)));
         }
         ListRead::Page(_) => {}
     }
-    let sort: Vec<SortExpr> = checked
-        .keys
-        .iter()
-        .map(|k| col(k.column.as_str()).sort(!k.descending, k.nulls_first))
-        .collect();
     let skip = match read {
         ListRead::Page(n) if *n < 1 => {
             return Err(list_err(
@@ -285,75 +327,112 @@ fn plan(
                 format!("page {n}: pages are numbered from 1"),
             ))
         }
-        ListRead::Page(n) => {
-            usize::try_from((n - 1).saturating_mul(list.page_size)).unwrap_or(usize::MAX)
-        }
+        ListRead::Page(n) => (n - 1).saturating_mul(list.page_size),
         _ => 0,
     };
-    let mut output: Vec<Expr> = checked.columns.iter().map(|c| col(c.as_str())).collect();
-    let cursor_args = checked
+    let mut output = checked.columns.clone();
+    let keys = checked
         .keys
         .iter()
-        .map(|k| col(k.column.as_str()))
+        .map(|k| match output.iter().position(|c| c == &k.column) {
+            Some(i) => i,
+            None => {
+                output.push(k.column.clone());
+                output.len() - 1
+            }
+        })
         .collect();
-    output.push(cursor_udf().call(cursor_args).alias(CURSOR_COLUMN));
-    builder
-        .sort(sort)?
-        .limit(skip, Some(list.page_size as usize))?
-        .project(output)?
-        .build()
+    let order: Vec<String> = checked
+        .keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{} {} NULLS {}",
+                quote(&k.column),
+                if k.descending { "DESC" } else { "ASC" },
+                if k.nulls_first { "FIRST" } else { "LAST" }
+            )
+        })
+        .collect();
+    let select: Vec<String> = output.iter().map(|c| quote(c)).collect();
+    let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
+    if !conditions.is_empty() {
+        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
+    }
+    sql.push_str(&format!(
+        " ORDER BY {} LIMIT {}",
+        order.join(", "),
+        list.page_size
+    ));
+    if skip > 0 {
+        sql.push_str(&format!(" OFFSET {skip}"));
+    }
+    Ok(ReadStatement {
+        sql,
+        params,
+        cursor: Some(CursorColumns {
+            shown: checked.columns.len(),
+            keys,
+        }),
+    })
 }
 
-/// Rows after the cursor's key in the list's order: `k1 after v1 OR (k1 = v1 AND k2 after
-/// v2) OR ...`, with NULLs where the order puts them. Without NULLs in play this is the
-/// expanded row-value comparison the access planner seeks with.
-fn after(checked: &Checked, values: &[Value]) -> Expr {
+/// Rows after the cursor's key in the list's order: `k1 after $1 OR (k1 = $1 AND k2 after
+/// $2) OR ...`, with NULLs where the order puts them (a NULL value is written in, not a
+/// parameter). Without NULLs in play this is the expanded row-value comparison the access
+/// planner seeks with.
+fn after(checked: &Checked, values: &[Value], params: &mut Vec<ScalarValue>) -> String {
     let mut disjuncts = Vec::new();
-    let mut equal: Vec<Expr> = Vec::new();
+    let mut equal: Vec<String> = Vec::new();
     for (k, v) in checked.keys.iter().zip(values) {
-        let c = col(k.column.as_str());
+        let c = quote(&k.column);
         let nullable = checked
             .schema
             .column_index(&k.column)
             .is_some_and(|i| checked.schema.columns[i].nullable);
-        let value = (!v.is_null()).then(|| literal(&checked.schema, &k.column, v));
+        let value = (!v.is_null()).then(|| {
+            params.push(scalar(&checked.schema, &k.column, v));
+            format!("${}", params.len())
+        });
         let beyond = match &value {
             // After NULL come the values, when NULLs come first.
-            None => k.nulls_first.then(|| c.clone().is_not_null()),
+            None => k.nulls_first.then(|| format!("{c} IS NOT NULL")),
             Some(value) => {
-                let past = if k.descending {
-                    c.clone().lt(value.clone())
-                } else {
-                    c.clone().gt(value.clone())
-                };
+                let past = format!("{c} {} {value}", if k.descending { "<" } else { ">" });
                 Some(if nullable && !k.nulls_first {
-                    past.or(c.clone().is_null())
+                    format!("({past} OR {c} IS NULL)")
                 } else {
                     past
                 })
             }
         };
         if let Some(beyond) = beyond {
-            let conjunct = equal.iter().cloned().fold(beyond, |acc, e| e.and(acc));
-            disjuncts.push(conjunct);
+            let conjunct = equal
+                .iter()
+                .cloned()
+                .chain(std::iter::once(beyond))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            disjuncts.push(format!("({conjunct})"));
         }
         equal.push(match value {
-            None => c.is_null(),
-            Some(value) => c.eq(value),
+            None => format!("{c} IS NULL"),
+            Some(value) => format!("{c} = {value}"),
         });
     }
-    disjuncts
-        .into_iter()
-        .reduce(Expr::or)
-        .unwrap_or_else(|| lit(false))
+    if disjuncts.is_empty() {
+        "false".into()
+    } else {
+        disjuncts.join(" OR ")
+    }
 }
 
-/// A value as a literal of its column's type.
-fn literal(schema: &TableSchema, column: &str, v: &Value) -> Expr {
+/// A value as a scalar of its column's type.
+fn scalar(schema: &TableSchema, column: &str, v: &Value) -> ScalarValue {
     let ty = schema
         .column_index(column)
         .map(|i| schema.columns[i].ty.clone());
-    let scalar = match (ty, v) {
+    match (ty, v) {
         (Some(ColumnType::Int64), Value::Float(f)) => ScalarValue::Int64(Some(*f as i64)),
         (Some(ColumnType::Float64), Value::Int(i)) => ScalarValue::Float64(Some(*i as f64)),
         (_, Value::Int(i)) => ScalarValue::Int64(Some(*i)),
@@ -363,8 +442,7 @@ fn literal(schema: &TableSchema, column: &str, v: &Value) -> Expr {
         (_, Value::Bytes(b)) => ScalarValue::Binary(Some(b.clone())),
         (_, Value::Timestamp(t)) => ScalarValue::TimestampMicrosecond(Some(*t), None),
         _ => ScalarValue::Null,
-    };
-    lit(scalar)
+    }
 }
 
 fn decode_cursor(id: &str, cursor: &str, checked: &Checked) -> Result<Vec<Value>> {
@@ -383,8 +461,14 @@ fn decode_cursor(id: &str, cursor: &str, checked: &Checked) -> Result<Vec<Value>
     Ok(values)
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Appends `bytes` as lowercase hex.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
@@ -397,60 +481,63 @@ fn from_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-/// `list_cursor(k1, k2, ...)`: the key of a row in a list's order, as hex.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ListCursor {
-    signature: Signature,
-}
-
-fn cursor_udf() -> ScalarUDF {
-    ScalarUDF::new_from_impl(ListCursor {
-        signature: Signature::variadic_any(Volatility::Immutable),
-    })
-}
-
-impl ScalarUDFImpl for ListCursor {
-    fn name(&self) -> &str {
-        "list_cursor"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _args: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8)
-    }
-
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let rows = args.number_rows;
-        let arrays: Vec<ArrayRef> = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<_>>()?;
-        let orders = vec![codec::SortOrder::Asc; arrays.len()];
-        let mut out = StringBuilder::new();
-        for row in 0..rows {
-            let values = arrays
-                .iter()
-                .map(|a| {
-                    let s = ScalarValue::try_from_array(a, row)?;
-                    scalar_to_value(&s).ok_or_else(|| {
-                        DataFusionError::Plan(format!("list_cursor: cannot encode {s}"))
-                    })
-                })
-                .collect::<Result<Vec<Value>>>()?;
-            out.append_value(to_hex(&codec::encode_key(&values, &orders)));
+/// A page batch as the list shows it: its columns, then `_cursor`, each row's sort key in
+/// the store's key codec as hex.
+fn with_cursor(
+    batch: &RecordBatch,
+    cursor: &CursorColumns,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let keys: Vec<&ArrayRef> = cursor.keys.iter().map(|&i| batch.column(i)).collect();
+    let rows = batch.num_rows();
+    let mut out = StringBuilder::with_capacity(rows, rows * 32);
+    let (mut key, mut hex) = (Vec::new(), String::new());
+    for row in 0..rows {
+        key.clear();
+        hex.clear();
+        for a in &keys {
+            let s = ScalarValue::try_from_array(a, row)?;
+            let value = scalar_to_value(&s).ok_or_else(|| {
+                DataFusionError::Internal(format!("a list cursor cannot hold {s}"))
+            })?;
+            codec::encode_value(&mut key, &value, codec::SortOrder::Asc);
         }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+        push_hex(&mut hex, &key);
+        out.append_value(&hex);
     }
+    let mut columns: Vec<ArrayRef> = batch.columns()[..cursor.shown].to_vec();
+    columns.push(Arc::new(out.finish()));
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// The rows a read of a list yields: the list's columns and `_cursor` for a page, `count`,
+/// or a facet column and `count`.
+fn read_schema(checked: &Checked, read: &ListRead) -> Result<SchemaRef> {
+    let table = checked.table.schema();
+    let count = Field::new("count", DataType::Int64, false);
+    let fields = match read {
+        ListRead::Count => vec![count],
+        ListRead::Facets(column) => vec![table.field_with_name(column)?.clone(), count],
+        ListRead::Page(_) | ListRead::After(_) => checked
+            .columns
+            .iter()
+            .map(|c| Ok(table.field_with_name(c)?.clone()))
+            .chain(std::iter::once(Ok(Field::new(
+                CURSOR_COLUMN,
+                DataType::Utf8,
+                false,
+            ))))
+            .collect::<Result<Vec<_>>>()?,
+    };
+    Ok(Arc::new(Schema::new(fields)))
 }
 
 /// The table functions `list`, `list_count` and `list_facets`.
 struct ListFunction {
     db: Arc<Database>,
     name: &'static str,
+    /// The session's plan cache, which keeps the statements of list reads.
+    cache: Option<Arc<PlanCache>>,
 }
 
 impl fmt::Debug for ListFunction {
@@ -505,54 +592,207 @@ impl TableFunctionImpl for ListFunction {
             .ok_or_else(|| {
                 DataFusionError::Plan(format!("{name}: no list '{id}' in table lists"))
             })?;
-        let plan = plan(state, &self.db, &list, &read)?;
-        Ok(Arc::new(ListTable(ViewTable::new(plan, None))))
+        let checked = check(state, &self.db, &list)?;
+        Ok(Arc::new(ListTable {
+            list: id,
+            schema: read_schema(&checked, &read)?,
+            statement: read_statement(&list, &checked, &read)?,
+            db: self.db.clone(),
+            cache: self.cache.clone(),
+        }))
     }
 }
 
-/// A read of a list: its plan, planned (and optimized) on its own when scanned. Not inlined
-/// into the statement, so that the plan cache, which keeps only plans over Quiver tables,
-/// never keeps it: the list may change without any DDL.
-#[derive(Debug)]
-pub(crate) struct ListTable(ViewTable);
+/// A read of a list, run as its own statement (through the session's plan cache) when the
+/// calling statement executes. The calling statement itself is never cached: the list may
+/// change without any DDL.
+pub(crate) struct ListTable {
+    list: String,
+    schema: SchemaRef,
+    statement: ReadStatement,
+    db: Arc<Database>,
+    cache: Option<Arc<PlanCache>>,
+}
+
+impl fmt::Debug for ListTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ListTable({})", self.list)
+    }
+}
 
 #[async_trait::async_trait]
 impl TableProvider for ListTable {
-    fn schema(&self) -> datafusion::arrow::datatypes::SchemaRef {
-        self.0.schema()
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
     }
 
     fn table_type(&self) -> datafusion::datasource::TableType {
-        self.0.table_type()
+        datafusion::datasource::TableType::View
     }
 
     async fn scan(
         &self,
         state: &dyn Session,
         projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        limit: Option<usize>,
-    ) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
-        let plan = self.0.scan(state, projection, filters, limit).await?;
-        Ok(in_order(plan))
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let state = session_state(state)?;
+        let sql = &self.statement.sql;
+        let version = self.db.catalog_version();
+        let scope = crate::session::scope_of(state);
+        let found = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get(&scope, sql, version));
+        let statement = match found {
+            Some(s) => s,
+            None => {
+                let parsed = crate::session::one_statement(sql, "a list read")?;
+                let (s, cacheable) =
+                    crate::session::plan_entry(state, sql, parsed, &scope, version).await?;
+                if let (Some(cache), true) = (&self.cache, cacheable) {
+                    cache.insert(s.clone());
+                }
+                s
+            }
+        };
+        let projection = projection.cloned();
+        let schema = match &projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        Ok(Arc::new(ListReadExec {
+            list: self.list.clone(),
+            statement,
+            params: ParamValues::List(
+                self.statement
+                    .params
+                    .iter()
+                    .cloned()
+                    .map(Into::into)
+                    .collect(),
+            ),
+            cursor: self.statement.cursor.as_ref().map(|c| CursorColumns {
+                shown: c.shown,
+                keys: c.keys.clone(),
+            }),
+            full_schema: self.schema.clone(),
+            projection,
+            properties: Arc::new(PlanProperties::new(
+                EquivalenceProperties::new(schema),
+                Partitioning::UnknownPartitioning(1),
+                EmissionType::Incremental,
+                Boundedness::Bounded,
+            )),
+            state: Arc::new(state.clone()),
+            cache: self.cache.clone(),
+        }))
     }
 }
 
-/// The plan's partitions merged back into its order. DataFusion may spread a page over
-/// several partitions for the projection that computes the cursors, each in order; a page
-/// is read as one ordered sequence.
-fn in_order(
-    plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
-) -> Arc<dyn datafusion::physical_plan::ExecutionPlan> {
-    use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-    use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-    use datafusion::physical_plan::ExecutionPlanProperties;
-    if plan.output_partitioning().partition_count() <= 1 {
-        return plan;
+/// Runs a list read's statement: by the fast path (one index walk) when it can, planned
+/// otherwise; adds `_cursor` to a page's rows.
+struct ListReadExec {
+    list: String,
+    statement: Arc<crate::plan_cache::CachedStatement>,
+    params: ParamValues,
+    cursor: Option<CursorColumns>,
+    /// The read's rows before the calling statement's projection.
+    full_schema: SchemaRef,
+    projection: Option<Vec<usize>>,
+    properties: Arc<PlanProperties>,
+    state: Arc<SessionState>,
+    cache: Option<Arc<PlanCache>>,
+}
+
+impl fmt::Debug for ListReadExec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ListReadExec({})", self.list)
     }
-    match plan.output_ordering() {
-        Some(ordering) => Arc::new(SortPreservingMergeExec::new(ordering.clone(), plan)),
-        None => Arc::new(CoalescePartitionsExec::new(plan)),
+}
+
+impl DisplayAs for ListReadExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ListReadExec: list={}", self.list)?;
+        let scan = self
+            .statement
+            .fast
+            .as_ref()
+            .and_then(|fast| fast.explain(&self.state, &self.params).ok().flatten());
+        match scan {
+            Some(scan) => write!(f, ", fast path: {scan}"),
+            None => write!(f, ", planned: {}", self.statement.sql),
+        }
+    }
+}
+
+impl ExecutionPlan for ListReadExec {
+    fn name(&self) -> &str {
+        "ListReadExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(
+            &Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+        ) -> Result<datafusion::common::tree_node::TreeNodeRecursion>,
+    ) -> Result<datafusion::common::tree_node::TreeNodeRecursion> {
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        _children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!(
+                "ListReadExec has no partition {partition}"
+            )));
+        }
+        let (state, cache) = (self.state.clone(), self.cache.clone());
+        let (statement, params) = (self.statement.clone(), self.params.clone());
+        let rows = futures::stream::once(async move {
+            crate::statement::run_in_state(&state, cache.as_deref(), &statement, params, context)
+                .await
+        })
+        .try_flatten();
+        let cursor = self.cursor.as_ref().map(|c| CursorColumns {
+            shown: c.shown,
+            keys: c.keys.clone(),
+        });
+        let (full, projection) = (self.full_schema.clone(), self.projection.clone());
+        let shaped = rows.map(move |batch| {
+            let batch = batch?;
+            let batch = match &cursor {
+                Some(c) => with_cursor(&batch, c, &full)?,
+                None => RecordBatch::try_new(full.clone(), batch.columns().to_vec())?,
+            };
+            Ok(match &projection {
+                Some(p) => batch.project(p)?,
+                None => batch,
+            })
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.properties.eq_properties.schema().clone(),
+            shaped,
+        )))
     }
 }
 
@@ -565,14 +805,25 @@ fn session_state(session: &dyn Session) -> Result<&SessionState> {
         })
 }
 
-/// Registers `list`, `list_count` and `list_facets` in a session.
+/// Registers `list`, `list_count` and `list_facets` in a session; each read is planned
+/// every time (a [`crate::Quiver`] session keeps them in its plan cache).
 pub fn register_list_functions(ctx: &SessionContext, db: Arc<Database>) {
+    register_list_functions_with(ctx, db, None);
+}
+
+/// Registers the list functions, keeping the statements of their reads in `cache`.
+pub(crate) fn register_list_functions_with(
+    ctx: &SessionContext,
+    db: Arc<Database>,
+    cache: Option<Arc<PlanCache>>,
+) {
     for name in ["list", "list_count", "list_facets"] {
         ctx.register_udtf(
             name,
             Arc::new(ListFunction {
                 db: db.clone(),
                 name,
+                cache: cache.clone(),
             }),
         );
     }
@@ -593,7 +844,8 @@ pub(crate) fn row_check(db: Arc<Database>) -> crate::dml::RowCheck {
             .entry(namespace.to_owned())
             .or_insert_with(|| crate::session::namespace_context(db.clone(), namespace))
             .state();
-        plan(&state, &db, &list, &ListRead::Page(1)).map(|_| ())
+        let checked = check(&state, &db, &list)?;
+        read_statement(&list, &checked, &ListRead::Page(1)).map(|_| ())
     })
 }
 
@@ -622,11 +874,23 @@ impl crate::Quiver {
             Some(cursor) => ListRead::After(cursor.to_owned()),
             None => ListRead::Page(1),
         };
-        let state = self.context().state();
-        let plan = plan(&state, db, &list, &read)?;
-        let physical = in_order(state.create_physical_plan(&plan).await?);
-        let batches =
-            datafusion::physical_plan::collect(physical, self.context().task_ctx()).await?;
+        let (checked, schema) = {
+            let state = self.context().state_ref();
+            let state = state.read();
+            let checked = check(&state, db, &list)?;
+            let schema = read_schema(&checked, &read)?;
+            (checked, schema)
+        };
+        let statement = read_statement(&list, &checked, &read)?;
+        let prepared = self.prepare(&statement.sql).await?;
+        let rows = prepared.query(statement.params).await?;
+        let cursor = statement.cursor.as_ref().ok_or_else(|| {
+            DataFusionError::Internal("a list page is read without its cursor".into())
+        })?;
+        let batches = rows
+            .iter()
+            .map(|b| with_cursor(b, cursor, &schema))
+            .collect::<Result<Vec<_>>>()?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let next_cursor = if rows as i64 == list.page_size {
             batches

@@ -51,7 +51,7 @@ fn namespace_config(namespace: &str) -> SessionConfig {
 /// (DISTINCT by skip scan).
 pub fn session_context(db: Arc<Database>, config: SessionConfig) -> SessionContext {
     let ctx = context_with(config, QuiverCatalog::new(db.clone()), FileAccess::Denied);
-    register_functions(&ctx, db);
+    register_functions(&ctx, db, None);
     ctx
 }
 
@@ -63,14 +63,15 @@ pub(crate) fn namespace_context(db: Arc<Database>, namespace: &str) -> SessionCo
     }
     let catalog = QuiverCatalog::restricted_to(db.clone(), namespace);
     let ctx = context_with(namespace_config(namespace), catalog, FileAccess::Denied);
-    register_functions(&ctx, db);
+    register_functions(&ctx, db, None);
     ctx
 }
 
-/// Quiver's table functions: the job queue's and the lists'.
-fn register_functions(ctx: &SessionContext, db: Arc<Database>) {
+/// Quiver's table functions: the job queue's and the lists' (whose reads keep their plans
+/// in `cache`, when the session has one).
+fn register_functions(ctx: &SessionContext, db: Arc<Database>, cache: Option<Arc<PlanCache>>) {
     crate::jobs_sql::register_job_functions(ctx, db.clone());
-    crate::lists::register_list_functions(ctx, db);
+    crate::lists::register_list_functions_with(ctx, db, cache);
 }
 
 /// A session over `catalog`; file names are tables in it only when `files` allows files.
@@ -173,7 +174,7 @@ impl Quiver {
         // The job queue's and lists' functions see every namespace: a tenant's session has
         // none.
         if only.is_none() {
-            register_functions(&ctx, db.clone());
+            register_functions(&ctx, db.clone(), Some(cache.clone()));
         }
         Quiver {
             db,
@@ -301,28 +302,8 @@ impl Quiver {
     ) -> Result<Arc<CachedStatement>> {
         self.check_tables_exist(&statement)?;
         let state = self.ctx.state();
-        let plan = plan_statement(&state, statement).await?;
-        let cacheable = is_cacheable(&plan);
-        // The fast path reads the plan as DataFusion optimizes it, placeholders in place;
-        // a plan the optimizer cannot take that way is simply planned each time.
-        let optimized = if cacheable && may_be_fast(&plan) && !depends_on_time_or_chance(&plan) {
-            state.optimize(&plan).ok()
-        } else {
-            None
-        };
-        let (fast, fast_write) = match &optimized {
-            Some(o @ LogicalPlan::Dml(_)) => (None, crate::fast_write::analyze(o)),
-            Some(o) => (analyze(o), None),
-            None => (None, None),
-        };
-        let cached = Arc::new(CachedStatement::new(
-            sql,
-            &self.scope(),
-            version,
-            plan,
-            fast,
-            fast_write,
-        ));
+        let (cached, cacheable) =
+            plan_entry(&state, sql, statement, &self.scope(), version).await?;
         if cacheable {
             self.cache.insert(cached.clone());
         } else {
@@ -465,10 +446,7 @@ impl Quiver {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone_from(&zone);
         }
-        match zone {
-            Some(zone) => format!("{namespace} @ {zone}"),
-            None => namespace,
-        }
+        scope_key(namespace, zone)
     }
 
     fn namespace(&self) -> String {
@@ -488,6 +466,52 @@ impl Quiver {
         self.ctx
             .read_batch(RecordBatch::new_empty(Arc::new(Schema::empty())))
     }
+}
+
+/// The scope a plan is cached under: the namespace, and the time zone when one is set.
+fn scope_key(namespace: String, zone: Option<String>) -> String {
+    match zone {
+        Some(zone) => format!("{namespace} @ {zone}"),
+        None => namespace,
+    }
+}
+
+/// The scope of a plan planned in `state` (see [`Quiver`]'s plan cache).
+pub(crate) fn scope_of(state: &datafusion::execution::SessionState) -> String {
+    let options = state.config().options();
+    scope_key(
+        options.catalog.default_schema.clone(),
+        options.execution.time_zone.clone(),
+    )
+}
+
+/// Plans a statement as a plan-cache entry (its logical plan, and its fast plan when it has
+/// the shape), with whether the cache may keep it.
+pub(crate) async fn plan_entry(
+    state: &datafusion::execution::SessionState,
+    sql: &str,
+    statement: DFStatement,
+    scope: &str,
+    version: u64,
+) -> Result<(Arc<CachedStatement>, bool)> {
+    let plan = plan_statement(state, statement).await?;
+    let cacheable = is_cacheable(&plan);
+    // The fast path reads the plan as DataFusion optimizes it, placeholders in place; a
+    // plan the optimizer cannot take that way is simply planned each time.
+    let optimized = if cacheable && may_be_fast(&plan) && !depends_on_time_or_chance(&plan) {
+        state.optimize(&plan).ok()
+    } else {
+        None
+    };
+    let (fast, fast_write) = match &optimized {
+        Some(o @ LogicalPlan::Dml(_)) => (None, crate::fast_write::analyze(o)),
+        Some(o) => (analyze(o), None),
+        None => (None, None),
+    };
+    let cached = Arc::new(CachedStatement::new(
+        sql, scope, version, plan, fast, fast_write,
+    ));
+    Ok((cached, cacheable))
 }
 
 /// Plans a (non-DDL) statement: DataFusion plans it without its ON CONFLICT and RETURNING,
@@ -592,7 +616,7 @@ enum Lookup {
 }
 
 /// The one statement of `sql`; `what` names it in the error when there are several.
-fn one_statement(sql: &str, what: &str) -> Result<DFStatement> {
+pub(crate) fn one_statement(sql: &str, what: &str) -> Result<DFStatement> {
     let mut statements = parse(sql)?;
     if statements.len() != 1 {
         return Err(DataFusionError::Plan(format!(

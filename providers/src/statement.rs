@@ -190,3 +190,36 @@ fn has_parameters(params: &ParamValues) -> bool {
         ParamValues::Map(m) => !m.is_empty(),
     }
 }
+
+/// Runs a cached statement in `state` with `params`, by its fast plan when these values
+/// allow it and planned otherwise, counting the run in `cache` when there is one: how a
+/// statement Quiver builds itself (a list's page) runs from inside another one's plan.
+pub(crate) async fn run_in_state(
+    state: &datafusion::execution::SessionState,
+    cache: Option<&crate::plan_cache::PlanCache>,
+    statement: &CachedStatement,
+    params: ParamValues,
+    task: Arc<TaskContext>,
+) -> Result<SendableRecordBatchStream> {
+    let count = |run| {
+        if let Some(cache) = cache {
+            cache.count_run(statement, run);
+        }
+    };
+    if let Some(fast) = &statement.fast {
+        if let Some(stream) = fast.execute(state, &|| task.clone(), &params)? {
+            count(Run::Fast);
+            return Ok(stream);
+        }
+        count(Run::Fallback);
+    } else {
+        count(Run::Planned);
+    }
+    let plan = if has_parameters(&params) {
+        statement.plan.clone().with_param_values(params)?
+    } else {
+        statement.plan.clone()
+    };
+    let physical = state.create_physical_plan(&plan).await?;
+    execute_stream(physical, task)
+}

@@ -76,6 +76,15 @@ async fn cursor_pages_return_every_row_once_in_order() {
 
     // Descending, NULLs first; ties by id descending (the index walk's order).
     assert_eq!(walk(&db, "by_n_desc").await, in_order(data.clone(), true));
+    // Every page after a non-NULL cursor is the same statement with other parameters: the
+    // plan cache planned it once, and the fast path read each of the ~95 pages.
+    let statements = db.quiver.plan_cache().statements();
+    let after = statements
+        .iter()
+        .find(|s| s.sql.contains("\"items\"") && s.sql.contains("\"n\" < $1"))
+        .unwrap_or_else(|| panic!("no cached page-after statement in {statements:#?}"));
+    assert!(after.fast_runs >= 90, "{after:#?}");
+    assert_eq!(after.fast_runs, after.executions, "{after:#?}");
     // Ascending, NULLs last, with a filter the index does not answer.
     let filtered = data.iter().copied().filter(|r| r.0 % 3 != 1).collect();
     assert_eq!(walk(&db, "by_n_asc").await, in_order(filtered, false));
