@@ -258,6 +258,40 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
     })
 }
 
+/// Lists a session has checked, by id, with the list's row and the catalog version each
+/// was checked under: a page of an unchanged list skips parsing its filter again.
+#[derive(Default)]
+pub(crate) struct CheckedLists(std::sync::Mutex<std::collections::HashMap<String, CheckedList>>);
+
+type CheckedList = (ListConfig, u64, Arc<Checked>);
+
+/// Most lists a session keeps checked; past it the oldest checks are all dropped.
+const CHECKED_LISTS: usize = 256;
+
+impl CheckedLists {
+    /// `list` checked as `state` sees it, again only when its row or the catalog changed.
+    fn check(
+        &self,
+        state: &SessionState,
+        db: &Database,
+        list: &ListConfig,
+    ) -> Result<Arc<Checked>> {
+        let version = db.catalog_version();
+        let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((config, at, checked)) = kept.get(&list.id) {
+            if config == list && *at == version {
+                return Ok(checked.clone());
+            }
+        }
+        let checked = Arc::new(check(state, db, list)?);
+        if kept.len() >= CHECKED_LISTS {
+            kept.clear();
+        }
+        kept.insert(list.id.clone(), (list.clone(), version, checked.clone()));
+        Ok(checked)
+    }
+}
+
 /// A read of a list as one SQL statement over its datasource, with the cursor's values as
 /// its parameters: every page after a cursor is the same text, which the plan cache plans
 /// once and the fast path then runs as one index seek.
@@ -877,7 +911,7 @@ impl crate::Quiver {
         let (checked, schema) = {
             let state = self.context().state_ref();
             let state = state.read();
-            let checked = check(&state, db, &list)?;
+            let checked = self.checked_lists().check(&state, db, &list)?;
             let schema = read_schema(&checked, &read)?;
             (checked, schema)
         };

@@ -118,6 +118,8 @@ pub struct Quiver {
     /// The task context fast writes run with, built from the session once (and again after
     /// any statement that may have changed the session, such as SET).
     write_task: Arc<std::sync::Mutex<Option<Arc<TaskContext>>>>,
+    /// Lists this session has checked (see [`Quiver::list_page`]).
+    checked_lists: Arc<crate::lists::CheckedLists>,
     /// Background upkeep (TTL purge, expired job leases, job retention) of a database this
     /// session opened; it stops when the last clone of the session is dropped.
     _maintenance: Option<Arc<Maintenance>>,
@@ -183,6 +185,7 @@ impl Quiver {
             cache,
             time_zone,
             write_task: Arc::default(),
+            checked_lists: Arc::default(),
             _maintenance: None,
         }
     }
@@ -251,6 +254,11 @@ impl Quiver {
 
     fn forget_task_context(&self) {
         *self.write_task.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The lists this session has checked.
+    pub(crate) fn checked_lists(&self) -> &crate::lists::CheckedLists {
+        &self.checked_lists
     }
 
     /// The session's plan cache: its counters, its statements.

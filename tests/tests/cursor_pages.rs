@@ -85,6 +85,19 @@ async fn cursor_pages_return_every_row_once_in_order() {
         .unwrap_or_else(|| panic!("no cached page-after statement in {statements:#?}"));
     assert!(after.fast_runs >= 90, "{after:#?}");
     assert_eq!(after.fast_runs, after.executions, "{after:#?}");
+    // A changed list is read as changed (the session keeps lists checked, by their row).
+    db.query("UPDATE lists SET page_size = 7, sort = 'n' WHERE id = 'by_n_desc'")
+        .await
+        .unwrap();
+    let page = db.quiver.list_page("by_n_desc", None).await.unwrap();
+    let ids: Vec<i64> = render(&page.batches)
+        .iter()
+        .map(|r| r[0].parse().unwrap())
+        .collect();
+    assert_eq!(ids, in_order(data.clone(), false)[..7]);
+    db.query("UPDATE lists SET page_size = 1000, sort = 'n DESC' WHERE id = 'by_n_desc'")
+        .await
+        .unwrap();
     // Ascending, NULLs last, with a filter the index does not answer.
     let filtered = data.iter().copied().filter(|r| r.0 % 3 != 1).collect();
     assert_eq!(walk(&db, "by_n_asc").await, in_order(filtered, false));
