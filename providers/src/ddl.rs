@@ -54,6 +54,11 @@ pub(crate) fn ident(i: &Ident) -> String {
     }
 }
 
+/// A name as a quoted SQL identifier, which DataFusion takes as written.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// The stored name for `[catalog.][schema.]table`.
 pub(crate) fn table_name(name: &ObjectName, namespace: &str) -> Result<String> {
     let parts: Vec<String> = name

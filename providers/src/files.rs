@@ -232,7 +232,7 @@ pub(crate) async fn copy_from_as_insert(
     }
     let list = wanted
         .iter()
-        .map(|c| quote_ident(c))
+        .map(|c| crate::ddl::quote_ident(c))
         .collect::<Vec<_>>()
         .join(", ");
     let insert = format!(
@@ -256,10 +256,6 @@ async fn file_columns(state: &SessionState, filename: &str) -> Result<Vec<String
         .iter()
         .map(|f| f.name().clone())
         .collect())
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The file access a session's state carries (set by `Quiver`); none when absent.

@@ -51,7 +51,7 @@ use futures::{StreamExt, TryStreamExt};
 use indexed_store::{codec, ColumnType, Database, ListConfig, Row, TableSchema, Value};
 
 use crate::catalog::{split_name, CATALOG_NAME};
-use crate::convert::scalar_to_value;
+use crate::ddl::quote_ident as quote;
 use crate::plan_cache::PlanCache;
 use crate::table::QuiverTable;
 
@@ -304,15 +304,12 @@ struct ReadStatement {
 }
 
 /// Where a page's `_cursor` comes from in the statement's output.
+#[derive(Clone)]
 struct CursorColumns {
     /// The list's columns, first in the output.
     shown: usize,
     /// The sort key's columns (sort columns, then primary key) by output position.
     keys: Vec<usize>,
-}
-
-fn quote(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// The statement that reads `read` of a checked list.
@@ -321,17 +318,15 @@ fn read_statement(list: &ListConfig, checked: &Checked, read: &ListRead) -> Resu
     let from = format!("{}.{}.{}", quote(CATALOG_NAME), quote(ns), quote(name));
     let mut conditions: Vec<String> = checked.filter.iter().map(|f| format!("({f})")).collect();
     let mut params = Vec::new();
-    let grouped = |select: String, group: &str| {
-        let mut sql = format!("SELECT {select} FROM {from}");
-        if !conditions.is_empty() {
-            sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
-        }
-        sql.push_str(group);
-        ReadStatement {
-            sql,
-            params: Vec::new(),
-            cursor: None,
-        }
+    // `FROM table [WHERE ...]` once the conditions are all there.
+    let source = |conditions: &[String]| match conditions {
+        [] => from.clone(),
+        c => format!("{from} WHERE {}", c.join(" AND ")),
+    };
+    let grouped = |select: String, group: &str| ReadStatement {
+        sql: format!("SELECT {select} FROM {}{group}", source(&conditions)),
+        params: Vec::new(),
+        cursor: None,
     };
     match read {
         ListRead::Count => return Ok(grouped("count(*) AS \"count\"".into(), "")),
@@ -389,15 +384,13 @@ fn read_statement(list: &ListConfig, checked: &Checked, read: &ListRead) -> Resu
         })
         .collect();
     let select: Vec<String> = output.iter().map(|c| quote(c)).collect();
-    let mut sql = format!("SELECT {} FROM {from}", select.join(", "));
-    if !conditions.is_empty() {
-        sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
-    }
-    sql.push_str(&format!(
-        " ORDER BY {} LIMIT {}",
+    let mut sql = format!(
+        "SELECT {} FROM {} ORDER BY {} LIMIT {}",
+        select.join(", "),
+        source(&conditions),
         order.join(", "),
         list.page_size
-    ));
+    );
     if skip > 0 {
         sql.push_str(&format!(" OFFSET {skip}"));
     }
@@ -522,21 +515,12 @@ fn with_cursor(
     cursor: &CursorColumns,
     schema: &SchemaRef,
 ) -> Result<RecordBatch> {
-    let keys: Vec<&ArrayRef> = cursor.keys.iter().map(|&i| batch.column(i)).collect();
-    let rows = batch.num_rows();
-    let mut out = StringBuilder::with_capacity(rows, rows * 32);
-    let (mut key, mut hex) = (Vec::new(), String::new());
-    for row in 0..rows {
-        key.clear();
+    let keys = crate::convert::batch_to_rows(&batch.project(&cursor.keys)?)?;
+    let mut out = StringBuilder::with_capacity(keys.len(), keys.len() * 32);
+    let mut hex = String::new();
+    for key in &keys {
         hex.clear();
-        for a in &keys {
-            let s = ScalarValue::try_from_array(a, row)?;
-            let value = scalar_to_value(&s).ok_or_else(|| {
-                DataFusionError::Internal(format!("a list cursor cannot hold {s}"))
-            })?;
-            codec::encode_value(&mut key, &value, codec::SortOrder::Asc);
-        }
-        push_hex(&mut hex, &key);
+        push_hex(&mut hex, &codec::encode_key(key, &[]));
         out.append_value(&hex);
     }
     let mut columns: Vec<ArrayRef> = batch.columns()[..cursor.shown].to_vec();
@@ -707,10 +691,7 @@ impl TableProvider for ListTable {
                     .map(Into::into)
                     .collect(),
             ),
-            cursor: self.statement.cursor.as_ref().map(|c| CursorColumns {
-                shown: c.shown,
-                keys: c.keys.clone(),
-            }),
+            cursor: self.statement.cursor.clone(),
             full_schema: self.schema.clone(),
             projection,
             properties: Arc::new(PlanProperties::new(
@@ -807,10 +788,7 @@ impl ExecutionPlan for ListReadExec {
                 .await
         })
         .try_flatten();
-        let cursor = self.cursor.as_ref().map(|c| CursorColumns {
-            shown: c.shown,
-            keys: c.keys.clone(),
-        });
+        let cursor = self.cursor.clone();
         let (full, projection) = (self.full_schema.clone(), self.projection.clone());
         let shaped = rows.map(move |batch| {
             let batch = batch?;
