@@ -258,10 +258,28 @@ fn check(state: &SessionState, db: &Database, list: &ListConfig) -> Result<Check
     })
 }
 
+/// What a session keeps for reading lists: the plan cache their statements go through (when
+/// it has one) and the lists it has checked.
+#[derive(Default)]
+pub(crate) struct ListReads {
+    cache: Option<Arc<PlanCache>>,
+    checked: CheckedLists,
+}
+
+impl ListReads {
+    /// List reads whose statements `cache` keeps.
+    pub(crate) fn new(cache: Option<Arc<PlanCache>>) -> Self {
+        ListReads {
+            cache,
+            checked: CheckedLists::default(),
+        }
+    }
+}
+
 /// Lists a session has checked, by id, with the list's row and the catalog version each
 /// was checked under: a page of an unchanged list skips parsing its filter again.
 #[derive(Default)]
-pub(crate) struct CheckedLists(std::sync::Mutex<std::collections::HashMap<String, CheckedList>>);
+struct CheckedLists(std::sync::Mutex<std::collections::HashMap<String, CheckedList>>);
 
 type CheckedList = (ListConfig, u64, Arc<Checked>);
 
@@ -554,8 +572,7 @@ fn read_schema(checked: &Checked, read: &ListRead) -> Result<SchemaRef> {
 struct ListFunction {
     db: Arc<Database>,
     name: &'static str,
-    /// The session's plan cache, which keeps the statements of list reads.
-    cache: Option<Arc<PlanCache>>,
+    reads: Arc<ListReads>,
 }
 
 impl fmt::Debug for ListFunction {
@@ -610,13 +627,13 @@ impl TableFunctionImpl for ListFunction {
             .ok_or_else(|| {
                 DataFusionError::Plan(format!("{name}: no list '{id}' in table lists"))
             })?;
-        let checked = check(state, &self.db, &list)?;
+        let checked = self.reads.checked.check(state, &self.db, &list)?;
         Ok(Arc::new(ListTable {
             list: id,
             schema: read_schema(&checked, &read)?,
             statement: read_statement(&list, &checked, &read)?,
             db: self.db.clone(),
-            cache: self.cache.clone(),
+            cache: self.reads.cache.clone(),
         }))
     }
 }
@@ -820,14 +837,14 @@ fn session_state(session: &dyn Session) -> Result<&SessionState> {
 /// Registers `list`, `list_count` and `list_facets` in a session; each read is planned
 /// every time (a [`crate::Quiver`] session keeps them in its plan cache).
 pub fn register_list_functions(ctx: &SessionContext, db: Arc<Database>) {
-    register_list_functions_with(ctx, db, None);
+    register_list_functions_with(ctx, db, Arc::default());
 }
 
-/// Registers the list functions, keeping the statements of their reads in `cache`.
+/// Registers the list functions, reading lists with what `reads` keeps.
 pub(crate) fn register_list_functions_with(
     ctx: &SessionContext,
     db: Arc<Database>,
-    cache: Option<Arc<PlanCache>>,
+    reads: Arc<ListReads>,
 ) {
     for name in ["list", "list_count", "list_facets"] {
         ctx.register_udtf(
@@ -835,7 +852,7 @@ pub(crate) fn register_list_functions_with(
             Arc::new(ListFunction {
                 db: db.clone(),
                 name,
-                cache: cache.clone(),
+                reads: reads.clone(),
             }),
         );
     }
@@ -889,7 +906,7 @@ impl crate::Quiver {
         let (checked, schema) = {
             let state = self.context().state_ref();
             let state = state.read();
-            let checked = self.checked_lists().check(&state, db, &list)?;
+            let checked = self.list_reads().checked.check(&state, db, &list)?;
             let schema = read_schema(&checked, &read)?;
             (checked, schema)
         };

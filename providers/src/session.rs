@@ -25,6 +25,7 @@ use crate::ddl::{plan_ddl, DdlOutcome};
 use crate::distinct::DistinctScan;
 use crate::fast_path::{analyze, depends_on_time_or_chance, may_be_fast};
 use crate::files::FileAccess;
+use crate::lists::ListReads;
 use crate::plan_cache::{is_cacheable, CachedStatement, PlanCache};
 use crate::statement::PreparedStatement;
 
@@ -51,7 +52,7 @@ fn namespace_config(namespace: &str) -> SessionConfig {
 /// (DISTINCT by skip scan).
 pub fn session_context(db: Arc<Database>, config: SessionConfig) -> SessionContext {
     let ctx = context_with(config, QuiverCatalog::new(db.clone()), FileAccess::Denied);
-    register_functions(&ctx, db, None);
+    register_functions(&ctx, db, Arc::default());
     ctx
 }
 
@@ -63,15 +64,14 @@ pub(crate) fn namespace_context(db: Arc<Database>, namespace: &str) -> SessionCo
     }
     let catalog = QuiverCatalog::restricted_to(db.clone(), namespace);
     let ctx = context_with(namespace_config(namespace), catalog, FileAccess::Denied);
-    register_functions(&ctx, db, None);
+    register_functions(&ctx, db, Arc::default());
     ctx
 }
 
-/// Quiver's table functions: the job queue's and the lists' (whose reads keep their plans
-/// in `cache`, when the session has one).
-fn register_functions(ctx: &SessionContext, db: Arc<Database>, cache: Option<Arc<PlanCache>>) {
+/// Quiver's table functions: the job queue's and the lists' (read with what `lists` keeps).
+fn register_functions(ctx: &SessionContext, db: Arc<Database>, lists: Arc<ListReads>) {
     crate::jobs_sql::register_job_functions(ctx, db.clone());
-    crate::lists::register_list_functions_with(ctx, db, cache);
+    crate::lists::register_list_functions_with(ctx, db, lists);
 }
 
 /// A session over `catalog`; file names are tables in it only when `files` allows files.
@@ -118,8 +118,8 @@ pub struct Quiver {
     /// The task context fast writes run with, built from the session once (and again after
     /// any statement that may have changed the session, such as SET).
     write_task: Arc<std::sync::Mutex<Option<Arc<TaskContext>>>>,
-    /// Lists this session has checked (see [`Quiver::list_page`]).
-    checked_lists: Arc<crate::lists::CheckedLists>,
+    /// What the session keeps for reading lists, shared with its list functions.
+    list_reads: Arc<ListReads>,
     /// Background upkeep (TTL purge, expired job leases, job retention) of a database this
     /// session opened; it stops when the last clone of the session is dropped.
     _maintenance: Option<Arc<Maintenance>>,
@@ -173,10 +173,11 @@ impl Quiver {
             .with_time_zone(time_zone.clone());
         let config = config.with_extension(Arc::new(WriteProgress::default()));
         let ctx = context_with(config, catalog, files);
+        let list_reads = Arc::new(ListReads::new(Some(cache.clone())));
         // The job queue's and lists' functions see every namespace: a tenant's session has
         // none.
         if only.is_none() {
-            register_functions(&ctx, db.clone(), Some(cache.clone()));
+            register_functions(&ctx, db.clone(), list_reads.clone());
         }
         Quiver {
             db,
@@ -185,7 +186,7 @@ impl Quiver {
             cache,
             time_zone,
             write_task: Arc::default(),
-            checked_lists: Arc::default(),
+            list_reads,
             _maintenance: None,
         }
     }
@@ -256,9 +257,9 @@ impl Quiver {
         *self.write_task.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
-    /// The lists this session has checked.
-    pub(crate) fn checked_lists(&self) -> &crate::lists::CheckedLists {
-        &self.checked_lists
+    /// What the session keeps for reading lists.
+    pub(crate) fn list_reads(&self) -> &ListReads {
+        &self.list_reads
     }
 
     /// The session's plan cache: its counters, its statements.
