@@ -14,7 +14,7 @@ use datafusion::physical_plan::{execute_stream, ExecutionPlan, SendableRecordBat
 use futures::TryStreamExt;
 
 use crate::loader::ForwardedHeaders;
-use crate::plan_cache::{CachedStatement, Run};
+use crate::plan_cache::{CachedStatement, PlanCache, Run};
 use crate::session::Quiver;
 
 /// A statement planned once, run with parameters (`$1`, `$2`... in the text).
@@ -159,25 +159,17 @@ impl PreparedStatement {
                 return exec.execute(0, self.session.task_context());
             }
             cache.count_run(&statement, Run::Fallback);
-        } else if let Some(fast) = &statement.fast {
-            let state = ctx.state_ref();
+        } else {
             let ran = {
+                let state = ctx.state_ref();
                 let state = state.read();
-                fast.execute(&state, &task, &params)?
+                run_fast(&state, Some(cache), &statement, &params, &task)?
             };
             if let Some(stream) = ran {
-                cache.count_run(&statement, Run::Fast);
                 return Ok(stream);
             }
-            cache.count_run(&statement, Run::Fallback);
-        } else {
-            cache.count_run(&statement, Run::Planned);
         }
-        let plan = if has_parameters(&params) {
-            statement.plan.clone().with_param_values(params)?
-        } else {
-            statement.plan.clone()
-        };
+        let plan = bound_plan(&statement, params)?;
         let frame = ctx.execute_logical_plan(plan).await?;
         let physical = frame.create_physical_plan().await?;
         execute_stream(physical, task())
@@ -192,34 +184,56 @@ fn has_parameters(params: &ParamValues) -> bool {
 }
 
 /// Runs a cached statement in `state` with `params`, by its fast plan when these values
-/// allow it and planned otherwise, counting the run in `cache` when there is one: how a
-/// statement Quiver builds itself (a list's page) runs from inside another one's plan.
+/// allow it and planned otherwise: how a statement Quiver builds itself (a list's page)
+/// runs from inside another one's plan.
 pub(crate) async fn run_in_state(
     state: &datafusion::execution::SessionState,
-    cache: Option<&crate::plan_cache::PlanCache>,
+    cache: Option<&PlanCache>,
     statement: &CachedStatement,
     params: ParamValues,
     task: Arc<TaskContext>,
 ) -> Result<SendableRecordBatchStream> {
+    if let Some(stream) = run_fast(state, cache, statement, &params, &|| task.clone())? {
+        return Ok(stream);
+    }
+    let physical = state
+        .create_physical_plan(&bound_plan(statement, params)?)
+        .await?;
+    execute_stream(physical, task)
+}
+
+/// Runs the statement by its fast plan when these values allow it; None when it needs the
+/// planner. Either way the run is counted in `cache`, when there is one.
+fn run_fast(
+    state: &datafusion::execution::SessionState,
+    cache: Option<&PlanCache>,
+    statement: &CachedStatement,
+    params: &ParamValues,
+    task: &dyn Fn() -> Arc<TaskContext>,
+) -> Result<Option<SendableRecordBatchStream>> {
     let count = |run| {
         if let Some(cache) = cache {
             cache.count_run(statement, run);
         }
     };
-    if let Some(fast) = &statement.fast {
-        if let Some(stream) = fast.execute(state, &|| task.clone(), &params)? {
-            count(Run::Fast);
-            return Ok(stream);
-        }
-        count(Run::Fallback);
-    } else {
+    let Some(fast) = &statement.fast else {
         count(Run::Planned);
-    }
-    let plan = if has_parameters(&params) {
-        statement.plan.clone().with_param_values(params)?
-    } else {
-        statement.plan.clone()
+        return Ok(None);
     };
-    let physical = state.create_physical_plan(&plan).await?;
-    execute_stream(physical, task)
+    let ran = fast.execute(state, task, params)?;
+    count(if ran.is_some() {
+        Run::Fast
+    } else {
+        Run::Fallback
+    });
+    Ok(ran)
+}
+
+/// The statement's plan with these parameters bound.
+fn bound_plan(statement: &CachedStatement, params: ParamValues) -> Result<LogicalPlan> {
+    if has_parameters(&params) {
+        statement.plan.clone().with_param_values(params)
+    } else {
+        Ok(statement.plan.clone())
+    }
 }
