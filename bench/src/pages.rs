@@ -97,17 +97,17 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
             None => None,
             Some((cc, id)) => {
                 let params = vec![cc.clone(), id.clone()];
-                let mut ratios = Vec::with_capacity(iterations);
-                for _ in 0..iterations {
-                    let start = Instant::now();
-                    touch(&after.query(params.clone()).await.unwrap());
-                    let deep = start.elapsed().as_secs_f64();
-                    let start = Instant::now();
-                    touch(&first.query(Vec::<ScalarValue>::new()).await.unwrap());
-                    ratios.push(deep / start.elapsed().as_secs_f64().max(1e-9));
-                }
-                ratios.sort_by(f64::total_cmp);
-                Some(ratios[ratios.len() / 2])
+                let pair = paired(
+                    iterations,
+                    || {
+                        let params = params.clone();
+                        let after = &after;
+                        async move { touch(&after.query(params).await.unwrap()) }
+                    },
+                    || async { touch(&first.query(Vec::<ScalarValue>::new()).await.unwrap()) },
+                )
+                .await;
+                Some(pair.ratio)
             }
         };
         let quiver_cursor = match &last {
@@ -180,9 +180,9 @@ pub async fn report(quiver: &Quiver, sqlite: &Connection, iterations: usize) {
             iterations,
             || {
                 let params = params.clone();
-                async move { statement.query(params).await.unwrap() }
+                async move { touch(&statement.query(params).await.unwrap()) }
             },
-            || crate::sqlite::run_with(&mut lite_stmt, &lite_params),
+            || std::future::ready(crate::sqlite::run_with(&mut lite_stmt, &lite_params)),
         )
         .await;
         assert_eq!(
