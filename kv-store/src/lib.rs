@@ -11,7 +11,10 @@ pub mod memory;
 pub mod range;
 pub mod rocks;
 
-pub use backend::{BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend, WriteBatch};
+pub use backend::{
+    decode_counter, BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend,
+    WriteBatch, COUNTER_BYTES,
+};
 pub use error::{KvError, KvResult};
 pub use memory::MemoryBackend;
 pub use range::KeyRange;

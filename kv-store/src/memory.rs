@@ -9,7 +9,9 @@ use std::ops::Bound;
 use imbl::OrdMap;
 use parking_lot::RwLock;
 
-use crate::backend::{BatchOp, Direction, KvIter, ReadView, StorageBackend, WriteBatch};
+use crate::backend::{
+    add_to_counter, BatchOp, Direction, KvIter, ReadView, StorageBackend, WriteBatch,
+};
 use crate::{KeyRange, KvError, KvResult};
 
 type Partition = OrdMap<Vec<u8>, Vec<u8>>;
@@ -237,6 +239,10 @@ impl StorageBackend for MemoryBackend {
                 }
                 BatchOp::Delete { key, .. } => {
                     map.remove(key);
+                }
+                BatchOp::Add { key, delta, .. } => {
+                    let sum = add_to_counter(map.get(key).map(Vec::as_slice), *delta);
+                    map.insert(key.clone(), sum.to_vec());
                 }
                 BatchOp::DeleteRange { start, end, .. } => {
                     if start < end {

@@ -10,7 +10,8 @@ use rocksdb::{
 };
 
 use crate::backend::{
-    BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend, WriteBatch,
+    add_to_counter, decode_counter, BatchOp, Direction, KvIter, KvPair, ReadView, Step,
+    StorageBackend, WriteBatch,
 };
 use crate::{KeyRange, KvError, KvResult};
 
@@ -51,6 +52,10 @@ pub struct RocksOptions {
     /// are most of what flushes and compactions hold in memory and what the block cache
     /// fills with. `Database::open_with` names its non-unique index and expiry partitions.
     pub scanned_only: fn(&str) -> bool,
+    /// Partitions that hold counters ([`WriteBatch::add`]): their memtables are small
+    /// (1 MiB), because each add is a merge operand that a read combines until a flush
+    /// folds it into one value, and a counter of a busy table gets thousands of adds.
+    pub counters: fn(&str) -> bool,
     /// Run flushes and compactions at the lowest CPU priority (nice 19), so on a machine
     /// whose cores are busy they take what foreground reads and writes leave instead of
     /// descheduling them for milliseconds (measured: the job queue's claim p99 at 4 workers
@@ -66,6 +71,11 @@ fn every_partition_read_by_key(_: &str) -> bool {
     false
 }
 
+/// The default of [`RocksOptions::counters`]: no partition is sized for counters.
+fn no_counters(_: &str) -> bool {
+    false
+}
+
 impl Default for RocksOptions {
     fn default() -> Self {
         RocksOptions {
@@ -73,6 +83,7 @@ impl Default for RocksOptions {
             block_cache_bytes: 256 << 20,
             row_cache_bytes: 64 << 20,
             scanned_only: every_partition_read_by_key,
+            counters: no_counters,
             background_at_low_priority: true,
         }
     }
@@ -85,17 +96,36 @@ struct PartitionOptions {
     /// Partitions only scanned: without.
     scanned: Options,
     scanned_only: fn(&str) -> bool,
+    /// Partitions of counters: scanned, with small memtables.
+    counters: Options,
+    counter_partition: fn(&str) -> bool,
 }
 
 impl PartitionOptions {
     /// The options of the partition `name`.
     fn of(&self, name: &str) -> &Options {
-        if (self.scanned_only)(name) {
+        if (self.counter_partition)(name) {
+            &self.counters
+        } else if (self.scanned_only)(name) {
             &self.scanned
         } else {
             &self.read_by_key
         }
     }
+}
+
+/// RocksDB's merge of counter adds ([`WriteBatch::add`]): each operand is a delta, 8 bytes
+/// little-endian, summed onto the existing value.
+fn add_operands(
+    _key: &[u8],
+    existing: Option<&[u8]>,
+    operands: &rocksdb::MergeOperands,
+) -> Option<Vec<u8>> {
+    let mut sum = add_to_counter(existing, 0);
+    for op in operands {
+        sum = add_to_counter(Some(&sum), decode_counter(op).unwrap_or(0));
+    }
+    Some(sum.to_vec())
 }
 
 /// A RocksDB database in a directory.
@@ -182,10 +212,14 @@ impl RocksBackend {
             // A directory without a database yet.
             Err(_) => vec![DEFAULT_CF.to_owned()],
         };
+        let mut counter_cf_options = scanned_cf_options.clone();
+        counter_cf_options.set_write_buffer_size(1 << 20);
         let partition_options = PartitionOptions {
             read_by_key: cf_options,
             scanned: scanned_cf_options,
             scanned_only: options.scanned_only,
+            counters: counter_cf_options,
+            counter_partition: options.counters,
         };
         let descriptors = existing.iter().map(|name| {
             rocksdb::ColumnFamilyDescriptor::new(name, partition_options.of(name).clone())
@@ -215,6 +249,8 @@ impl RocksBackend {
         cf_options.set_max_write_buffer_number(3);
         cf_options.set_level_zero_slowdown_writes_trigger(40);
         cf_options.set_level_zero_stop_writes_trigger(64);
+        // Only keys written by `WriteBatch::add` ever hold merge operands.
+        cf_options.set_merge_operator_associative("quiver_add", add_operands);
     }
 
     /// The database directory.
@@ -696,6 +732,7 @@ impl StorageBackend for RocksBackend {
                 match op {
                     BatchOp::Put { key, value, .. } => wb.put_cf(&cf, key, value),
                     BatchOp::Delete { key, .. } => wb.delete_cf(&cf, key),
+                    BatchOp::Add { key, delta, .. } => wb.merge_cf(&cf, key, delta.to_le_bytes()),
                     BatchOp::DeleteRange { start, end, .. } if start < end => {
                         if !self.row_cache {
                             wb.delete_range_cf(&cf, start, end);

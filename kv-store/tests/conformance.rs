@@ -418,6 +418,68 @@ fn visit_many_agrees_with_multi_get(b: &dyn StorageBackend) {
     assert!(b.visit_many("nope", &slices, &mut |_, _| {}).is_err());
 }
 
+/// Counters ([`WriteBatch::add`]) sum every add, in a batch and across batches and
+/// threads, start from 0, are replaced by a put and removed by a delete like any value, and
+/// keep their sum through a flush and a compaction (where RocksDB folds merge operands).
+fn counters_sum_every_add(b: &dyn StorageBackend) {
+    b.create_partition("n").unwrap();
+    let counter = |b: &dyn StorageBackend, key: &[u8]| {
+        b.get("n", key).unwrap().map(|raw| kv_store::decode_counter(&raw).unwrap())
+    };
+    let mut batch = WriteBatch::new();
+    batch.add("n", b"a".to_vec(), 3);
+    batch.add("n", b"a".to_vec(), -1);
+    batch.add("n", b"b".to_vec(), -4);
+    b.write(batch).unwrap();
+    assert_eq!(counter(b, b"a"), Some(2));
+    assert_eq!(counter(b, b"b"), Some(-4));
+    assert_eq!(counter(b, b"c"), None);
+
+    let before = b.snapshot();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            scope.spawn(|| {
+                for _ in 0..250 {
+                    let mut batch = WriteBatch::new();
+                    batch.add("n", b"a".to_vec(), 2);
+                    b.write(batch).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(counter(b, b"a"), Some(2002));
+    assert_eq!(
+        before.get("n", b"a").unwrap(),
+        Some(2i64.to_le_bytes().to_vec()),
+        "a snapshot does not see later adds"
+    );
+    drop(before);
+
+    let mut batch = WriteBatch::new();
+    batch.put("n", b"b".to_vec(), 10i64.to_le_bytes().to_vec());
+    batch.add("n", b"b".to_vec(), 1);
+    batch.add("n", b"c".to_vec(), 5);
+    batch.delete("n", b"c".to_vec());
+    b.write(batch).unwrap();
+    assert_eq!(counter(b, b"b"), Some(11));
+    assert_eq!(counter(b, b"c"), None);
+
+    b.flush().unwrap();
+    b.compact().unwrap();
+    let mut batch = WriteBatch::new();
+    batch.add("n", b"a".to_vec(), -2002);
+    b.write(batch).unwrap();
+    let all: Vec<(Vec<u8>, Option<i64>)> = pairs(b, "n")
+        .into_iter()
+        .map(|(k, v)| (k, kv_store::decode_counter(&v)))
+        .collect();
+    assert_eq!(
+        all,
+        vec![(b"a".to_vec(), Some(0)), (b"b".to_vec(), Some(11))],
+        "a walk reads summed counters, a counter at 0 included"
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -441,10 +503,23 @@ macro_rules! conformance {
                 super::$case(&kv_store::RocksBackend::open_with(dir.path(), options).unwrap());
             } )*
         }
+        // Partitions declared to hold counters get their own options; every other read and
+        // write must behave the same there.
+        mod rocksdb_counters {
+            $( #[test] fn $case() {
+                let dir = tempfile::tempdir().unwrap();
+                let options = kv_store::RocksOptions {
+                    counters: |_| true,
+                    ..Default::default()
+                };
+                super::$case(&kv_store::RocksBackend::open_with(dir.path(), options).unwrap());
+            } )*
+        }
     };
 }
 
 conformance!(
+    counters_sum_every_add,
     partitions_are_created_on_demand_and_dropped,
     visit_agrees_with_scan,
     visit_many_agrees_with_multi_get,
