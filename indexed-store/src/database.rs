@@ -20,7 +20,8 @@ use crate::payload::{decode_entity_record, encode_record};
 use crate::record::RECORD_FORMAT;
 use crate::row_access::RowAccess;
 use crate::schema::{IndexSpec, Row, TableSchema};
-use crate::store::{entries_of, IndexedEntityStore, Partitions};
+use crate::counts;
+use crate::store::{entries_of, leading_orders, IndexedEntityStore, Partitions};
 use crate::system::{
     jobs_definition, lists_definition, users_definition, Job, JobV1, ListConfig, User, JOBS_FORMAT,
 };
@@ -98,8 +99,10 @@ fn upgrade_jobs(
         JOBS_FORMAT_KEY.to_vec(),
         JOBS_FORMAT.to_le_bytes().to_vec(),
     );
+    // The entries above bypass the counters: they are rebuilt, now or at the next open.
+    counts::invalidate(&mut batch, parts);
     backend.write(batch)?;
-    Ok(())
+    counts::ensure(backend, parts, &leading_orders(&def))
 }
 
 const RECORD_FORMAT_KEY: &[u8] = b"format/records";
@@ -169,9 +172,11 @@ impl Database {
     }
 
     /// Opens (or creates) the database in a directory with RocksDB options.
-    /// Which partitions are only scanned is Quiver's to say: `options.scanned_only` is set.
+    /// Which partitions are only scanned and which hold counters is Quiver's to say:
+    /// `options.scanned_only` and `options.counters` are set.
     pub fn open_with(path: impl AsRef<Path>, mut options: RocksOptions) -> StoreResult<Self> {
         options.scanned_only = Partitions::scanned_only;
+        options.counters = counts::is_counts_partition;
         Self::on(Arc::new(RocksBackend::open_with(path, options)?))
     }
 

@@ -1,12 +1,13 @@
 //! Adding and dropping indexes on a live table. Writers are held off (the store's gate)
 //! while an index is built from the existing rows, so no row is missed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use kv_store::{Direction, KeyRange, WriteBatch};
 
 use crate::codec::decode_key;
+use crate::counts;
 use crate::definition::{EntityKey, IndexDefinition, TableDefinition};
 use crate::error::{describe, StoreError, StoreResult};
 use crate::payload::decode_record;
@@ -29,9 +30,25 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             self.backend.drop_partition(&partition)?;
         }
         self.backend.create_partition(&partition)?;
+        // Its counts, when it has them, start empty too and are written with the last chunk
+        // of entries (their header vouches for a complete build).
+        let counts_partition = parts.counts[position].clone();
+        if let Some(p) = &counts_partition {
+            if self.backend.has_partition(p) {
+                self.backend.drop_partition(p)?;
+            }
+            self.backend.create_partition(p)?;
+        }
+        let drop_new = || {
+            let _ = self.backend.drop_partition(&partition);
+            if let Some(p) = &counts_partition {
+                let _ = self.backend.drop_partition(p);
+            }
+        };
 
         let result = (|| {
             let mut claimed: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+            let mut counts: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
             let mut batch = WriteBatch::new();
             for item in self
                 .backend
@@ -57,16 +74,20 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                             }
                         }
                     }
+                    *counts.entry(e.key[..e.lead].to_vec()).or_default() += 1;
                     batch.put(&partition, e.key, e.value);
                 }
                 if batch.len() >= BUILD_CHUNK {
                     self.backend.write(std::mem::take(&mut batch))?;
                 }
             }
+            if let Some(p) = &counts_partition {
+                counts::fill(&mut batch, p, counts);
+            }
             Ok(self.backend.write(batch)?)
         })();
         if let Err(e) = result {
-            let _ = self.backend.drop_partition(&partition);
+            drop_new();
             return Err(e);
         }
         *self.def.write() = Arc::new(def);
@@ -83,6 +104,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         *self.def.write() = Arc::new(def);
         if let Some(p) = position {
             self.backend.drop_partition(&old_parts.indexes[p])?;
+            if let Some(counts) = &old_parts.counts[p] {
+                if self.backend.has_partition(counts) {
+                    self.backend.drop_partition(counts)?;
+                }
+            }
         }
         Ok(())
     }

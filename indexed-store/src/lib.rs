@@ -11,6 +11,7 @@ pub mod alter;
 pub mod asyncs;
 pub(crate) mod catalog_entry;
 pub mod codec;
+pub mod counts;
 pub mod database;
 pub mod definition;
 pub mod error;

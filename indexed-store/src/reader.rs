@@ -32,9 +32,9 @@ pub struct IndexEntry {
 
 /// A consistent view of one table.
 pub struct StoreReader<'a, K, V> {
-    view: Box<dyn ReadView + 'a>,
-    def: Arc<TableDefinition<K, V>>,
-    parts: Arc<Partitions>,
+    pub(crate) view: Box<dyn ReadView + 'a>,
+    pub(crate) def: Arc<TableDefinition<K, V>>,
+    pub(crate) parts: Arc<Partitions>,
     now: i64,
 }
 
@@ -504,6 +504,10 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
 
     /// Number of live entries the path selects, read from the index alone.
     pub fn count(&self, path: &AccessPath) -> StoreResult<u64> {
+        if let Some(values) = self.counted(path, 0)? {
+            let n: u64 = values.iter().map(|(_, n)| n).sum();
+            return Ok(path.limit.map_or(n, |l| n.min(l as u64)));
+        }
         if self.def.schema.ttl.is_none() && path.offset == 0 {
             // Nothing expires (and nothing is skipped, which a count over an OFFSET page
             // would need): count keys without decoding (or copying) anything.
@@ -559,6 +563,12 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
     pub fn distinct(&self, path: &AccessPath, columns: usize) -> StoreResult<Vec<Vec<Value>>> {
         let (partition, orders) = self.target(path.index.as_deref())?;
         let orders = &orders[..columns.min(orders.len())];
+        if let Some(values) = self.counted(path, columns)? {
+            return values
+                .iter()
+                .map(|(lead, _)| Ok(KeyReader::new(lead).read_tuple(orders)?))
+                .collect();
+        }
         let (_, mut walks) = self.walks(path)?;
         if walks.is_empty() {
             // The path's ranges are empty (`x BETWEEN 5 AND 1`): nothing to walk.
@@ -628,6 +638,12 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         }
         let (partition, orders) = self.target(path.index.as_deref())?;
         let orders = &orders[..columns.min(orders.len())];
+        if let Some(values) = self.counted(path, columns)? {
+            return values
+                .into_iter()
+                .map(|(lead, n)| Ok((KeyReader::new(&lead).read_tuple(orders)?, n)))
+                .collect();
+        }
         let (_, mut walks) = self.walks(path)?;
         if walks.is_empty() {
             return Ok(Vec::new());

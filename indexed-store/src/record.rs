@@ -53,8 +53,12 @@ use crate::value::Value;
 
 /// The record format this build writes for SQL tables (and the newest it reads). Format 3 is
 /// format 2 with the DECIMAL tag: a database marked 3 may hold values an older Quiver cannot
-/// read, so it refuses the database rather than fail on a row.
-pub const RECORD_FORMAT: u32 = 3;
+/// read, so it refuses the database rather than fail on a row. Format 4 keeps the records
+/// of format 3 and adds the per-value index counts ([`crate::counts`]) that every write
+/// must keep: an older Quiver would write rows without counting them, so it refuses a
+/// database marked 4 (this build raises the marker when it opens an older database, after
+/// building the counts).
+pub const RECORD_FORMAT: u32 = 4;
 
 /// Layout number of a bincode entity body (format 1).
 pub const ENTITY_LAYOUT: u8 = 0;

@@ -9,7 +9,8 @@ use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{encode_instant, encode_key, encode_value};
+use crate::codec::{encode_instant, encode_key, encode_value, SortOrder};
+use crate::counts::{self, CountDeltas};
 use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{describe, StoreError, StoreResult};
 use crate::locks::KeyLocks;
@@ -74,6 +75,8 @@ pub(crate) struct Partitions {
     pub records: String,
     pub expiry: String,
     pub indexes: Vec<String>,
+    /// The per-value counts of each index, for those that have them (see [`crate::counts`]).
+    pub counts: Vec<Option<String>>,
 }
 
 impl Partitions {
@@ -81,7 +84,7 @@ impl Partitions {
     /// Records are read by key everywhere and unique entries when a value is claimed, so
     /// only they need Bloom filters (see `RocksOptions::scanned_only`).
     pub(crate) fn scanned_only(name: &str) -> bool {
-        name.starts_with("i/") || name.starts_with("x/")
+        name.starts_with("i/") || name.starts_with("x/") || counts::is_counts_partition(name)
     }
 
     /// The names for a definition; read them through [`TableDefinition::partitions`],
@@ -102,6 +105,14 @@ impl Partitions {
                     )
                 })
                 .collect(),
+            counts: def
+                .indexes
+                .iter()
+                .map(|i| {
+                    (!i.spec.unique && def.schema.ttl.is_none())
+                        .then(|| counts::partition_name(t, &i.spec.name))
+                })
+                .collect(),
         }
     }
 
@@ -110,6 +121,7 @@ impl Partitions {
         [&self.records, &self.expiry]
             .into_iter()
             .chain(&self.indexes)
+            .chain(self.counts.iter().flatten())
     }
 }
 
@@ -119,9 +131,19 @@ pub(crate) struct Entry {
     /// Position of the index in the definition.
     pub index: usize,
     pub key: Vec<u8>,
+    /// The length of the key's leading value (its counter's key: `key[..lead]`).
+    pub lead: usize,
     pub value: Vec<u8>,
     /// A unique entry keyed by its values alone (no NULL among them): the key is the claim.
     pub claims: bool,
+}
+
+/// The order of each index's leading column.
+pub(crate) fn leading_orders<K, V>(def: &TableDefinition<K, V>) -> Vec<SortOrder> {
+    def.indexes
+        .iter()
+        .map(|i| i.spec.orders().first().copied().unwrap_or_default())
+        .collect()
 }
 
 /// The index entries a record has.
@@ -142,7 +164,14 @@ pub(crate) fn entries_of<K, V>(
         let covered = idx.covered.as_ref().map(|c| c(v));
         let orders = idx.spec.orders();
         for combo in expand_lists(values) {
-            let mut key = encode_key(&combo, &orders);
+            let mut key = Vec::with_capacity(combo.len() * 12 + pk.len());
+            let mut lead = 0;
+            for (i, v) in combo.iter().enumerate() {
+                encode_value(&mut key, v, orders.get(i).copied().unwrap_or_default());
+                if i == 0 {
+                    lead = key.len();
+                }
+            }
             let claims = idx.spec.unique && !combo.iter().any(Value::is_null);
             let mut payload = EntryPayload {
                 expiry,
@@ -157,6 +186,7 @@ pub(crate) fn entries_of<K, V>(
             out.push(Entry {
                 index: i,
                 key,
+                lead,
                 value: payload.encode(),
                 claims,
             });
@@ -231,6 +261,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         for p in &parts.indexes {
             backend.create_partition(p)?;
         }
+        counts::ensure(&backend, &parts, &leading_orders(&def))?;
         Ok(IndexedEntityStore {
             backend,
             def: RwLock::new(Arc::new(def)),
@@ -416,7 +447,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let behind = {
             let points = self.resume_points.read();
             let puts = plan.iter().filter_map(|op| match op {
-                Planned::Entry { item, entry } => {
+                Planned::Entry { item, entry, .. } => {
                     let (_, _, entries, _) = prepared[*item].new.as_ref()?;
                     let e = &entries[*entry];
                     Some((parts.indexes[e.index].as_str(), e.key.as_slice()))
@@ -628,7 +659,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 Kind::Delete => {}
             }
             let new_entries: &[Entry] = p.new.as_ref().map_or(&[], |(_, _, es, _)| es);
-            let unchanged = match &current {
+            let stored = match &current {
                 Some((old, old_expiry)) => self.remove_record(
                     def,
                     parts,
@@ -639,11 +670,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     &mut plan,
                     &mut owners,
                 ),
-                None => vec![false; new_entries.len()],
+                None => vec![None; new_entries.len()],
             };
             if let Some((v, expiry, entries, _)) = &p.new {
                 for (entry, e) in entries.iter().enumerate() {
-                    if unchanged[entry] {
+                    if stored[entry] == Some(true) {
                         // Stored as it is, and the row already holds its unique value.
                         if e.claims {
                             owners.insert((e.index, e.key.clone()), Some(p.pk.clone()));
@@ -665,7 +696,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                             return Ok(attempt);
                         }
                     }
-                    plan.push(Planned::Entry { item, entry });
+                    plan.push(Planned::Entry {
+                        item,
+                        entry,
+                        new_key: stored[entry].is_none(),
+                    });
                 }
                 plan.push(Planned::Record { item });
                 if repeats {
@@ -680,8 +715,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     }
 
     /// Deletes a record's entries (except those `keep` rewrites) and its expiry entry.
-    /// Returns, for each entry of `keep`, whether the record has it already, key and
-    /// value alike (it need not be written again).
+    /// Returns, for each entry of `keep`, whether the record has its key (None: a new key)
+    /// and if so whether the value is the same too (then it need not be written again).
     #[allow(clippy::too_many_arguments)]
     fn remove_record<'p>(
         &self,
@@ -693,25 +728,25 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         keep: &[Entry],
         plan: &mut Vec<Planned<'p>>,
         owners: &mut HashMap<(usize, Vec<u8>), Option<Vec<u8>>>,
-    ) -> Vec<bool> {
-        let mut unchanged = vec![false; keep.len()];
+    ) -> Vec<Option<bool>> {
+        let mut stored = vec![None; keep.len()];
         for e in entries_of(def, old, pk, old_expiry) {
             if let Some(i) = keep
                 .iter()
                 .position(|k| k.index == e.index && k.key == e.key)
             {
-                unchanged[i] = keep[i].value == e.value;
+                stored[i] = Some(keep[i].value == e.value);
                 continue;
             }
             if e.claims {
                 owners.insert((e.index, e.key.clone()), None);
             }
-            plan.push(Planned::Delete(&parts.indexes[e.index], e.key));
+            plan.push(Planned::Unindex(e));
         }
         if let Some(exp) = old_expiry {
             plan.push(Planned::Delete(&parts.expiry, expiry_key(exp, pk)));
         }
-        unchanged
+        stored
     }
 
     /// Claims a unique key for `pk`: free, already ours, or held by an expired row (which is
@@ -806,8 +841,15 @@ pub(crate) struct Prepared<V> {
 /// than copied: a plan is thrown away when the batch must be retried, and only a plan that
 /// passed every check moves them into the batch.
 enum Planned<'p> {
-    /// Put entry `entry` of mutation `item`.
-    Entry { item: usize, entry: usize },
+    /// Put entry `entry` of mutation `item` (`new_key`: the row had no entry with its key,
+    /// so the entry counts one more).
+    Entry {
+        item: usize,
+        entry: usize,
+        new_key: bool,
+    },
+    /// Delete a stored index entry (it counts one less).
+    Unindex(Entry),
     /// Put the record of mutation `item`, and its expiry entry if it has one.
     Record { item: usize },
     /// Delete a key found in the stored rows.
@@ -821,14 +863,26 @@ fn materialise<V>(
     prepared: &mut [Prepared<V>],
 ) -> WriteBatch {
     let mut batch = WriteBatch::new();
+    let mut counts = CountDeltas::default();
     for op in plan {
         match op {
-            Planned::Entry { item, entry } => {
+            Planned::Entry {
+                item,
+                entry,
+                new_key,
+            } => {
                 if let Some((_, _, entries, _)) = &mut prepared[item].new {
                     let e = &mut entries[entry];
                     let key = std::mem::take(&mut e.key);
+                    if new_key {
+                        counts.add(e.index, &key[..e.lead], 1);
+                    }
                     batch.put(&parts.indexes[e.index], key, std::mem::take(&mut e.value));
                 }
+            }
+            Planned::Unindex(e) => {
+                counts.add(e.index, &e.key[..e.lead], -1);
+                batch.delete(&parts.indexes[e.index], e.key);
             }
             Planned::Record { item } => {
                 let p = &mut prepared[item];
@@ -846,6 +900,7 @@ fn materialise<V>(
             Planned::Delete(partition, key) => batch.delete(partition, key),
         }
     }
+    counts.write_to(&mut batch, parts);
     batch
 }
 

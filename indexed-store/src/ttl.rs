@@ -12,6 +12,7 @@ use crate::codec::{decode_instant, encode_instant};
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
 use crate::payload::decode_record;
+use crate::counts::CountDeltas;
 use crate::store::{entries_of, Entity, IndexedEntityStore};
 
 impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
@@ -44,6 +45,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             .collect();
         let _guards = self.locks.lock_all(&stripes);
         let mut batch = WriteBatch::new();
+        let mut counts = CountDeltas::default();
         let mut purged = 0;
         for (pk, raw) in expired
             .iter()
@@ -53,6 +55,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let (v, expiry) = decode_record(&def, &raw, &parts.records)?;
             if expiry.is_some_and(|e| e <= now) {
                 for e in entries_of(&def, &v, pk, expiry) {
+                    counts.add(e.index, &e.key[..e.lead], -1);
                     batch.delete(&parts.indexes[e.index], e.key);
                 }
                 batch.delete(&parts.records, pk.clone());
@@ -63,6 +66,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         for key in entries {
             batch.delete(&parts.expiry, key);
         }
+        counts.write_to(&mut batch, &parts);
         self.backend.write(batch)?;
         Ok(purged)
     }

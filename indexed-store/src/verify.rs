@@ -9,10 +9,11 @@ use std::fmt;
 use kv_store::{Direction, KeyRange, ReadView};
 
 use crate::codec::KeyReader;
+use crate::counts;
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
 use crate::payload::{decode_record, EntryPayload};
-use crate::store::{entries_of, Entity, IndexedEntityStore, Partitions};
+use crate::store::{entries_of, leading_orders, Entity, IndexedEntityStore, Partitions};
 
 /// One inconsistency.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +48,22 @@ pub enum Problem {
         /// The row that has the value but not the claim, hex.
         pk: String,
     },
+    /// A value's counter (see [`crate::counts`]) that differs from its entries.
+    WrongCount {
+        /// Index.
+        index: String,
+        /// The leading value's encoding, hex.
+        value: String,
+        /// The counter (0 when absent).
+        stored: i64,
+        /// The entries that start with the value.
+        entries: i64,
+    },
+    /// An index whose counts have no header (they are rebuilt when the table opens).
+    CountsUnvouched {
+        /// Index.
+        index: String,
+    },
     /// Bytes that do not decode.
     Undecodable {
         /// Partition.
@@ -73,6 +90,18 @@ impl fmt::Display for Problem {
                     f,
                     "unique index '{index}' value {key} is also held by row {pk}"
                 )
+            }
+            Problem::WrongCount {
+                index,
+                value,
+                stored,
+                entries,
+            } => write!(
+                f,
+                "index '{index}' counts {stored} entries of value {value}, it has {entries}"
+            ),
+            Problem::CountsUnvouched { index } => {
+                write!(f, "index '{index}' has counts without a header")
             }
             Problem::Undecodable { partition, reason } => {
                 write!(f, "partition '{partition}': {reason}")
@@ -160,7 +189,61 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             }
             self.check_entries(view.as_ref(), parts, i, &batch, &mut report)?;
         }
+        self.check_counts(view.as_ref(), parts, &mut report)?;
         Ok(report)
+    }
+
+    /// Entries per leading value → the counters that say so.
+    fn check_counts(
+        &self,
+        view: &dyn ReadView,
+        parts: &Partitions,
+        report: &mut VerifyReport,
+    ) -> StoreResult<()> {
+        let def = self.definition();
+        let orders = leading_orders(&def);
+        for (i, partition) in parts.counts.iter().enumerate() {
+            let Some(partition) = partition else { continue };
+            let index = &def.indexes[i].spec.name;
+            if !counts::vouched(view, partition)? {
+                report.problems.push(Problem::CountsUnvouched {
+                    index: index.clone(),
+                });
+                continue;
+            }
+            let mut expected = match counts::tally(view, &parts.indexes[i], orders[i]) {
+                Ok(expected) => expected,
+                Err(e) => {
+                    report.problems.push(Problem::Undecodable {
+                        partition: parts.indexes[i].clone(),
+                        reason: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let all = [KeyRange::all()];
+            let stored = counts::read(view, partition, &all, Direction::Forward, &mut |_| false)?;
+            for (value, n) in stored {
+                let entries = expected.remove(&value).unwrap_or(0);
+                if entries != n {
+                    report.problems.push(Problem::WrongCount {
+                        index: index.clone(),
+                        value: hex(&value),
+                        stored: n,
+                        entries,
+                    });
+                }
+            }
+            for (value, entries) in expected {
+                report.problems.push(Problem::WrongCount {
+                    index: index.clone(),
+                    value: hex(&value),
+                    stored: 0,
+                    entries,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn check_records(
