@@ -34,6 +34,7 @@ use crate::codec::{KeyReader, SortOrder};
 use crate::definition::EntityKey;
 use crate::error::{StoreError, StoreResult};
 use crate::reader::StoreReader;
+use crate::schema::{IndexSpec, TableSchema};
 use crate::store::{Entity, Partitions};
 
 /// The layout of the counts partitions this build writes and reads.
@@ -41,6 +42,29 @@ pub const COUNTS_FORMAT: u32 = 1;
 
 /// The key of a counts partition's header.
 const HEADER: &[u8] = b"";
+
+/// Whether an index keeps counts: every non-unique index of a table without a TTL.
+pub fn kept(schema: &TableSchema, index: &IndexSpec) -> bool {
+    !index.unique && schema.ttl.is_none()
+}
+
+/// Whether the counts answer what a path selects: its count (`columns` 0), or its distinct
+/// values of the index's leading column with their entries (`columns` 1, a DISTINCT or a
+/// facet). They do when the index keeps counts and the path constrains at most the leading
+/// column (one equality prefix or a range), with no seek and no offset. EXPLAIN shows it
+/// as `read=counters`.
+pub fn answer(schema: &TableSchema, path: &AccessPath, columns: usize) -> bool {
+    let Some(index) = path.index.as_deref().and_then(|name| schema.index(name)) else {
+        return false;
+    };
+    kept(schema, index)
+        && columns <= 1
+        && path.seek.is_none()
+        && path.offset == 0
+        && path.constrained_columns() <= 1
+        // Values under several prefixes would need merging in path order.
+        && (columns == 0 || path.prefixes.len() <= 1)
+}
 
 /// The partition name of an index's counts.
 pub(crate) fn partition_name(table: &str, index: &str) -> String {
@@ -246,35 +270,26 @@ impl<K: EntityKey, V: Entity> StoreReader<'_, K, V> {
     /// What the counts say of the entries a path selects: each leading value with entries
     /// and how many, in path order, up to the path's limit of values when `columns` is 1
     /// (a DISTINCT or facet over the leading column), all of them when it is 0 (a count).
-    /// None when counts cannot answer: no counts for the index, or a path that constrains
-    /// more than the leading column, seeks or skips.
+    /// None when the counts do not [`answer`] the path.
     pub(crate) fn counted(
         &self,
         path: &AccessPath,
         columns: usize,
     ) -> StoreResult<Option<Vec<(Vec<u8>, u64)>>> {
-        let Some(name) = &path.index else {
+        let Some(name) = path.index.as_deref().filter(|_| answer(&self.def.schema, path, columns))
+        else {
             return Ok(None);
         };
         let i = self.def.index_position(name)?;
         let Some(partition) = &self.parts.counts[i] else {
             return Ok(None);
         };
-        if columns > 1 || path.seek.is_some() || path.offset > 0 || path.constrained_columns() > 1
-        {
-            return Ok(None);
-        }
         let orders = self.def.indexes[i].spec.orders();
         let ranges: Vec<KeyRange> = path
             .key_ranges(&orders[..1])
             .into_iter()
             .map(|(_, range)| range)
             .collect();
-        if columns == 1 && ranges.len() > 1 {
-            // Values of several prefixes would need merging in path order; the walk that
-            // takes over refuses that too.
-            return Ok(None);
-        }
         let limit = path.limit.filter(|_| columns == 1);
         let values = read(
             &*self.view,

@@ -109,7 +109,7 @@ impl Partitions {
                 .indexes
                 .iter()
                 .map(|i| {
-                    (!i.spec.unique && def.schema.ttl.is_none())
+                    counts::kept(&def.schema, &i.spec)
                         .then(|| counts::partition_name(t, &i.spec.name))
                 })
                 .collect(),

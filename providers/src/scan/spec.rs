@@ -428,6 +428,14 @@ impl ScanSpec {
             ScanMode::Distinct(n) => parts.push(format!("distinct={n}")),
             ScanMode::Facets { columns, .. } => parts.push(format!("facets={columns}")),
         }
+        let counted = match s.mode {
+            ScanMode::Covered if s.counts_only() => Some(0),
+            ScanMode::Distinct(n) | ScanMode::Facets { columns: n, .. } => Some(n),
+            _ => None,
+        };
+        if counted.is_some_and(|n| indexed_store::counts::answer(&s.schema, p, n)) {
+            parts.push("read=counters".into());
+        }
         let residual: Vec<String> = s
             .residual()
             .iter()
