@@ -89,24 +89,33 @@ pub(crate) fn lead_len(key: &[u8], order: SortOrder, partition: &str) -> StoreRe
 /// The counter changes of one write batch, summed per index and value before they are
 /// written (a bulk load adds one operand per value, not one per row).
 #[derive(Default)]
-pub(crate) struct CountDeltas(HashMap<(usize, Vec<u8>), i64>);
+pub(crate) struct CountDeltas(Vec<HashMap<Vec<u8>, i64>>);
 
 impl CountDeltas {
     /// Counts `delta` entries of index `index` under the leading value `lead`.
     pub(crate) fn add(&mut self, index: usize, lead: &[u8], delta: i64) {
-        match self.0.get_mut(&(index, lead.to_vec())) {
+        if self.0.len() <= index {
+            self.0.resize_with(index + 1, HashMap::new);
+        }
+        // Looked up by slice: a value seen before in the batch costs no allocation.
+        match self.0[index].get_mut(lead) {
             Some(n) => *n += delta,
             None => {
-                self.0.insert((index, lead.to_vec()), delta);
+                self.0[index].insert(lead.to_vec(), delta);
             }
         }
     }
 
     /// Adds the changes to `batch`, for the indexes that have counts.
     pub(crate) fn write_to(self, batch: &mut WriteBatch, parts: &Partitions) {
-        for ((index, lead), delta) in self.0 {
-            if let (Some(partition), true) = (&parts.counts[index], delta != 0) {
-                batch.add(partition, lead, delta);
+        for (index, deltas) in self.0.into_iter().enumerate() {
+            let Some(partition) = &parts.counts[index] else {
+                continue;
+            };
+            for (lead, delta) in deltas {
+                if delta != 0 {
+                    batch.add(partition, lead, delta);
+                }
             }
         }
     }

@@ -28,6 +28,11 @@ fn split_counts_equal_a_walk_of_the_entries() {
             Bound::Excluded(Value::Int(90_000)),
         ),
         AccessPath::index("accounts_owner").starts_with("owner-01"),
+        // The paths above read the per-value counters; this one constrains two columns, so
+        // its entries are counted, split across cores.
+        AccessPath::index("accounts_status_contacts")
+            .eq(vec![Value::Text("active".into())])
+            .range(Bound::Included(Value::Int(5_000)), Bound::Unbounded),
     ];
     for path in paths {
         let walked = reader.entries(&path).unwrap().count() as u64;
