@@ -33,8 +33,14 @@ async fn main() {
     }
     let per = start.elapsed().as_secs_f64() * 1e6 / runs as f64;
     if std::env::var_os("EXPLAIN").is_some() {
-        let plan = quiver.query(&format!("EXPLAIN {sql}")).await.expect("explain");
-        println!("{}", datafusion::arrow::util::pretty::pretty_format_batches(&plan).expect("format"));
+        let plan = quiver
+            .query(&format!("EXPLAIN {sql}"))
+            .await
+            .expect("explain");
+        println!(
+            "{}",
+            datafusion::arrow::util::pretty::pretty_format_batches(&plan).expect("format")
+        );
     }
     println!("{runs} runs, {rows} rows, {per:.1} µs per run: {sql}");
     println!("{:?}", quiver.plan_cache().stats());

@@ -285,7 +285,10 @@ impl<K: EntityKey, V: Entity> StoreReader<'_, K, V> {
         path: &AccessPath,
         columns: usize,
     ) -> StoreResult<Option<Vec<(Vec<u8>, u64)>>> {
-        let Some(name) = path.index.as_deref().filter(|_| answer(&self.def.schema, path, columns))
+        let Some(name) = path
+            .index
+            .as_deref()
+            .filter(|_| answer(&self.def.schema, path, columns))
         else {
             return Ok(None);
         };

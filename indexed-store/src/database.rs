@@ -13,6 +13,7 @@ use kv_store::{
 use parking_lot::{Mutex, RwLock};
 
 use crate::catalog_entry::{decode_table, encode_table};
+use crate::counts;
 use crate::definition::{row_table, IndexDefinition};
 use crate::error::{StoreError, StoreResult};
 use crate::jobs::{JobQueue, QueueConfig, Upkeep};
@@ -20,7 +21,6 @@ use crate::payload::{decode_entity_record, encode_record};
 use crate::record::RECORD_FORMAT;
 use crate::row_access::RowAccess;
 use crate::schema::{IndexSpec, Row, TableSchema};
-use crate::counts;
 use crate::store::{entries_of, leading_orders, IndexedEntityStore, Partitions};
 use crate::system::{
     jobs_definition, lists_definition, users_definition, Job, JobV1, ListConfig, User, JOBS_FORMAT,

@@ -9,10 +9,10 @@ use std::ops::Bound;
 use kv_store::{Direction, KeyRange, WriteBatch};
 
 use crate::codec::{decode_instant, encode_instant};
+use crate::counts::CountDeltas;
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
 use crate::payload::decode_record;
-use crate::counts::CountDeltas;
 use crate::store::{entries_of, Entity, IndexedEntityStore};
 
 impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
@@ -66,7 +66,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         for key in entries {
             batch.delete(&parts.expiry, key);
         }
-        counts.write_to(&mut batch, &parts);
+        counts.write_to(&mut batch, parts);
         self.backend.write(batch)?;
         Ok(purged)
     }

@@ -65,8 +65,8 @@ fn assert_counts_agree(store: &RowStore) {
         assert_eq!(distinct, values, "distinct values of {index}, descending");
     }
     for status in ["active", "pending", "rejected", "gone"] {
-        let path = AccessPath::index("accounts_status_contacts")
-            .eq(vec![Value::Text(status.into())]);
+        let path =
+            AccessPath::index("accounts_status_contacts").eq(vec![Value::Text(status.into())]);
         let walked = reader.entries(&path).unwrap().count() as u64;
         assert_eq!(reader.count(&path).unwrap(), walked, "count of {status}");
         assert_eq!(
@@ -86,7 +86,12 @@ fn assert_counts_agree(store: &RowStore) {
     let owner_values: Vec<Vec<Value>> = reader
         .entries(&owners)
         .unwrap()
-        .map(|e| reader.decode_entry(Some("accounts_owner"), &e.unwrap()).unwrap().0)
+        .map(|e| {
+            reader
+                .decode_entry(Some("accounts_owner"), &e.unwrap())
+                .unwrap()
+                .0
+        })
         .fold(Vec::new(), |mut out, v| {
             if out.last() != Some(&v) {
                 out.push(v);
@@ -187,7 +192,11 @@ fn a_database_without_counts_gets_them_when_it_opens() {
             }
         }
         let mut batch = kv_store::WriteBatch::new();
-        batch.put("catalog", b"format/records".to_vec(), 3u32.to_le_bytes().to_vec());
+        batch.put(
+            "catalog",
+            b"format/records".to_vec(),
+            3u32.to_le_bytes().to_vec(),
+        );
         db.backend().write(batch).unwrap();
     }
     let db = Database::open(dir.path()).unwrap();

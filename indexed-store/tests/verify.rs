@@ -81,7 +81,8 @@ fn a_counter_that_disagrees_with_its_entries_is_reported() {
             .iter()
             .any(|p| matches!(p, Problem::CountsUnvouched { index } if index == "by_owner")),
         "{problems:?}"
-    );    let reopened = IndexedEntityStore::open(t.backend.clone(), definition()).unwrap();
+    );
+    let reopened = IndexedEntityStore::open(t.backend.clone(), definition()).unwrap();
     let problems = reopened.verify().unwrap().problems;
     assert!(
         problems

@@ -110,7 +110,9 @@ pub const COUNTER_BYTES: usize = 8;
 
 /// A counter's value from its stored bytes (None: not a counter, not 8 bytes).
 pub fn decode_counter(raw: &[u8]) -> Option<i64> {
-    <[u8; COUNTER_BYTES]>::try_from(raw).ok().map(i64::from_le_bytes)
+    <[u8; COUNTER_BYTES]>::try_from(raw)
+        .ok()
+        .map(i64::from_le_bytes)
 }
 
 /// `delta` added to the counter stored as `existing` (absent: 0). A value that is not a

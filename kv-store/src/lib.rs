@@ -12,8 +12,8 @@ pub mod range;
 pub mod rocks;
 
 pub use backend::{
-    decode_counter, BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend,
-    WriteBatch, COUNTER_BYTES,
+    decode_counter, BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend, WriteBatch,
+    COUNTER_BYTES,
 };
 pub use error::{KvError, KvResult};
 pub use memory::MemoryBackend;

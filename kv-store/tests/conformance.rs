@@ -424,7 +424,9 @@ fn visit_many_agrees_with_multi_get(b: &dyn StorageBackend) {
 fn counters_sum_every_add(b: &dyn StorageBackend) {
     b.create_partition("n").unwrap();
     let counter = |b: &dyn StorageBackend, key: &[u8]| {
-        b.get("n", key).unwrap().map(|raw| kv_store::decode_counter(&raw).unwrap())
+        b.get("n", key)
+            .unwrap()
+            .map(|raw| kv_store::decode_counter(&raw).unwrap())
     };
     let mut batch = WriteBatch::new();
     batch.add("n", b"a".to_vec(), 3);
