@@ -6,6 +6,16 @@ use common::*;
 use indexed_store::{IndexedEntityStore, Problem};
 use kv_store::{Direction, KeyRange, WriteBatch};
 
+/// The first entry of the `by_owner` index: key and value.
+fn first_owner_entry(t: &TempStore) -> (Vec<u8>, Vec<u8>) {
+    t.backend
+        .scan("i/accounts/by_owner", &KeyRange::all(), Direction::Forward)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+}
+
 #[test]
 fn a_healthy_store_verifies_clean() {
     let t = temp_store();
@@ -20,13 +30,7 @@ fn a_healthy_store_verifies_clean() {
 fn a_deleted_entry_is_reported_missing_and_a_stray_one_dangling() {
     let t = temp_store();
     t.store.insert(account("a", "active", 1)).unwrap();
-    let entry = t
-        .backend
-        .scan("i/accounts/by_owner", &KeyRange::all(), Direction::Forward)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let entry = first_owner_entry(&t);
     let mut batch = WriteBatch::new();
     batch.delete("i/accounts/by_owner", entry.0.clone());
     let mut stray = entry.0.clone();
@@ -52,13 +56,7 @@ fn a_counter_that_disagrees_with_its_entries_is_reported() {
     let t = temp_store();
     t.store.insert(account("a", "active", 1)).unwrap();
     t.store.insert(account("b", "active", 2)).unwrap();
-    let entry = t
-        .backend
-        .scan("i/accounts/by_owner", &KeyRange::all(), Direction::Forward)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
+    let entry = first_owner_entry(&t);
     let mut batch = WriteBatch::new();
     batch.delete("i/accounts/by_owner", entry.0);
     t.backend.write(batch).unwrap();
