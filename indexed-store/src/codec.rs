@@ -95,11 +95,21 @@ pub enum CodecError {
 
 /// Encodes a tuple; column `i` uses `orders[i]` (ascending when `orders` is shorter).
 pub fn encode_key(values: &[Value], orders: &[SortOrder]) -> Vec<u8> {
+    encode_key_and_lead(values, orders).0
+}
+
+/// [`encode_key`], with the length of the first value's encoding: the key of an index
+/// entry's per-value counter (see `crate::counts`) is that prefix of the entry's key.
+pub fn encode_key_and_lead(values: &[Value], orders: &[SortOrder]) -> (Vec<u8>, usize) {
     let mut out = Vec::with_capacity(values.len() * 12);
+    let mut lead = 0;
     for (i, v) in values.iter().enumerate() {
         encode_value(&mut out, v, orders.get(i).copied().unwrap_or_default());
+        if i == 0 {
+            lead = out.len();
+        }
     }
-    out
+    (out, lead)
 }
 
 /// Appends the encoding of one value in the given order.

@@ -9,7 +9,7 @@ use parking_lot::RwLock;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::codec::{encode_instant, encode_key, encode_value, SortOrder};
+use crate::codec::{encode_instant, encode_key, encode_key_and_lead, encode_value, SortOrder};
 use crate::counts::{self, CountDeltas};
 use crate::definition::{EntityKey, TableDefinition};
 use crate::error::{describe, StoreError, StoreResult};
@@ -164,14 +164,7 @@ pub(crate) fn entries_of<K, V>(
         let covered = idx.covered.as_ref().map(|c| c(v));
         let orders = idx.spec.orders();
         for combo in expand_lists(values) {
-            let mut key = Vec::with_capacity(combo.len() * 12 + pk.len());
-            let mut lead = 0;
-            for (i, v) in combo.iter().enumerate() {
-                encode_value(&mut key, v, orders.get(i).copied().unwrap_or_default());
-                if i == 0 {
-                    lead = key.len();
-                }
-            }
+            let (mut key, lead) = encode_key_and_lead(&combo, &orders);
             let claims = idx.spec.unique && !combo.iter().any(Value::is_null);
             let mut payload = EntryPayload {
                 expiry,

@@ -3,7 +3,8 @@
 
 use indexed_store::codec::KeyValue;
 use indexed_store::codec::{
-    compare, decode_key, encode_key, encode_value, text_prefix, KeyReader, SortOrder,
+    compare, decode_key, encode_key, encode_key_and_lead, encode_value, text_prefix, KeyReader,
+    SortOrder,
 };
 use indexed_store::{Value, ValueRef};
 use proptest::prelude::*;
@@ -256,6 +257,16 @@ proptest! {
         }
         if want.is_eq() { want = a.len().cmp(&b.len()); }
         prop_assert_eq!(ea.cmp(&eb), want);
+    }
+
+    /// The lead (a per-value counter's key) is the encoding of the first value alone.
+    #[test]
+    fn the_lead_is_the_first_value_encoded(values in proptest::collection::vec(scalar(), 1..4), desc in any::<bool>()) {
+        let orders = vec![if desc { SortOrder::Desc } else { SortOrder::Asc }, SortOrder::Asc, SortOrder::Desc];
+        let (key, lead) = encode_key_and_lead(&values, &orders);
+        prop_assert_eq!(&key, &encode_key(&values, &orders));
+        let first = encode_key(&values[..1], &orders[..1]);
+        prop_assert_eq!(&key[..lead], first.as_slice());
     }
 
     #[test]
