@@ -31,6 +31,7 @@ use kv_store::{decode_counter, Direction, KeyRange, ReadView, StorageBackend, Wr
 
 use crate::access::AccessPath;
 use crate::codec::{KeyReader, SortOrder};
+use crate::database::stored_format;
 use crate::definition::EntityKey;
 use crate::error::{StoreError, StoreResult};
 use crate::reader::StoreReader;
@@ -201,35 +202,21 @@ pub(crate) fn ensure(
 ) -> StoreResult<()> {
     for (i, partition) in parts.counts.iter().enumerate() {
         let Some(partition) = partition else { continue };
-        backend.create_partition(partition)?;
-        match backend.get(partition, HEADER)? {
-            Some(raw) => {
-                let found = <[u8; 4]>::try_from(raw.as_slice())
-                    .map(u32::from_le_bytes)
-                    .map_err(|_| StoreError::Corrupt {
-                        partition: partition.clone(),
-                        reason: "the counts header is not 4 bytes".into(),
-                    })?;
-                if found > COUNTS_FORMAT {
-                    return Err(StoreError::UnsupportedFormat {
-                        what: format!("the index counts in partition '{partition}'"),
-                        found,
-                        supported: COUNTS_FORMAT,
-                    });
-                }
+        if backend.has_partition(partition) {
+            let what = format!("the index counts in partition '{partition}'");
+            if stored_format(backend, partition, HEADER, &what, COUNTS_FORMAT)?.is_some() {
+                continue;
             }
-            None => {
-                // Whatever counters are there are not vouched for: start from nothing.
-                backend.drop_partition(partition)?;
-                backend.create_partition(partition)?;
-                let view = backend.snapshot();
-                let counts = tally(&*view, &parts.indexes[i], leading_orders[i])?;
-                drop(view);
-                let mut batch = WriteBatch::new();
-                fill(&mut batch, partition, counts);
-                backend.write(batch)?;
-            }
+            // Whatever counters are there are not vouched for: start from nothing.
+            backend.drop_partition(partition)?;
         }
+        backend.create_partition(partition)?;
+        let view = backend.snapshot();
+        let counts = tally(&*view, &parts.indexes[i], leading_orders[i])?;
+        drop(view);
+        let mut batch = WriteBatch::new();
+        fill(&mut batch, partition, counts);
+        backend.write(batch)?;
     }
     Ok(())
 }

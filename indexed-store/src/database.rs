@@ -79,7 +79,14 @@ fn upgrade_jobs(
     backend: &Arc<dyn StorageBackend>,
     jobs: &IndexedEntityStore<String, Job>,
 ) -> StoreResult<()> {
-    if stored_format(backend, JOBS_FORMAT_KEY, "table 'jobs'", JOBS_FORMAT)? == Some(JOBS_FORMAT) {
+    if stored_format(
+        backend,
+        CATALOG,
+        JOBS_FORMAT_KEY,
+        "table 'jobs'",
+        JOBS_FORMAT,
+    )? == Some(JOBS_FORMAT)
+    {
         return Ok(());
     }
     let def = jobs.definition();
@@ -107,21 +114,22 @@ fn upgrade_jobs(
 
 const RECORD_FORMAT_KEY: &[u8] = b"format/records";
 
-/// The format a catalog marker records (None without a marker); a format newer than
-/// `supported` is refused, naming `what` is stored in it.
-fn stored_format(
+/// The format a marker at `key` of `partition` records (None without a marker): a u32,
+/// little-endian. A format newer than `supported` is refused, naming `what` is stored in it.
+pub(crate) fn stored_format(
     backend: &Arc<dyn StorageBackend>,
+    partition: &str,
     key: &[u8],
     what: &str,
     supported: u32,
 ) -> StoreResult<Option<u32>> {
-    let Some(raw) = backend.get(CATALOG, key)? else {
+    let Some(raw) = backend.get(partition, key)? else {
         return Ok(None);
     };
     let found = <[u8; 4]>::try_from(raw.as_slice())
         .map(u32::from_le_bytes)
         .map_err(|_| StoreError::Corrupt {
-            partition: CATALOG.into(),
+            partition: partition.into(),
             reason: format!(
                 "the format marker '{}' is not 4 bytes",
                 String::from_utf8_lossy(key)
@@ -144,6 +152,7 @@ fn check_record_format(backend: &Arc<dyn StorageBackend>) -> StoreResult<()> {
     // Quiver 0.1 wrote no marker: its records are all in format 1.
     let found = stored_format(
         backend,
+        CATALOG,
         RECORD_FORMAT_KEY,
         "the database's records",
         RECORD_FORMAT,

@@ -219,3 +219,28 @@ fn a_database_without_counts_gets_them_when_it_opens() {
         .iter()
         .any(|p| matches!(p, Problem::CountsUnvouched { .. })));
 }
+
+/// Counts written by a newer Quiver (a newer header) are refused when the table opens,
+/// naming the format found, rather than read or rebuilt.
+#[test]
+fn counts_in_a_newer_format_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let db = Database::open(dir.path()).unwrap();
+        db.create_table(schema()).unwrap();
+        let mut batch = kv_store::WriteBatch::new();
+        batch.put(
+            "n/accounts/accounts_owner",
+            Vec::new(),
+            (indexed_store::counts::COUNTS_FORMAT + 1)
+                .to_le_bytes()
+                .to_vec(),
+        );
+        db.backend().write(batch).unwrap();
+    }
+    let err = Database::open(dir.path()).err().expect("refused");
+    assert!(
+        matches!(err, indexed_store::StoreError::UnsupportedFormat { found, .. } if found == indexed_store::counts::COUNTS_FORMAT + 1),
+        "{err}"
+    );
+}
