@@ -89,28 +89,52 @@ pub(crate) fn lead_len(key: &[u8], order: SortOrder, partition: &str) -> StoreRe
 
 /// The counter changes of one write batch, summed per index and value before they are
 /// written (a bulk load adds one operand per value, not one per row).
-#[derive(Default)]
-pub(crate) struct CountDeltas(Vec<HashMap<Vec<u8>, i64>>);
+pub(crate) struct CountDeltas<'p> {
+    parts: &'p Partitions,
+    /// Per index: the changes by leading value (None: the index keeps no counts).
+    deltas: Vec<Option<HashMap<Vec<u8>, i64>>>,
+}
 
-impl CountDeltas {
-    /// Counts `delta` entries of index `index` under the leading value `lead`.
-    pub(crate) fn add(&mut self, index: usize, lead: &[u8], delta: i64) {
-        if self.0.len() <= index {
-            self.0.resize_with(index + 1, HashMap::new);
+impl<'p> CountDeltas<'p> {
+    /// No changes yet, for the indexes of `parts` that keep counts.
+    pub(crate) fn new(parts: &'p Partitions) -> Self {
+        let deltas = parts
+            .counts
+            .iter()
+            .map(|c| c.as_ref().map(|_| HashMap::new()));
+        CountDeltas {
+            parts,
+            deltas: deltas.collect(),
         }
+    }
+
+    /// Counts `delta` entries of index `index` under the leading value `lead` (nothing for
+    /// an index without counts).
+    pub(crate) fn add(&mut self, index: usize, lead: &[u8], delta: i64) {
+        let Some(Some(deltas)) = self.deltas.get_mut(index) else {
+            return;
+        };
         // Looked up by slice: a value seen before in the batch costs no allocation.
-        match self.0[index].get_mut(lead) {
+        match deltas.get_mut(lead) {
             Some(n) => *n += delta,
             None => {
-                self.0[index].insert(lead.to_vec(), delta);
+                deltas.insert(lead.to_vec(), delta);
             }
         }
     }
 
-    /// Adds the changes to `batch`, for the indexes that have counts.
-    pub(crate) fn write_to(self, batch: &mut WriteBatch, parts: &Partitions) {
-        for (index, deltas) in self.0.into_iter().enumerate() {
-            let Some(partition) = &parts.counts[index] else {
+    /// The changes of one index, by leading value (an index build's counts, all of them).
+    pub(crate) fn take(&mut self, index: usize) -> HashMap<Vec<u8>, i64> {
+        self.deltas
+            .get_mut(index)
+            .and_then(Option::take)
+            .unwrap_or_default()
+    }
+
+    /// Adds the changes to `batch`.
+    pub(crate) fn write_to(self, batch: &mut WriteBatch) {
+        for (partition, deltas) in self.parts.counts.iter().zip(self.deltas) {
+            let (Some(partition), Some(deltas)) = (partition, deltas) else {
                 continue;
             };
             for (lead, delta) in deltas {
@@ -169,7 +193,11 @@ pub(crate) fn tally(
 
 /// Puts, in `batch`, the counters `counts` and the header that vouches for them, into an
 /// empty counts partition.
-pub(crate) fn fill(batch: &mut WriteBatch, partition: &str, counts: BTreeMap<Vec<u8>, i64>) {
+pub(crate) fn fill(
+    batch: &mut WriteBatch,
+    partition: &str,
+    counts: impl IntoIterator<Item = (Vec<u8>, i64)>,
+) {
     for (lead, n) in counts {
         batch.put(partition, lead, n.to_le_bytes().to_vec());
     }

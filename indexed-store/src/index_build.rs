@@ -1,7 +1,7 @@
 //! Adding and dropping indexes on a live table. Writers are held off (the store's gate)
 //! while an index is built from the existing rows, so no row is missed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use kv_store::{Direction, KeyRange, WriteBatch};
@@ -48,7 +48,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
 
         let result = (|| {
             let mut claimed: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
-            let mut counts: BTreeMap<Vec<u8>, i64> = BTreeMap::new();
+            let mut counts = counts::CountDeltas::new(parts);
             let mut batch = WriteBatch::new();
             for item in self
                 .backend
@@ -74,7 +74,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                             }
                         }
                     }
-                    *counts.entry(e.key[..e.lead].to_vec()).or_default() += 1;
+                    counts.add(position, &e.key[..e.lead], 1);
                     batch.put(&partition, e.key, e.value);
                 }
                 if batch.len() >= BUILD_CHUNK {
@@ -82,7 +82,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 }
             }
             if let Some(p) = &counts_partition {
-                counts::fill(&mut batch, p, counts);
+                counts::fill(&mut batch, p, counts.take(position));
             }
             Ok(self.backend.write(batch)?)
         })();

@@ -856,7 +856,7 @@ fn materialise<V>(
     prepared: &mut [Prepared<V>],
 ) -> WriteBatch {
     let mut batch = WriteBatch::new();
-    let mut counts = CountDeltas::default();
+    let mut counts = CountDeltas::new(parts);
     for op in plan {
         match op {
             Planned::Entry {
@@ -893,7 +893,7 @@ fn materialise<V>(
             Planned::Delete(partition, key) => batch.delete(partition, key),
         }
     }
-    counts.write_to(&mut batch, parts);
+    counts.write_to(&mut batch);
     batch
 }
 

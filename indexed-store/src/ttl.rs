@@ -45,7 +45,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             .collect();
         let _guards = self.locks.lock_all(&stripes);
         let mut batch = WriteBatch::new();
-        let mut counts = CountDeltas::default();
+        let mut counts = CountDeltas::new(parts);
         let mut purged = 0;
         for (pk, raw) in expired
             .iter()
@@ -66,7 +66,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         for key in entries {
             batch.delete(&parts.expiry, key);
         }
-        counts.write_to(&mut batch, parts);
+        counts.write_to(&mut batch);
         self.backend.write(batch)?;
         Ok(purged)
     }
