@@ -121,11 +121,11 @@ fn add_operands(
     existing: Option<&[u8]>,
     operands: &rocksdb::MergeOperands,
 ) -> Option<Vec<u8>> {
-    let mut sum = add_to_counter(existing, 0);
-    for op in operands {
-        sum = add_to_counter(Some(&sum), decode_counter(op).unwrap_or(0));
-    }
-    Some(sum.to_vec())
+    let delta = operands
+        .into_iter()
+        .map(|op| decode_counter(op).unwrap_or(0))
+        .fold(0i64, i64::wrapping_add);
+    Some(add_to_counter(existing, delta).to_vec())
 }
 
 /// A RocksDB database in a directory.
