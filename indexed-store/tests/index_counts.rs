@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use indexed_store::alter::TableChange;
 use indexed_store::workload::{account_row, accounts, accounts_schema, Rng};
 use indexed_store::{
     AccessPath, Database, IndexSpec, Mutation, Problem, RowStore, StoreReader, TableSchema, Value,
 };
+use tempfile::TempDir;
 
 /// The reference table with one more index, whose entries carry `score`: an update that
 /// changes only the score rewrites its entry under the same key, which must count nothing.
@@ -22,6 +24,15 @@ fn schema() -> TableSchema {
         ..IndexSpec::new("accounts_status_score", &["status"])
     });
     schema
+}
+
+/// A database in a temp dir holding `schema`'s table with `rows` workload rows of `seed`.
+fn loaded(schema: TableSchema, seed: u64, rows: u64) -> (TempDir, Database, Arc<RowStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let store = db.create_table(schema).unwrap();
+    store.load(accounts(seed, rows), 500).unwrap();
+    (dir, db, store)
 }
 
 /// Entries per value of the index's leading column, counted by walking them.
@@ -107,10 +118,7 @@ fn assert_counts_agree(store: &RowStore) {
 
 #[test]
 fn counters_follow_concurrent_writes_of_every_kind() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
-    let store = db.create_table(schema()).unwrap();
-    store.load(accounts(3, 2_000), 500).unwrap();
+    let (_dir, _db, store) = loaded(schema(), 3, 2_000);
     assert_counts_agree(&store);
 
     std::thread::scope(|scope| {
@@ -142,12 +150,9 @@ fn counters_follow_concurrent_writes_of_every_kind() {
 
 #[test]
 fn an_index_built_on_rows_has_counts_and_a_dropped_one_leaves_none() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
     let mut schema = schema();
     schema.indexes.retain(|i| i.name != "accounts_owner");
-    let store = db.create_table(schema).unwrap();
-    store.load(accounts(5, 1_500), 500).unwrap();
+    let (_dir, db, _) = loaded(schema, 5, 1_500);
     db.create_index("accounts", IndexSpec::new("accounts_owner", &["owner"]))
         .unwrap();
     let store = db.row_table("accounts").unwrap();
@@ -160,10 +165,7 @@ fn an_index_built_on_rows_has_counts_and_a_dropped_one_leaves_none() {
 
 #[test]
 fn a_renamed_table_keeps_its_counts() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Database::open(dir.path()).unwrap();
-    let store = db.create_table(schema()).unwrap();
-    store.load(accounts(9, 1_000), 500).unwrap();
+    let (_dir, db, _) = loaded(schema(), 9, 1_000);
     db.alter_table("accounts", TableChange::Rename("accounts2".into()))
         .unwrap();
     let renamed = db.row_table("accounts2").unwrap();
@@ -181,11 +183,8 @@ fn a_renamed_table_keeps_its_counts() {
 /// which would write rows without counting them, refuses it from then on.
 #[test]
 fn a_database_without_counts_gets_them_when_it_opens() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, db, store) = loaded(schema(), 13, 1_200);
     {
-        let db = Database::open(dir.path()).unwrap();
-        let store = db.create_table(schema()).unwrap();
-        store.load(accounts(13, 1_200), 600).unwrap();
         for p in db.backend().partitions().unwrap() {
             if p.starts_with("n/") {
                 db.backend().drop_partition(&p).unwrap();
@@ -198,6 +197,7 @@ fn a_database_without_counts_gets_them_when_it_opens() {
             3u32.to_le_bytes().to_vec(),
         );
         db.backend().write(batch).unwrap();
+        drop((store, db));
     }
     let db = Database::open(dir.path()).unwrap();
     assert_eq!(
@@ -224,10 +224,8 @@ fn a_database_without_counts_gets_them_when_it_opens() {
 /// naming the format found, rather than read or rebuilt.
 #[test]
 fn counts_in_a_newer_format_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, db, store) = loaded(schema(), 1, 0);
     {
-        let db = Database::open(dir.path()).unwrap();
-        db.create_table(schema()).unwrap();
         let mut batch = kv_store::WriteBatch::new();
         batch.put(
             "n/accounts/accounts_owner",
@@ -237,6 +235,7 @@ fn counts_in_a_newer_format_are_refused() {
                 .to_vec(),
         );
         db.backend().write(batch).unwrap();
+        drop((store, db));
     }
     let err = Database::open(dir.path()).err().expect("refused");
     assert!(
