@@ -50,6 +50,18 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
     }
 
+    /// A reader over a snapshot taken now that holds the store's backend alive, so several
+    /// threads can share it and see one point in time (the partitions of a split scan).
+    pub fn shared_reader(&self) -> StoreReader<'static, K, V> {
+        let def = self.definition();
+        StoreReader {
+            view: Arc::clone(&self.backend).owned_snapshot(),
+            parts: def.partitions().clone(),
+            def,
+            now: self.now(),
+        }
+    }
+
     /// The entity with this key (one read, no snapshot needed).
     pub fn get(&self, key: &K) -> StoreResult<Option<V>> {
         self.reader().get(key)

@@ -62,6 +62,9 @@ pub trait RowAccess: Send + Sync {
     }
     /// Runs `f` with a reader over a fresh snapshot.
     fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()>;
+    /// A reader over a fresh snapshot that threads can share: every one of them sees the
+    /// same point in time.
+    fn shared_reader(&self) -> Arc<dyn RowReader + Send + Sync>;
     /// Applies row mutations atomically (deletes by primary-key values).
     fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome>;
     /// A read-modify-write of the rows with these primary-key values, as one atomic batch:
@@ -153,6 +156,10 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
     fn read(&self, f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>) -> StoreResult<()> {
         let reader = self.reader();
         f(&reader)
+    }
+
+    fn shared_reader(&self) -> Arc<dyn RowReader + Send + Sync> {
+        Arc::new(IndexedEntityStore::shared_reader(self))
     }
 
     fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome> {

@@ -333,6 +333,10 @@ pub trait StorageBackend: ReadView {
     /// A consistent point-in-time view for multi-key reads.
     fn snapshot(&self) -> Box<dyn ReadView + '_>;
 
+    /// The same view, holding the backend alive instead of borrowing it: for readers on
+    /// several threads that must all see one point in time (the partitions of one scan).
+    fn owned_snapshot(self: Arc<Self>) -> Box<dyn ReadView>;
+
     /// Makes every acknowledged write durable on disk (no-op in memory).
     fn flush(&self) -> KvResult<()>;
 

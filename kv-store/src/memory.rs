@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use imbl::OrdMap;
 use parking_lot::RwLock;
@@ -27,6 +28,14 @@ impl MemoryBackend {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A frozen copy of the partitions (cheap: the maps share their nodes), owning nothing
+    /// of the backend.
+    fn owned_snapshot_of(&self) -> Box<dyn ReadView> {
+        Box::new(MemorySnapshot {
+            partitions: self.partitions.read().clone(),
+        })
     }
 }
 
@@ -261,9 +270,11 @@ impl StorageBackend for MemoryBackend {
     }
 
     fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        Box::new(MemorySnapshot {
-            partitions: self.partitions.read().clone(),
-        })
+        self.owned_snapshot_of()
+    }
+
+    fn owned_snapshot(self: Arc<Self>) -> Box<dyn ReadView> {
+        self.owned_snapshot_of()
     }
 
     fn flush(&self) -> KvResult<()> {

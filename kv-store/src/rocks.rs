@@ -546,6 +546,26 @@ struct RocksSnapshot<'a> {
     snapshot: SnapshotWithThreadMode<'a, Db>,
 }
 
+self_cell::self_cell!(
+    /// A [`RocksSnapshot`] that holds its backend alive instead of borrowing it
+    /// (`self_cell` keeps the borrow of the owner inside the same value, safely).
+    struct OwnedRocksSnapshot {
+        owner: Arc<RocksBackend>,
+        #[covariant]
+        dependent: RocksSnapshot,
+    }
+);
+
+impl RocksSnapshot<'_> {
+    /// A view of the backend as it is now.
+    fn of(backend: &RocksBackend) -> RocksSnapshot<'_> {
+        RocksSnapshot {
+            backend,
+            snapshot: backend.db.snapshot(),
+        }
+    }
+}
+
 impl ReadView for RocksSnapshot<'_> {
     fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
         self.backend.get_at(Some(&self.snapshot), partition, key)
@@ -600,6 +620,61 @@ impl ReadView for RocksSnapshot<'_> {
 
     fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
         self.backend.approximate_size(partition, start, end)
+    }
+}
+
+impl ReadView for OwnedRocksSnapshot {
+    fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        self.borrow_dependent().get(partition, key)
+    }
+
+    fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        self.borrow_dependent().multi_get(partition, keys)
+    }
+
+    fn scan(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+    ) -> KvResult<KvIter<'_>> {
+        self.borrow_dependent().scan(partition, range, direction)
+    }
+
+    fn visit(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        self.borrow_dependent()
+            .visit(partition, range, direction, visit)
+    }
+
+    fn visit_skipping(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> KvResult<()> {
+        self.borrow_dependent()
+            .visit_skipping(partition, range, direction, visit)
+    }
+
+    fn visit_many(
+        &self,
+        partition: &str,
+        keys: &[&[u8]],
+        visit: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> KvResult<()> {
+        self.borrow_dependent().visit_many(partition, keys, visit)
+    }
+
+    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
+        self.borrow_dependent()
+            .approximate_size(partition, start, end)
     }
 }
 
@@ -768,10 +843,13 @@ impl StorageBackend for RocksBackend {
     }
 
     fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        Box::new(RocksSnapshot {
-            backend: self,
-            snapshot: self.db.snapshot(),
-        })
+        Box::new(RocksSnapshot::of(self))
+    }
+
+    fn owned_snapshot(self: Arc<Self>) -> Box<dyn ReadView> {
+        Box::new(OwnedRocksSnapshot::new(self, |backend| {
+            RocksSnapshot::of(backend)
+        }))
     }
 
     fn flush(&self) -> KvResult<()> {

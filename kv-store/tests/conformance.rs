@@ -2,6 +2,7 @@
 //! stand-in for RocksDB, so both answer every case below identically.
 
 use std::ops::Bound;
+use std::sync::Arc;
 
 use kv_store::{
     Direction, KeyRange, KvError, KvPair, MemoryBackend, ReadView, RocksBackend, Step,
@@ -227,6 +228,32 @@ fn snapshots_do_not_see_later_writes(b: &dyn StorageBackend) {
         6
     );
     assert_eq!(b.get("p", b"c").unwrap(), Some(b"changed".to_vec()));
+}
+
+/// An owned snapshot sees the same point in time as a borrowed one, from any thread, and
+/// keeps seeing it whatever is written after it was taken.
+fn owned_snapshots_see_one_point_in_time_from_any_thread(b: &Arc<dyn StorageBackend>) {
+    filled(&**b);
+    let snap: Arc<dyn ReadView> = Arc::from(Arc::clone(b).owned_snapshot());
+    let mut batch = WriteBatch::new();
+    batch.delete("p", b"a".to_vec());
+    batch.put("p", b"c".to_vec(), b"changed".to_vec());
+    b.write(batch).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            let snap = Arc::clone(&snap);
+            scope.spawn(move || {
+                assert_eq!(snap.get("p", b"a").unwrap(), Some(b"a".to_vec()));
+                assert_eq!(snap.get("p", b"c").unwrap(), Some(b"c".to_vec()));
+                let walked = keys(
+                    snap.scan("p", &KeyRange::all(), Direction::Forward)
+                        .unwrap(),
+                );
+                assert_eq!(walked.len(), 6);
+            });
+        }
+    });
+    assert_eq!(b.get("p", b"a").unwrap(), None);
 }
 
 /// Reads by key from table files go through RocksDB's row cache: a cached value must never
@@ -483,38 +510,39 @@ fn counters_sum_every_add(b: &dyn StorageBackend) {
 }
 
 macro_rules! conformance {
-    ($($case:ident),* $(,)?) => {
-        mod memory {
-            $( #[test] fn $case() { super::$case(&kv_store::MemoryBackend::new()); } )*
-        }
-        mod rocksdb {
-            $( #[test] fn $case() {
-                let dir = tempfile::tempdir().unwrap();
-                super::$case(&kv_store::RocksBackend::open(dir.path()).unwrap());
-            } )*
-        }
+    ($($case:ident),* $(,)?; owned: $($owned:ident),* $(,)?) => {
+        conformance!(@backend memory, |_dir| kv_store::MemoryBackend::new(); $($case),*; $($owned),*);
+        conformance!(@backend rocksdb, |dir| kv_store::RocksBackend::open(dir).unwrap(); $($case),*; $($owned),*);
         // Partitions declared scanned only have no Bloom filters; reads by key must still
         // answer the same.
-        mod rocksdb_scanned_only {
-            $( #[test] fn $case() {
-                let dir = tempfile::tempdir().unwrap();
-                let options = kv_store::RocksOptions {
-                    scanned_only: |_| true,
-                    ..Default::default()
-                };
-                super::$case(&kv_store::RocksBackend::open_with(dir.path(), options).unwrap());
-            } )*
-        }
+        conformance!(@backend rocksdb_scanned_only, |dir| kv_store::RocksBackend::open_with(
+            dir,
+            kv_store::RocksOptions { scanned_only: |_| true, ..Default::default() },
+        ).unwrap(); $($case),*; $($owned),*);
         // Partitions declared to hold counters get their own options; every other read and
         // write must behave the same there.
-        mod rocksdb_counters {
+        conformance!(@backend rocksdb_counters, |dir| kv_store::RocksBackend::open_with(
+            dir,
+            kv_store::RocksOptions { counters: |_| true, ..Default::default() },
+        ).unwrap(); $($case),*; $($owned),*);
+    };
+    // One module per backend configuration: cases that borrow the backend, then cases that
+    // need a shared handle on it (owned snapshots).
+    (@backend $module:ident, |$dir:ident| $open:expr; $($case:ident),*; $($owned:ident),*) => {
+        mod $module {
+            use std::sync::Arc;
+
+            fn open($dir: &std::path::Path) -> Arc<dyn kv_store::StorageBackend> {
+                Arc::new($open)
+            }
+
             $( #[test] fn $case() {
                 let dir = tempfile::tempdir().unwrap();
-                let options = kv_store::RocksOptions {
-                    counters: |_| true,
-                    ..Default::default()
-                };
-                super::$case(&kv_store::RocksBackend::open_with(dir.path(), options).unwrap());
+                super::$case(&*open(dir.path()));
+            } )*
+            $( #[test] fn $owned() {
+                let dir = tempfile::tempdir().unwrap();
+                super::$owned(&open(dir.path()));
             } )*
         }
     };
@@ -536,8 +564,20 @@ conformance!(
     snapshots_do_not_see_later_writes,
     changes_to_one_key_apply_in_batch_order,
     empty_keys_and_values_round_trip,
-    reads_by_key_see_their_version_after_compaction,
+    reads_by_key_see_their_version_after_compaction;
+    owned: owned_snapshots_see_one_point_in_time_from_any_thread,
 );
+
+/// An owned snapshot keeps the database open after every other handle on it is gone.
+#[test]
+fn rocksdb_owned_snapshot_outlives_the_backend_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend: Arc<dyn StorageBackend> = Arc::new(RocksBackend::open(dir.path()).unwrap());
+    filled(&*backend);
+    let snap = Arc::clone(&backend).owned_snapshot();
+    drop(backend);
+    assert_eq!(snap.get("p", b"a").unwrap(), Some(b"a".to_vec()));
+}
 
 #[test]
 fn rocksdb_finds_its_partitions_again_after_reopen() {

@@ -23,6 +23,7 @@ use datafusion::physical_plan::{
 use indexed_store::{AccessPath, OrderKey};
 use kv_store::{Direction, KeyRange};
 
+use super::snapshots::SharedSnapshots;
 use super::spec::{ScanMode, ScanSpec};
 
 /// Calls `f` on each expression in turn, stopping when it says so (`apply_expressions`).
@@ -45,6 +46,8 @@ pub struct IndexScanExec {
     /// never needs them.
     properties: std::sync::OnceLock<Arc<PlanProperties>>,
     metrics: ExecutionPlanMetricsSet,
+    /// So that all partitions of one execution read one snapshot.
+    snapshots: SharedSnapshots,
 }
 
 impl fmt::Debug for IndexScanExec {
@@ -59,6 +62,7 @@ impl IndexScanExec {
             spec,
             properties: std::sync::OnceLock::new(),
             metrics: ExecutionPlanMetricsSet::new(),
+            snapshots: SharedSnapshots::default(),
         }
     }
 
@@ -174,15 +178,30 @@ impl IndexScanExec {
     /// enough that handing them to a blocking task would cost more than the read.
     pub(crate) fn read_now(&self) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
-        for (partition, range) in self.spec.ranges.iter().enumerate() {
-            let (rows_read, baseline) = self.partition_metrics(partition);
-            let mut sink = |batch| {
-                batches.push(batch);
-                true
-            };
-            super::read::run_scan(&self.spec, range.clone(), &mut sink, &rows_read, &baseline)?;
-        }
-        Ok(batches)
+        let mut outcome = Ok(());
+        let read = self.spec.table.read(&mut |reader| {
+            for (partition, range) in self.spec.ranges.iter().enumerate() {
+                let (rows_read, baseline) = self.partition_metrics(partition);
+                let mut sink = |batch| {
+                    batches.push(batch);
+                    true
+                };
+                outcome = super::read::run_scan(
+                    &self.spec,
+                    reader,
+                    range.clone(),
+                    &mut sink,
+                    &rows_read,
+                    &baseline,
+                );
+                if outcome.is_err() {
+                    break;
+                }
+            }
+            Ok(())
+        });
+        read.map_err(crate::store_err)?;
+        outcome.map(|()| batches)
     }
 
     /// A partition's metrics: `rows_read` (entries walked) and DataFusion's baseline.
@@ -369,18 +388,23 @@ impl ExecutionPlan for IndexScanExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         let spec = self.spec.clone();
         let range = spec.ranges.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!("IndexScanExec has no partition {partition}"))
         })?;
+        let reader = self
+            .snapshots
+            .reader(&*spec.table, partition, spec.ranges.len(), &context);
         let (rows_read, baseline) = self.partition_metrics(partition);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
         let schema = spec.output_schema.clone();
         tokio::task::spawn_blocking(move || {
             let mut sink = |batch| tx.blocking_send(Ok(batch)).is_ok();
-            if let Err(e) = super::read::run_scan(&spec, range, &mut sink, &rows_read, &baseline) {
+            let read =
+                super::read::run_scan(&spec, &*reader, range, &mut sink, &rows_read, &baseline);
+            if let Err(e) = read {
                 let _ = tx.blocking_send(Err(e));
             }
         });

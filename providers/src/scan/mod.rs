@@ -5,6 +5,7 @@
 
 mod exec;
 mod read;
+mod snapshots;
 mod spec;
 
 pub(crate) use exec::visit_expressions;

@@ -115,10 +115,11 @@ impl Emitter<'_> {
     }
 }
 
-/// Reads one partition's `range`, handing each batch to `sink` (which returns false when it
-/// wants no more).
+/// Reads one partition's `range` from `reader`'s snapshot, handing each batch to `sink`
+/// (which returns false when it wants no more).
 pub(super) fn run_scan(
     spec: &ScanSpec,
+    reader: &dyn RowReader,
     range: KeyRange,
     sink: &mut dyn FnMut(RecordBatch) -> bool,
     rows_read: &Count,
@@ -138,13 +139,7 @@ pub(super) fn run_scan(
         builder: BatchBuilder::new(spec.read_schema.clone(), spec.types(), batch_size),
         baseline,
     };
-    let mut outcome: Result<()> = Ok(());
-    let store_result = spec.table.read(&mut |reader: &dyn RowReader| {
-        outcome = scan_with(spec, reader, &range, &mut emitter, rows_read);
-        Ok(())
-    });
-    store_result.map_err(store_err)?;
-    outcome
+    scan_with(spec, reader, &range, &mut emitter, rows_read)
 }
 
 fn scan_with(
