@@ -32,9 +32,15 @@ async fn main() {
         rows += batches.iter().map(|b| b.num_rows()).sum::<usize>();
     }
     let per = start.elapsed().as_secs_f64() * 1e6 / runs as f64;
-    if std::env::var_os("EXPLAIN").is_some() {
+    if let Some(explain) = std::env::var_os("EXPLAIN") {
+        // EXPLAIN=analyze: the plan with its metrics, partition by partition.
+        let how = if explain == "analyze" {
+            "ANALYZE VERBOSE "
+        } else {
+            ""
+        };
         let plan = quiver
-            .query(&format!("EXPLAIN {sql}"))
+            .query(&format!("EXPLAIN {how}{sql}"))
             .await
             .expect("explain");
         println!(

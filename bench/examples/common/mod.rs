@@ -8,10 +8,18 @@ use indexed_store::Database;
 use providers::Quiver;
 
 /// A session over `rows` reference accounts (seed 42), flushed and compacted; the temp dir
-/// lives as long as the returned guard.
+/// lives as long as the returned guard. `BLOCK_BYTES` in the environment sets RocksDB's
+/// block size (to compare block sizes with one build).
 pub fn loaded(rows: u64) -> (tempfile::TempDir, Quiver) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = Arc::new(Database::open(dir.path()).expect("open"));
+    let mut options = kv_store::RocksOptions::default();
+    if let Some(bytes) = std::env::var("BLOCK_BYTES")
+        .ok()
+        .and_then(|b| b.parse().ok())
+    {
+        options.block_bytes = bytes;
+    }
+    let db = Arc::new(Database::open_with(dir.path(), options).expect("open"));
     let store = db.create_table(accounts_schema()).expect("create accounts");
     store.load(accounts(42, rows), 10_000).expect("load");
     db.flush().expect("flush");
