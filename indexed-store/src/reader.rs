@@ -160,7 +160,7 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
 
     /// The partition a path walks and its byte ranges (with the length of each one's
     /// equality prefix), once the path is checked against the index.
-    fn walks(&self, path: &AccessPath) -> StoreResult<(String, Vec<(usize, KeyRange)>)> {
+    pub(crate) fn walks(&self, path: &AccessPath) -> StoreResult<(String, Vec<(usize, KeyRange)>)> {
         let (partition, mut orders) = self.target(path.index.as_deref())?;
         if let Some(name) = &path.index {
             // Entries of a non-unique index end with the primary key, so a seek may run on
@@ -253,6 +253,24 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
     ) -> StoreResult<()> {
         self.visit_entries_from(path, None, visit)
+    }
+
+    /// [`StoreReader::visit_entries`] of the entries whose keys lie in `within` too: one
+    /// piece of a walk split by [`StoreReader::split_points_of`]. Only for a forward path
+    /// with one key range.
+    pub fn visit_entries_within(
+        &self,
+        path: &AccessPath,
+        within: &KeyRange,
+        visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        let (from, end) = within.half_open();
+        self.visit_entries_from(path, from.as_deref(), &mut |key, pk, payload| {
+            if end.as_deref().is_some_and(|end| key >= end) {
+                return Ok(false);
+            }
+            visit(key, pk, payload)
+        })
     }
 
     /// [`StoreReader::visit_entries`] from the key `from` on (inclusive) when it lies after

@@ -32,6 +32,22 @@ pub trait RowReader {
         path: &AccessPath,
         visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
     ) -> StoreResult<()>;
+    /// The entries of [`RowReader::visit_entries`] whose keys lie in `within`: one piece of
+    /// a walk split by [`RowReader::split_points_of`].
+    fn visit_entries_within(
+        &self,
+        path: &AccessPath,
+        within: &KeyRange,
+        visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
+    ) -> StoreResult<()>;
+    /// Entry keys that split a path's walk into `parts` pieces of about equal size on
+    /// disk; none for a walk under `min_bytes`. See [`StoreReader::split_points_of`].
+    fn split_points_of(
+        &self,
+        path: &AccessPath,
+        parts: usize,
+        min_bytes: u64,
+    ) -> StoreResult<Vec<Vec<u8>>>;
     /// Rows with these encoded primary keys (None when absent or expired).
     fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>>;
     /// Calls `visit` with each live row whose encoded primary key lies in `range`, in key
@@ -108,6 +124,24 @@ impl<K: EntityKey, V: Entity> RowReader for StoreReader<'_, K, V> {
         visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
     ) -> StoreResult<()> {
         StoreReader::visit_entries(self, path, visit)
+    }
+
+    fn visit_entries_within(
+        &self,
+        path: &AccessPath,
+        within: &KeyRange,
+        visit: &mut dyn FnMut(&[u8], &[u8], &EntryPayload) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
+        StoreReader::visit_entries_within(self, path, within, visit)
+    }
+
+    fn split_points_of(
+        &self,
+        path: &AccessPath,
+        parts: usize,
+        min_bytes: u64,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        StoreReader::split_points_of(self, path, parts, min_bytes)
     }
 
     fn rows_by_pk(&self, pks: &[Vec<u8>]) -> StoreResult<Vec<Option<Row>>> {

@@ -3,10 +3,12 @@
 //! between two keys, so skewed keys still give even partitions.
 
 use kv_store::range::midpoint;
-use kv_store::ReadView;
+use kv_store::{Direction, ReadView};
 
+use crate::access::AccessPath;
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
+use crate::reader::StoreReader;
 use crate::store::{Entity, IndexedEntityStore};
 
 /// Bisection steps per split point: each halves the key interval, far finer than the
@@ -28,6 +30,45 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let mut end = last.clone();
         end.push(0);
         split_range(&*self.backend, &records, &first, &end, parts)
+    }
+}
+
+impl<K: EntityKey, V: Entity> StoreReader<'_, K, V> {
+    /// Up to `parts - 1` entry keys, ascending, that split the walk of `path` into `parts`
+    /// pieces of about equal size on disk, for reading them on several cores (see
+    /// [`StoreReader::visit_entries_within`]). None when the walk is not one forward key
+    /// range, or holds less than `min_bytes` on disk: a short walk costs less than handing
+    /// its pieces to other threads.
+    pub fn split_points_of(
+        &self,
+        path: &AccessPath,
+        parts: usize,
+        min_bytes: u64,
+    ) -> StoreResult<Vec<Vec<u8>>> {
+        if parts < 2 || path.direction != Direction::Forward {
+            return Ok(vec![]);
+        }
+        let (partition, ranges) = self.walks(path)?;
+        let [(_, range)] = ranges.as_slice() else {
+            return Ok(vec![]);
+        };
+        // Bisect between the first and last keys there are, not the range's bounds: keys
+        // that share a long run of bytes after the bounds' common prefix (an index value,
+        // then primary keys all starting `acc-00`) would otherwise leave every split point
+        // before or after all of them.
+        let edge = |direction| -> StoreResult<Option<Vec<u8>>> {
+            let mut walk = self.view.scan(&partition, range, direction)?;
+            Ok(walk.next().transpose()?.map(|(key, _)| key))
+        };
+        let (Some(first), Some(mut end)) = (edge(Direction::Forward)?, edge(Direction::Reverse)?)
+        else {
+            return Ok(vec![]);
+        };
+        end.push(0);
+        if self.view.approximate_size(&partition, &first, &end)? < min_bytes {
+            return Ok(vec![]);
+        }
+        split_range(&*self.view, &partition, &first, &end, parts)
     }
 }
 

@@ -39,6 +39,11 @@ pub(crate) fn visit_expressions<'a>(
     Ok(TreeNodeRecursion::Continue)
 }
 
+/// A walk of index entries is split across cores from this many bytes on disk (about
+/// 25,000 short entries, milliseconds of reading): below it, handing pieces to other threads
+/// costs more than it saves.
+const SPLIT_ENTRIES_FROM_BYTES: u64 = 256 << 10;
+
 /// Scans a Quiver table through an index or its primary key.
 pub struct IndexScanExec {
     spec: ScanSpec,
@@ -120,20 +125,33 @@ impl IndexScanExec {
     }
 
     /// The same scan split into `parts` key ranges of about equal size on disk, so every
-    /// core works, when it is a full walk of the primary key with no limit (unchanged
-    /// otherwise). Finding the split points asks the store, so scans that are about to
-    /// become something else (a skip scan) are not split.
+    /// core works, when it is a full walk of the primary key, or a long walk of index
+    /// entries that hold every column read, with no limit (unchanged otherwise). Finding
+    /// the split points asks the store, so scans that are about to become something else
+    /// (a skip scan) are not split.
     pub(crate) fn split_across(self, parts: usize) -> Result<Self> {
         let spec = &self.spec;
-        if spec.fetch.is_some()
-            || parts < 2
-            || spec.plan.path.index.is_some()
-            || spec.plan.is_selective()
-            || spec.mode != ScanMode::Records
-        {
+        if spec.fetch.is_some() || spec.offset > 0 || parts < 2 {
             return Ok(self);
         }
-        let points = spec.table.split_points(parts).map_err(crate::store_err)?;
+        let points = if spec.mode == ScanMode::Covered && !spec.counts_only() {
+            let path = spec.path();
+            let mut points = Ok(vec![]);
+            spec.table
+                .read(&mut |reader| {
+                    points = reader.split_points_of(&path, parts, SPLIT_ENTRIES_FROM_BYTES);
+                    Ok(())
+                })
+                .and(points)
+        } else if spec.mode == ScanMode::Records
+            && spec.plan.path.index.is_none()
+            && !spec.plan.is_selective()
+        {
+            spec.table.split_points(parts)
+        } else {
+            return Ok(self);
+        }
+        .map_err(crate::store_err)?;
         if points.is_empty() {
             return Ok(self);
         }

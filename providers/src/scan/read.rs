@@ -249,7 +249,13 @@ fn scan_with(
                     }
                 }
             };
-            reader.visit_entries(&path, &mut visit).map_err(store_err)?;
+            // Several ranges only ever split a walk of one key range (`split_across`).
+            if spec.ranges.len() > 1 {
+                reader.visit_entries_within(&path, range, &mut visit)
+            } else {
+                reader.visit_entries(&path, &mut visit)
+            }
+            .map_err(store_err)?;
             failed?;
         }
         ScanMode::Distinct(n) => {
