@@ -20,7 +20,7 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     SendableRecordBatchStream, SortOrderPushdownResult,
 };
-use indexed_store::{AccessPath, OrderKey};
+use indexed_store::{AccessPath, ColumnRange, OrderKey};
 use kv_store::{Direction, KeyRange};
 
 use super::snapshots::SharedSnapshots;
@@ -231,12 +231,21 @@ impl IndexScanExec {
     }
 
     /// True when the scan reads at most a few rows: a fetch of at most `rows` (after an
-    /// offset of at most `rows`), or an equality on every primary-key column.
+    /// offset of at most `rows`), an equality on every primary-key column, or a count that
+    /// reads at most `rows` counters (an equality or IN-list of at most `rows` values on
+    /// the leading column of an index that keeps counts).
     pub(crate) fn is_small(&self, rows: usize) -> bool {
-        self.spec
-            .fetch
-            .is_some_and(|f| f <= rows && self.spec.offset <= rows)
-            || self.spec.plan.is_point()
+        let spec = &self.spec;
+        let path = &spec.plan.path;
+        let counted = spec.mode == ScanMode::Covered
+            && spec.counts_only()
+            && path.constrained_columns() == 1
+            && path.prefixes.len() <= rows
+            && matches!(path.range, ColumnRange::All)
+            && spec.reads_counters();
+        spec.fetch.is_some_and(|f| f <= rows && spec.offset <= rows)
+            || spec.plan.is_point()
+            || counted
     }
 
     /// The same scan skipping its first `skip` entries in the store, then stopping after

@@ -188,6 +188,18 @@ impl ScanSpec {
         self.residual().is_empty() && !self.needed().contains(&true)
     }
 
+    /// True when the store answers the scan from its per-value counters instead of walking
+    /// entries (`read=counters`): a count, a DISTINCT or a facet walk that
+    /// [`indexed_store::counts::answer`] accepts.
+    pub(super) fn reads_counters(&self) -> bool {
+        let counted = match self.mode {
+            ScanMode::Covered if self.counts_only() => Some(0),
+            ScanMode::Distinct(n) | ScanMode::Facets { columns: n, .. } => Some(n),
+            _ => None,
+        };
+        counted.is_some_and(|n| indexed_store::counts::answer(&self.schema, &self.path(), n))
+    }
+
     /// The types of the columns a batch is built with: the columns read, then any counts.
     pub(super) fn types(&self) -> Vec<indexed_store::ColumnType> {
         let counts = match self.mode {
@@ -428,12 +440,7 @@ impl ScanSpec {
             ScanMode::Distinct(n) => parts.push(format!("distinct={n}")),
             ScanMode::Facets { columns, .. } => parts.push(format!("facets={columns}")),
         }
-        let counted = match s.mode {
-            ScanMode::Covered if s.counts_only() => Some(0),
-            ScanMode::Distinct(n) | ScanMode::Facets { columns: n, .. } => Some(n),
-            _ => None,
-        };
-        if counted.is_some_and(|n| indexed_store::counts::answer(&s.schema, p, n)) {
+        if s.reads_counters() {
             parts.push("read=counters".into());
         }
         let residual: Vec<String> = s
