@@ -39,23 +39,12 @@ pub struct StoreReader<'a, K, V> {
 }
 
 impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
-    /// A reader over a snapshot taken now.
-    pub fn reader(&self) -> StoreReader<'_, K, V> {
+    /// A reader over a snapshot taken now. It owns its snapshot, so threads can share it
+    /// and all see one point in time (the partitions of a split scan).
+    pub fn reader(&self) -> StoreReader<'static, K, V> {
         let def = self.definition();
         StoreReader {
             view: self.backend.snapshot(),
-            parts: def.partitions().clone(),
-            def,
-            now: self.now(),
-        }
-    }
-
-    /// A reader over a snapshot taken now that holds the store's backend alive, so several
-    /// threads can share it and see one point in time (the partitions of a split scan).
-    pub fn shared_reader(&self) -> StoreReader<'static, K, V> {
-        let def = self.definition();
-        StoreReader {
-            view: Arc::clone(&self.backend).owned_snapshot(),
             parts: def.partitions().clone(),
             def,
             now: self.now(),

@@ -193,7 +193,7 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
     }
 
     fn shared_reader(&self) -> Arc<dyn RowReader + Send + Sync> {
-        Arc::new(IndexedEntityStore::shared_reader(self))
+        Arc::new(self.reader())
     }
 
     fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome> {

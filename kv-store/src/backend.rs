@@ -330,12 +330,10 @@ pub trait StorageBackend: ReadView {
     /// Applies every change of the batch, or none (an unknown partition fails the whole batch).
     fn write(&self, batch: WriteBatch) -> KvResult<()>;
 
-    /// A consistent point-in-time view for multi-key reads.
-    fn snapshot(&self) -> Box<dyn ReadView + '_>;
-
-    /// The same view, holding the backend alive instead of borrowing it: for readers on
-    /// several threads that must all see one point in time (the partitions of one scan).
-    fn owned_snapshot(self: Arc<Self>) -> Box<dyn ReadView>;
+    /// A consistent point-in-time view for multi-key reads. It owns what it reads from
+    /// (it may outlive the backend handle it came from), so readers on several threads can
+    /// share one point in time: the partitions of one scan.
+    fn snapshot(&self) -> Box<dyn ReadView>;
 
     /// Makes every acknowledged write durable on disk (no-op in memory).
     fn flush(&self) -> KvResult<()>;

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Arc;
 
 use imbl::OrdMap;
 use parking_lot::RwLock;
@@ -28,14 +27,6 @@ impl MemoryBackend {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// A frozen copy of the partitions (cheap: the maps share their nodes), owning nothing
-    /// of the backend.
-    fn owned_snapshot_of(&self) -> Box<dyn ReadView> {
-        Box::new(MemorySnapshot {
-            partitions: self.partitions.read().clone(),
-        })
     }
 }
 
@@ -269,12 +260,11 @@ impl StorageBackend for MemoryBackend {
         Ok(())
     }
 
-    fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        self.owned_snapshot_of()
-    }
-
-    fn owned_snapshot(self: Arc<Self>) -> Box<dyn ReadView> {
-        self.owned_snapshot_of()
+    fn snapshot(&self) -> Box<dyn ReadView> {
+        // A frozen copy: cheap, the maps share their nodes.
+        Box::new(MemorySnapshot {
+            partitions: self.partitions.read().clone(),
+        })
     }
 
     fn flush(&self) -> KvResult<()> {

@@ -137,7 +137,7 @@ fn add_operands(
 
 /// A RocksDB database in a directory.
 pub struct RocksBackend {
-    db: Db,
+    open: Arc<OpenDb>,
     path: PathBuf,
     partition_options: PartitionOptions,
     write_options: WriteOptions,
@@ -238,7 +238,7 @@ impl RocksBackend {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(options.durability == Durability::PowerLossSafe);
         Ok(RocksBackend {
-            db,
+            open: Arc::new(OpenDb { db }),
             path,
             partition_options,
             write_options,
@@ -265,7 +265,15 @@ impl RocksBackend {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
+/// The open database: all reads need, shared by the backend and its snapshots (a snapshot
+/// holds it open).
+struct OpenDb {
+    db: Db,
+}
+
+impl OpenDb {
     fn cf(&self, partition: &str) -> KvResult<Arc<BoundColumnFamily<'_>>> {
         if partition == DEFAULT_CF {
             return Err(KvError::UnknownPartition(partition.to_owned()));
@@ -450,6 +458,16 @@ impl RocksBackend {
         Ok(())
     }
 
+    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
+        let cf = self.cf(partition)?;
+        Ok(self
+            .db
+            .get_approximate_sizes_cf(&cf, &[rocksdb::Range::new(start, end)])
+            .first()
+            .copied()
+            .unwrap_or(0))
+    }
+
     fn scan_at<'a>(
         &'a self,
         snapshot: Option<&SnapshotWithThreadMode<'a, Db>>,
@@ -548,40 +566,28 @@ impl Iterator for RocksIter<'_> {
     }
 }
 
-/// A point-in-time view of a RocksDB database.
-struct RocksSnapshot<'a> {
-    backend: &'a RocksBackend,
-    snapshot: SnapshotWithThreadMode<'a, Db>,
-}
+/// The snapshot a [`RocksSnapshot`] holds.
+type DbSnapshot<'a> = SnapshotWithThreadMode<'a, Db>;
 
 self_cell::self_cell!(
-    /// A [`RocksSnapshot`] that holds its backend alive instead of borrowing it
-    /// (`self_cell` keeps the borrow of the owner inside the same value, safely).
-    struct OwnedRocksSnapshot {
-        owner: Arc<RocksBackend>,
+    /// A point-in-time view of a RocksDB database that holds the database open for as long
+    /// as it lives (`self_cell` keeps the snapshot's borrow of its owner in one value).
+    struct RocksSnapshot {
+        owner: Arc<OpenDb>,
         #[covariant]
-        dependent: RocksSnapshot,
+        dependent: DbSnapshot,
     }
 );
 
-impl RocksSnapshot<'_> {
-    /// A view of the backend as it is now.
-    fn of(backend: &RocksBackend) -> RocksSnapshot<'_> {
-        RocksSnapshot {
-            backend,
-            snapshot: backend.db.snapshot(),
-        }
-    }
-}
-
-impl ReadView for RocksSnapshot<'_> {
+impl ReadView for RocksSnapshot {
     fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        self.backend.get_at(Some(&self.snapshot), partition, key)
+        self.borrow_owner()
+            .get_at(Some(self.borrow_dependent()), partition, key)
     }
 
     fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
-        self.backend
-            .multi_get_at(Some(&self.snapshot), partition, keys)
+        self.borrow_owner()
+            .multi_get_at(Some(self.borrow_dependent()), partition, keys)
     }
 
     fn scan(
@@ -590,8 +596,8 @@ impl ReadView for RocksSnapshot<'_> {
         range: &KeyRange,
         direction: Direction,
     ) -> KvResult<KvIter<'_>> {
-        self.backend
-            .scan_at(Some(&self.snapshot), partition, range, direction)
+        self.borrow_owner()
+            .scan_at(Some(self.borrow_dependent()), partition, range, direction)
     }
 
     fn visit(
@@ -601,8 +607,9 @@ impl ReadView for RocksSnapshot<'_> {
         direction: Direction,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> KvResult<()> {
-        self.backend
-            .visit_at(Some(&self.snapshot), partition, range, direction, visit)
+        let snapshot = Some(self.borrow_dependent());
+        self.borrow_owner()
+            .visit_at(snapshot, partition, range, direction, visit)
     }
 
     fn visit_skipping(
@@ -612,8 +619,9 @@ impl ReadView for RocksSnapshot<'_> {
         direction: Direction,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
     ) -> KvResult<()> {
-        self.backend
-            .visit_skipping_at(Some(&self.snapshot), partition, range, direction, visit)
+        let snapshot = Some(self.borrow_dependent());
+        self.borrow_owner()
+            .visit_skipping_at(snapshot, partition, range, direction, visit)
     }
 
     fn visit_many(
@@ -622,77 +630,22 @@ impl ReadView for RocksSnapshot<'_> {
         keys: &[&[u8]],
         visit: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> KvResult<()> {
-        self.backend
-            .visit_many_at(Some(&self.snapshot), partition, keys, visit)
+        self.borrow_owner()
+            .visit_many_at(Some(self.borrow_dependent()), partition, keys, visit)
     }
 
     fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
-        self.backend.approximate_size(partition, start, end)
-    }
-}
-
-impl ReadView for OwnedRocksSnapshot {
-    fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        self.borrow_dependent().get(partition, key)
-    }
-
-    fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
-        self.borrow_dependent().multi_get(partition, keys)
-    }
-
-    fn scan(
-        &self,
-        partition: &str,
-        range: &KeyRange,
-        direction: Direction,
-    ) -> KvResult<KvIter<'_>> {
-        self.borrow_dependent().scan(partition, range, direction)
-    }
-
-    fn visit(
-        &self,
-        partition: &str,
-        range: &KeyRange,
-        direction: Direction,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
-    ) -> KvResult<()> {
-        self.borrow_dependent()
-            .visit(partition, range, direction, visit)
-    }
-
-    fn visit_skipping(
-        &self,
-        partition: &str,
-        range: &KeyRange,
-        direction: Direction,
-        visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
-    ) -> KvResult<()> {
-        self.borrow_dependent()
-            .visit_skipping(partition, range, direction, visit)
-    }
-
-    fn visit_many(
-        &self,
-        partition: &str,
-        keys: &[&[u8]],
-        visit: &mut dyn FnMut(usize, Option<&[u8]>),
-    ) -> KvResult<()> {
-        self.borrow_dependent().visit_many(partition, keys, visit)
-    }
-
-    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
-        self.borrow_dependent()
-            .approximate_size(partition, start, end)
+        self.borrow_owner().approximate_size(partition, start, end)
     }
 }
 
 impl ReadView for RocksBackend {
     fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
-        self.get_at(None, partition, key)
+        self.open.get_at(None, partition, key)
     }
 
     fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
-        self.multi_get_at(None, partition, keys)
+        self.open.multi_get_at(None, partition, keys)
     }
 
     fn scan(
@@ -701,7 +654,7 @@ impl ReadView for RocksBackend {
         range: &KeyRange,
         direction: Direction,
     ) -> KvResult<KvIter<'_>> {
-        self.scan_at(None, partition, range, direction)
+        self.open.scan_at(None, partition, range, direction)
     }
 
     fn visit(
@@ -711,7 +664,7 @@ impl ReadView for RocksBackend {
         direction: Direction,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
     ) -> KvResult<()> {
-        self.visit_at(None, partition, range, direction, visit)
+        self.open.visit_at(None, partition, range, direction, visit)
     }
 
     fn visit_skipping(
@@ -721,7 +674,8 @@ impl ReadView for RocksBackend {
         direction: Direction,
         visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
     ) -> KvResult<()> {
-        self.visit_skipping_at(None, partition, range, direction, visit)
+        self.open
+            .visit_skipping_at(None, partition, range, direction, visit)
     }
 
     fn visit_many(
@@ -730,34 +684,30 @@ impl ReadView for RocksBackend {
         keys: &[&[u8]],
         visit: &mut dyn FnMut(usize, Option<&[u8]>),
     ) -> KvResult<()> {
-        self.visit_many_at(None, partition, keys, visit)
+        self.open.visit_many_at(None, partition, keys, visit)
     }
 
     fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
-        let cf = self.cf(partition)?;
-        Ok(self
-            .db
-            .get_approximate_sizes_cf(&cf, &[rocksdb::Range::new(start, end)])
-            .first()
-            .copied()
-            .unwrap_or(0))
+        self.open.approximate_size(partition, start, end)
     }
 }
 
 impl StorageBackend for RocksBackend {
     fn create_partition(&self, name: &str) -> KvResult<()> {
         check_partition_name(name)?;
-        if self.db.cf_handle(name).is_some() {
+        if self.open.db.cf_handle(name).is_some() {
             return Ok(());
         }
-        self.db
+        self.open
+            .db
             .create_cf(name, self.partition_options.of(name))
             .map_err(KvError::rocks("create partition"))
     }
 
     fn drop_partition(&self, name: &str) -> KvResult<()> {
-        self.cf(name)?;
-        self.db
+        self.open.cf(name)?;
+        self.open
+            .db
             .drop_cf(name)
             .map_err(KvError::rocks("drop partition"))
     }
@@ -767,14 +717,14 @@ impl StorageBackend for RocksBackend {
         let mut names: Vec<String> = Db::list_cf(&opts, &self.path)
             .map_err(KvError::rocks("list partitions"))?
             .into_iter()
-            .filter(|n| n != DEFAULT_CF && self.db.cf_handle(n).is_some())
+            .filter(|n| n != DEFAULT_CF && self.open.db.cf_handle(n).is_some())
             .collect();
         names.sort();
         Ok(names)
     }
 
     fn has_partition(&self, name: &str) -> bool {
-        name != DEFAULT_CF && self.db.cf_handle(name).is_some()
+        name != DEFAULT_CF && self.open.db.cf_handle(name).is_some()
     }
 
     fn write(&self, batch: WriteBatch) -> KvResult<()> {
@@ -807,7 +757,7 @@ impl StorageBackend for RocksBackend {
         let bytes: usize = batch.ops().iter().map(BatchOp::encoded_len).sum();
         let mut wb = rocksdb::WriteBatch::with_capacity_bytes(WRITE_BATCH_HEADER + bytes);
         for group in &mut groups {
-            let cf = self.cf(group.name)?;
+            let cf = self.open.cf(group.name)?;
             if !group.ranged && !group.ops.is_sorted_by(|a, b| a.cmp(b).is_le()) {
                 group.ops.sort_by(Keyed::cmp);
             }
@@ -826,7 +776,9 @@ impl StorageBackend for RocksBackend {
                             Bound::Included(start.clone()),
                             Bound::Excluded(end.clone()),
                         );
-                        if let Some(mut raw) = self.raw_at(None, &cf, &range, Direction::Forward) {
+                        if let Some(mut raw) =
+                            self.open.raw_at(None, &cf, &range, Direction::Forward)
+                        {
                             while let Some(key) = raw.key() {
                                 wb.delete_cf(&cf, key);
                                 raw.next();
@@ -845,37 +797,41 @@ impl StorageBackend for RocksBackend {
                 }
             }
         }
-        self.db
+        self.open
+            .db
             .write_opt(wb, &self.write_options)
             .map_err(KvError::rocks("write"))
     }
 
-    fn snapshot(&self) -> Box<dyn ReadView + '_> {
-        Box::new(RocksSnapshot::of(self))
-    }
-
-    fn owned_snapshot(self: Arc<Self>) -> Box<dyn ReadView> {
-        Box::new(OwnedRocksSnapshot::new(self, |backend| {
-            RocksSnapshot::of(backend)
+    fn snapshot(&self) -> Box<dyn ReadView> {
+        Box::new(RocksSnapshot::new(Arc::clone(&self.open), |open| {
+            open.db.snapshot()
         }))
     }
 
     fn flush(&self) -> KvResult<()> {
-        self.db.flush_wal(true).map_err(KvError::rocks("flush"))
+        self.open
+            .db
+            .flush_wal(true)
+            .map_err(KvError::rocks("flush"))
     }
 
     fn compact(&self) -> KvResult<()> {
         for name in self.partitions()? {
-            let cf = self.cf(&name)?;
-            self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+            let cf = self.open.cf(&name)?;
+            self.open
+                .db
+                .compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
         }
         Ok(())
     }
 
     fn compact_partition(&self, partition: &str) -> KvResult<()> {
-        let cf = self.cf(partition)?;
+        let cf = self.open.cf(partition)?;
         // Flushes the partition's memtable first, so its deletions are dropped too.
-        self.db.compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
+        self.open
+            .db
+            .compact_range_cf(&cf, None::<&[u8]>, None::<&[u8]>);
         Ok(())
     }
 

@@ -230,11 +230,11 @@ fn snapshots_do_not_see_later_writes(b: &dyn StorageBackend) {
     assert_eq!(b.get("p", b"c").unwrap(), Some(b"changed".to_vec()));
 }
 
-/// An owned snapshot sees the same point in time as a borrowed one, from any thread, and
-/// keeps seeing it whatever is written after it was taken.
-fn owned_snapshots_see_one_point_in_time_from_any_thread(b: &Arc<dyn StorageBackend>) {
-    filled(&**b);
-    let snap: Arc<dyn ReadView> = Arc::from(Arc::clone(b).owned_snapshot());
+/// A snapshot is a value of its own: several threads share it and all see the point in
+/// time it was taken at, whatever is written after.
+fn snapshots_are_shared_by_threads_at_one_point_in_time(b: &dyn StorageBackend) {
+    filled(b);
+    let snap: Arc<dyn ReadView> = Arc::from(b.snapshot());
     let mut batch = WriteBatch::new();
     batch.delete("p", b"a".to_vec());
     batch.put("p", b"c".to_vec(), b"changed".to_vec());
@@ -510,39 +510,38 @@ fn counters_sum_every_add(b: &dyn StorageBackend) {
 }
 
 macro_rules! conformance {
-    ($($case:ident),* $(,)?; owned: $($owned:ident),* $(,)?) => {
-        conformance!(@backend memory, |_dir| kv_store::MemoryBackend::new(); $($case),*; $($owned),*);
-        conformance!(@backend rocksdb, |dir| kv_store::RocksBackend::open(dir).unwrap(); $($case),*; $($owned),*);
-        // Partitions declared scanned only have no Bloom filters; reads by key must still
-        // answer the same.
-        conformance!(@backend rocksdb_scanned_only, |dir| kv_store::RocksBackend::open_with(
-            dir,
-            kv_store::RocksOptions { scanned_only: |_| true, ..Default::default() },
-        ).unwrap(); $($case),*; $($owned),*);
-        // Partitions declared to hold counters get their own options; every other read and
-        // write must behave the same there.
-        conformance!(@backend rocksdb_counters, |dir| kv_store::RocksBackend::open_with(
-            dir,
-            kv_store::RocksOptions { counters: |_| true, ..Default::default() },
-        ).unwrap(); $($case),*; $($owned),*);
-    };
-    // One module per backend configuration: cases that borrow the backend, then cases that
-    // need a shared handle on it (owned snapshots).
-    (@backend $module:ident, |$dir:ident| $open:expr; $($case:ident),*; $($owned:ident),*) => {
-        mod $module {
-            use std::sync::Arc;
-
-            fn open($dir: &std::path::Path) -> Arc<dyn kv_store::StorageBackend> {
-                Arc::new($open)
-            }
-
+    ($($case:ident),* $(,)?) => {
+        mod memory {
+            $( #[test] fn $case() { super::$case(&kv_store::MemoryBackend::new()); } )*
+        }
+        mod rocksdb {
             $( #[test] fn $case() {
                 let dir = tempfile::tempdir().unwrap();
-                super::$case(&*open(dir.path()));
+                super::$case(&kv_store::RocksBackend::open(dir.path()).unwrap());
             } )*
-            $( #[test] fn $owned() {
+        }
+        // Partitions declared scanned only have no Bloom filters; reads by key must still
+        // answer the same.
+        mod rocksdb_scanned_only {
+            $( #[test] fn $case() {
                 let dir = tempfile::tempdir().unwrap();
-                super::$owned(&open(dir.path()));
+                let options = kv_store::RocksOptions {
+                    scanned_only: |_| true,
+                    ..Default::default()
+                };
+                super::$case(&kv_store::RocksBackend::open_with(dir.path(), options).unwrap());
+            } )*
+        }
+        // Partitions declared to hold counters get their own options; every other read and
+        // write must behave the same there.
+        mod rocksdb_counters {
+            $( #[test] fn $case() {
+                let dir = tempfile::tempdir().unwrap();
+                let options = kv_store::RocksOptions {
+                    counters: |_| true,
+                    ..Default::default()
+                };
+                super::$case(&kv_store::RocksBackend::open_with(dir.path(), options).unwrap());
             } )*
         }
     };
@@ -562,19 +561,19 @@ conformance!(
     a_scan_stops_when_the_caller_stops,
     delete_range_removes_a_half_open_range,
     snapshots_do_not_see_later_writes,
+    snapshots_are_shared_by_threads_at_one_point_in_time,
     changes_to_one_key_apply_in_batch_order,
     empty_keys_and_values_round_trip,
-    reads_by_key_see_their_version_after_compaction;
-    owned: owned_snapshots_see_one_point_in_time_from_any_thread,
+    reads_by_key_see_their_version_after_compaction,
 );
 
-/// An owned snapshot keeps the database open after every other handle on it is gone.
+/// A snapshot keeps the database open after the backend handle it came from is gone.
 #[test]
-fn rocksdb_owned_snapshot_outlives_the_backend_handle() {
+fn rocksdb_snapshot_outlives_the_backend_handle() {
     let dir = tempfile::tempdir().unwrap();
-    let backend: Arc<dyn StorageBackend> = Arc::new(RocksBackend::open(dir.path()).unwrap());
-    filled(&*backend);
-    let snap = Arc::clone(&backend).owned_snapshot();
+    let backend = RocksBackend::open(dir.path()).unwrap();
+    filled(&backend);
+    let snap = backend.snapshot();
     drop(backend);
     assert_eq!(snap.get("p", b"a").unwrap(), Some(b"a".to_vec()));
 }
