@@ -742,7 +742,7 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
         Ok(found)
     }
 
-    /// A long bounded range, unlimited, split into one piece per core by the store's size
+    /// A long range, unlimited, split into one piece per core by the store's size
     /// estimate (None: count it on one core; below a mebibyte threads cost more than
     /// they save).
     fn parallel_parts(
@@ -753,16 +753,10 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
     ) -> StoreResult<Option<Vec<KeyRange>>> {
         const WORTH_SPLITTING: u64 = 1 << 20;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let (Some(start), Some(end)) = range.half_open() else {
-            return Ok(None);
-        };
-        if limit.is_some()
-            || cores < 2
-            || self.view.approximate_size(partition, &start, &end)? < WORTH_SPLITTING
-        {
+        if limit.is_some() {
             return Ok(None);
         }
-        let points = split_range(&*self.view, partition, &start, &end, cores)?;
+        let points = split_range(&*self.view, partition, range, cores, WORTH_SPLITTING)?;
         Ok((!points.is_empty()).then(|| range.split_at(points)))
     }
 
@@ -815,21 +809,6 @@ impl<'a, K: EntityKey, V: Entity> StoreReader<'a, K, V> {
             }
         }
         Ok(counts)
-    }
-
-    /// The first and last encoded primary keys, for splitting full scans.
-    pub fn key_bounds(&self) -> StoreResult<Option<(Vec<u8>, Vec<u8>)>> {
-        let first = self
-            .view
-            .scan(&self.parts.records, &KeyRange::all(), Direction::Forward)?
-            .next()
-            .transpose()?;
-        let last = self
-            .view
-            .scan(&self.parts.records, &KeyRange::all(), Direction::Reverse)?
-            .next()
-            .transpose()?;
-        Ok(first.zip(last).map(|((f, _), (l, _))| (f, l)))
     }
 }
 

@@ -101,8 +101,6 @@ pub trait RowAccess: Send + Sync {
         rows: &mut (dyn Iterator<Item = StoreResult<Row>> + Send),
         batch_rows: usize,
     ) -> StoreResult<u64>;
-    /// Encoded primary keys that split a full scan into `parts` ranges of about equal size.
-    fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>>;
     /// The integrity check.
     fn verify(&self) -> StoreResult<VerifyReport>;
     /// Deletes expired rows.
@@ -234,10 +232,6 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
     ) -> StoreResult<u64> {
         let def = self.definition();
         self.load_results(rows.map(|row| def.from_row(row?)), batch_rows)
-    }
-
-    fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>> {
-        IndexedEntityStore::split_points(self, parts)
     }
 
     fn verify(&self) -> StoreResult<VerifyReport> {

@@ -1,89 +1,77 @@
-//! Where to split a full scan of a table so that each partition reads about as much data:
-//! split points found by bisecting the key space against RocksDB's own estimate of the bytes
-//! between two keys, so skewed keys still give even partitions.
+//! Where to split a long walk (a full scan, an index walk, a count) so that each core reads
+//! about as much data: split points found by bisecting the key space against RocksDB's own
+//! estimate of the bytes between two keys, so skewed keys still give even pieces.
 
 use kv_store::range::midpoint;
-use kv_store::{Direction, ReadView};
+use kv_store::{Direction, KeyRange, ReadView};
 
 use crate::access::AccessPath;
 use crate::definition::EntityKey;
 use crate::error::StoreResult;
 use crate::reader::StoreReader;
-use crate::store::{Entity, IndexedEntityStore};
+use crate::store::Entity;
 
 /// Bisection steps per split point: each halves the key interval, far finer than the
 /// data blocks the size estimate counts in.
 const STEPS: usize = 24;
 
-impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
-    /// Up to `parts - 1` encoded primary keys, ascending, that split the table's records
-    /// into `parts` ranges of about equal size on disk. Before anything reaches disk (the
-    /// estimate is 0) the key space between the first and last key is split evenly instead.
-    pub fn split_points(&self, parts: usize) -> StoreResult<Vec<Vec<u8>>> {
-        if parts < 2 {
-            return Ok(vec![]);
-        }
-        let Some((first, last)) = self.reader().key_bounds()? else {
-            return Ok(vec![]);
-        };
-        let records = self.definition().partitions().records.clone();
-        let mut end = last.clone();
-        end.push(0);
-        split_range(&*self.backend, &records, &first, &end, parts)
-    }
-}
-
 impl<K: EntityKey, V: Entity> StoreReader<'_, K, V> {
     /// Up to `parts - 1` entry keys, ascending, that split the walk of `path` into `parts`
-    /// pieces of about equal size on disk, for reading them on several cores (see
-    /// [`StoreReader::visit_entries_within`]). None when the walk is not one forward key
-    /// range, or holds less than `min_bytes` on disk: a short walk costs less than handing
-    /// its pieces to other threads.
+    /// pieces of about equal size on disk, for reading them on several cores (a full scan:
+    /// [`AccessPath::primary`], its pieces read by [`StoreReader::visit_range`]; an index
+    /// walk: [`StoreReader::visit_entries_within`]). Before anything reaches disk (the
+    /// estimate is 0) the keys are split evenly instead. None when the walk is not one
+    /// forward key range, or holds less than `min_bytes` on disk: a short walk costs less
+    /// than handing its pieces to other threads.
     pub fn split_points_of(
         &self,
         path: &AccessPath,
         parts: usize,
         min_bytes: u64,
     ) -> StoreResult<Vec<Vec<u8>>> {
-        if parts < 2 || path.direction != Direction::Forward {
+        if path.direction != Direction::Forward {
             return Ok(vec![]);
         }
         let (partition, ranges) = self.walks(path)?;
         let [(_, range)] = ranges.as_slice() else {
             return Ok(vec![]);
         };
-        // Bisect between the first and last keys there are, not the range's bounds: keys
-        // that share a long run of bytes after the bounds' common prefix (an index value,
-        // then primary keys all starting `acc-00`) would otherwise leave every split point
-        // before or after all of them.
-        let edge = |direction| -> StoreResult<Option<Vec<u8>>> {
-            let mut walk = self.view.scan(&partition, range, direction)?;
-            Ok(walk.next().transpose()?.map(|(key, _)| key))
-        };
-        let (Some(first), Some(mut end)) = (edge(Direction::Forward)?, edge(Direction::Reverse)?)
-        else {
-            return Ok(vec![]);
-        };
-        end.push(0);
-        if self.view.approximate_size(&partition, &first, &end)? < min_bytes {
-            return Ok(vec![]);
-        }
-        split_range(&*self.view, &partition, &first, &end, parts)
+        split_range(&*self.view, &partition, range, parts, min_bytes)
     }
 }
 
-/// Up to `parts - 1` keys, ascending, strictly inside `(first, end)`, that split the keys
-/// of `[first, end)` in a partition into `parts` ranges of about equal size on disk (evenly
-/// in key space while the estimate is 0).
+/// Up to `parts - 1` keys, ascending, that split the keys of `range` in a partition into
+/// `parts` pieces of about equal size on disk (evenly in key space while the estimate is
+/// 0); none when the keys there hold less than `min_bytes` on disk.
 pub(crate) fn split_range(
     view: &dyn ReadView,
     partition: &str,
-    first: &[u8],
-    end: &[u8],
+    range: &KeyRange,
     parts: usize,
+    min_bytes: u64,
 ) -> StoreResult<Vec<Vec<u8>>> {
+    if parts < 2 {
+        return Ok(vec![]);
+    }
+    // Bisect between the first and last keys there are, not the range's bounds: keys that
+    // share a long run of bytes after the bounds' common prefix (an index value, then
+    // primary keys all starting `acc-00`) would otherwise leave every split point before or
+    // after all of them.
+    let edge = |direction| -> StoreResult<Option<Vec<u8>>> {
+        let mut walk = view.scan(partition, range, direction)?;
+        Ok(walk.next().transpose()?.map(|(key, _)| key))
+    };
+    let (Some(first), Some(mut end)) = (edge(Direction::Forward)?, edge(Direction::Reverse)?)
+    else {
+        return Ok(vec![]);
+    };
+    end.push(0);
+    let (first, end) = (first.as_slice(), end.as_slice());
     let size = |to: &[u8]| view.approximate_size(partition, first, to);
     let total = size(end)?;
+    if total < min_bytes {
+        return Ok(vec![]);
+    }
     let mut points: Vec<Vec<u8>> = Vec::new();
     for i in 1..parts {
         let (mut lo, mut hi) = (

@@ -131,27 +131,21 @@ impl IndexScanExec {
     /// (a skip scan) are not split.
     pub(crate) fn split_across(self, parts: usize) -> Result<Self> {
         let spec = &self.spec;
+        // How long a walk must be to be worth splitting (a full scan is split whatever its
+        // size, as it always was).
+        let min_bytes = match spec.mode {
+            ScanMode::Covered if !spec.counts_only() => SPLIT_ENTRIES_FROM_BYTES,
+            ScanMode::Records if spec.plan.path.index.is_none() && !spec.plan.is_selective() => 0,
+            _ => return Ok(self),
+        };
         if spec.fetch.is_some() || spec.offset > 0 || parts < 2 {
             return Ok(self);
         }
-        let points = if spec.mode == ScanMode::Covered && !spec.counts_only() {
-            let path = spec.path();
-            let mut points = Ok(vec![]);
-            spec.table
-                .read(&mut |reader| {
-                    points = reader.split_points_of(&path, parts, SPLIT_ENTRIES_FROM_BYTES);
-                    Ok(())
-                })
-                .and(points)
-        } else if spec.mode == ScanMode::Records
-            && spec.plan.path.index.is_none()
-            && !spec.plan.is_selective()
-        {
-            spec.table.split_points(parts)
-        } else {
-            return Ok(self);
-        }
-        .map_err(crate::store_err)?;
+        let points = spec
+            .table
+            .shared_reader()
+            .split_points_of(&spec.path(), parts, min_bytes)
+            .map_err(crate::store_err)?;
         if points.is_empty() {
             return Ok(self);
         }
@@ -196,30 +190,19 @@ impl IndexScanExec {
     /// enough that handing them to a blocking task would cost more than the read.
     pub(crate) fn read_now(&self) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
-        let mut outcome = Ok(());
-        let read = self.spec.table.read(&mut |reader| {
-            for (partition, range) in self.spec.ranges.iter().enumerate() {
-                let (rows_read, baseline) = self.partition_metrics(partition);
-                let mut sink = |batch| {
-                    batches.push(batch);
-                    true
-                };
-                outcome = super::read::run_scan(
-                    &self.spec,
-                    reader,
-                    range.clone(),
-                    &mut sink,
-                    &rows_read,
-                    &baseline,
-                );
-                if outcome.is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        });
-        read.map_err(crate::store_err)?;
-        outcome.map(|()| batches)
+        let reader = self.spec.table.shared_reader();
+        for (partition, range) in self.spec.ranges.iter().enumerate() {
+            let (rows_read, baseline) = self.partition_metrics(partition);
+            let mut sink = |batch| {
+                batches.push(batch);
+                true
+            };
+            let range = range.clone();
+            super::read::run_scan(
+                &self.spec, &*reader, range, &mut sink, &rows_read, &baseline,
+            )?;
+        }
+        Ok(batches)
     }
 
     /// A partition's metrics: `rows_read` (entries walked) and DataFusion's baseline.
