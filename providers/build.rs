@@ -1,13 +1,13 @@
 //! Generates the gRPC client and server of `proto/quiver/loader.proto` (the loader contract)
 //! with tonic's manual builder: the two messages are written by hand with prost's derive in
-//! `src/loader/grpc.rs`, so building needs no `protoc`.
+//! `src/table/loader/grpc.rs`, so building needs no `protoc`.
 
 fn main() {
     let load = tonic_build::manual::Method::builder()
         .name("load")
         .route_name("Load")
-        .input_type("crate::loader::grpc::LoadRequest")
-        .output_type("crate::loader::grpc::LoadResponse")
+        .input_type("crate::table::loader::grpc::LoadRequest")
+        .output_type("crate::table::loader::grpc::LoadResponse")
         .codec_path("tonic_prost::ProstCodec")
         .server_streaming()
         .build();

@@ -1,7 +1,5 @@
 //! Errors of the indexed store.
 
-use crate::codec::CodecError;
-use crate::value::Value;
 use kv_store::KvError;
 
 /// Result of a store operation.
@@ -267,12 +265,27 @@ pub enum StoreError {
     Task(String),
 }
 
-/// Formats a tuple of values for messages: `'a'` or `('a', 1)`.
-pub fn describe(values: &[Value]) -> String {
-    if values.len() == 1 {
-        values[0].to_string()
-    } else {
-        let parts: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-        format!("({})", parts.join(", "))
-    }
+/// A key that could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// The key ended in the middle of a value.
+    #[error("key truncated at byte {0}")]
+    Truncated(usize),
+    /// A byte that starts no known value.
+    #[error("unknown type tag 0x{tag:02x} at byte {at}")]
+    UnknownTag {
+        /// The byte.
+        tag: u8,
+        /// Its offset.
+        at: usize,
+    },
+    /// TEXT whose bytes are not UTF-8.
+    #[error("text value is not valid UTF-8")]
+    InvalidUtf8,
+    /// A number whose integer part does not fit a 64-bit integer (bytes no encoder wrote).
+    #[error("invalid number at byte {at}")]
+    InvalidNumber {
+        /// Its offset.
+        at: usize,
+    },
 }

@@ -1,9 +1,8 @@
 //! The reference `accounts` workload (DESIGN.md), generated deterministically: the same seed
 //! gives the same rows on every machine. Used by the demo, the benchmarks and tests.
 
-use crate::codec::SortOrder;
+use crate::encoding::{ColumnType, SortOrder, Value};
 use crate::schema::{ColumnDef, IndexColumn, IndexSpec, Row, TableSchema};
-use crate::value::{ColumnType, Value};
 
 /// The ten tags rows draw from.
 pub const TAGS: [&str; 10] = [

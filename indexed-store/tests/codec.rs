@@ -1,8 +1,8 @@
 //! The key codec: byte order is value order, prefixes encode to prefixes, and the exact
 //! bytes below are the format (changing them breaks every existing database).
 
-use indexed_store::codec::KeyValue;
-use indexed_store::codec::{
+use indexed_store::encoding::KeyValue;
+use indexed_store::encoding::{
     compare, decode_key, encode_key, encode_key_and_lead, encode_value, text_prefix, KeyReader,
     SortOrder,
 };

@@ -1,4 +1,4 @@
-//! Per-value index counts (`indexed_store::counts`) are kept in the write batch of every
+//! Per-value index counts (`indexed_store::table::COUNTS_FORMAT`) are kept in the write batch of every
 //! change: whatever mix of inserts, upserts, updates and deletes, from several threads at
 //! once, every counter must equal the entries a walk of its value finds, and every count,
 //! facet and DISTINCT answered from them must equal the walk's. Index builds, index drops,
@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
-use indexed_store::alter::TableChange;
 use indexed_store::workload::{account_row, accounts, accounts_schema, Rng};
+use indexed_store::TableChange;
 use indexed_store::{
     AccessPath, Database, IndexSpec, Mutation, Problem, RowStore, StoreReader, TableSchema, Value,
 };
@@ -230,7 +230,7 @@ fn counts_in_a_newer_format_are_refused() {
         batch.put(
             "n/accounts/accounts_owner",
             Vec::new(),
-            (indexed_store::counts::COUNTS_FORMAT + 1)
+            (indexed_store::table::COUNTS_FORMAT + 1)
                 .to_le_bytes()
                 .to_vec(),
         );
@@ -239,7 +239,7 @@ fn counts_in_a_newer_format_are_refused() {
     }
     let err = Database::open(dir.path()).err().expect("refused");
     assert!(
-        matches!(err, indexed_store::StoreError::UnsupportedFormat { found, .. } if found == indexed_store::counts::COUNTS_FORMAT + 1),
+        matches!(err, indexed_store::StoreError::UnsupportedFormat { found, .. } if found == indexed_store::table::COUNTS_FORMAT + 1),
         "{err}"
     );
 }

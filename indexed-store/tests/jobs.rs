@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use indexed_store::jobs::{CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED};
+use indexed_store::schema::{CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED};
 use indexed_store::{Database, JobQueue, MaintenanceSettings, NewJob, StoreError};
 
 const SECOND: i64 = 1_000_000;

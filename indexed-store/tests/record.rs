@@ -2,7 +2,7 @@
 //! row survives a round trip, single columns read without the others, and no byte string
 //! makes a reader panic.
 
-use indexed_store::record::{
+use indexed_store::encoding::{
     encode_group, record_header, split_record, Group, HeaderError, RowRef, ValueRef, ROW_LAYOUT,
 };
 use indexed_store::Value;

@@ -1,7 +1,7 @@
 //! A walk that starts at a resume point misses no entry: whatever writers put behind the
 //! point, while no walk runs or in the middle of one, and whatever walks give back.
 //!
-//! The job queue's claims rely on this (see `indexed_store::resume`): a claim reads the
+//! The job queue's claims rely on this (see `indexed_store::table::ResumePoint`): a claim reads the
 //! claim index from where the last claim stopped instead of stepping over every deletion
 //! of earlier claims, so a job put behind that position and missed there would never run.
 
@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use indexed_store::codec::decode_key;
-use indexed_store::resume::ResumePoint;
+use indexed_store::encoding::decode_key;
+use indexed_store::table::ResumePoint;
 use indexed_store::{AccessPath, IndexedEntityStore, SortOrder, Value};
 use kv_store::range::successor;
 

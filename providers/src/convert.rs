@@ -10,8 +10,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
-use indexed_store::record::Malformed;
-use indexed_store::{ColumnType, Row, TableSchema, Value, ValueRef, MICROS_PER_DAY};
+use indexed_store::encoding::Malformed;
+use indexed_store::{
+    ColumnType, Row, TableSchema, Value, ValueRef, MAX_TTL_SECONDS, MICROS_PER_DAY,
+};
 
 /// The time zone of TIMESTAMPTZ columns in Arrow: values are UTC instants.
 const UTC: &str = "+00:00";
@@ -492,4 +494,34 @@ pub fn batch_to_rows(batch: &RecordBatch) -> Result<Vec<Row>> {
         }
     }
     Ok(rows)
+}
+
+/// A duration: seconds as a number, or a number with a unit s, m, h or d (`'90s'`, `'1h'`).
+pub fn parse_duration(text: &str) -> Result<u64> {
+    let t = text.trim().to_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| {
+        DataFusionError::Plan(format!(
+            "invalid TTL '{text}': expected e.g. 3600, '90s', '15m', '1h', '7d'"
+        ))
+    })?;
+    let mult = match unit.trim() {
+        "" | "s" | "sec" | "second" | "seconds" => 1,
+        "m" | "min" | "minute" | "minutes" => 60,
+        "h" | "hour" | "hours" => 3600,
+        "d" | "day" | "days" => 86_400,
+        other => {
+            return Err(DataFusionError::Plan(format!(
+                "invalid TTL unit '{other}' in '{text}': use s, m, h or d"
+            )))
+        }
+    };
+    n.checked_mul(mult)
+        .filter(|&s| s <= MAX_TTL_SECONDS)
+        .ok_or_else(|| {
+            DataFusionError::Plan(format!(
+                "TTL '{text}' is too long: at most {MAX_TTL_SECONDS} seconds (about 146,000 years)"
+            ))
+        })
 }

@@ -77,7 +77,7 @@ pub enum SqlError {
         /// The key being loaded; None for a table loaded whole.
         key: Option<String>,
         /// What went wrong.
-        problem: crate::loader::LoadProblem,
+        problem: LoadProblem,
     },
 
     /// A statement Quiver does not run in this context; the message says what to use.
@@ -96,4 +96,29 @@ impl From<SqlError> for DataFusionError {
     fn from(e: SqlError) -> Self {
         DataFusionError::External(Box::new(e))
     }
+}
+
+/// Why a load failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LoadProblem {
+    /// The upstream could not be reached (refused, DNS, TLS, connection lost).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// No complete answer within the loader's timeout.
+    #[error("no answer within {0} s")]
+    Timeout(u64),
+    /// The upstream answered with an error status.
+    #[error("{0}")]
+    Status(String),
+    /// The body or a document is not the JSON expected.
+    #[error("malformed response: {0}")]
+    Malformed(String),
+    /// A row does not fit the table (a type, a NULL in a NOT NULL column, a wrong key).
+    #[error("a row does not fit the table: {0}")]
+    RowRefused(String),
+}
+
+/// A store error as DataFusion carries it (the source kept, its message unchanged).
+pub(crate) fn store_err(e: indexed_store::StoreError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
 }

@@ -49,7 +49,7 @@ impl Shell {
 
     /// Runs every statement of `sql` in order, printing each result; stops at the first error.
     pub async fn run_sql(&mut self, sql: &str) -> Result<(), String> {
-        let statements = providers::session::parse(sql).map_err(|e| e.to_string())?;
+        let statements = providers::parse(sql).map_err(|e| e.to_string())?;
         // One statement (what the prompt sends) goes through the plan cache by its text, so
         // running it again skips planning; a script's statements are planned one by one.
         let single = statements.len() == 1;

@@ -145,7 +145,7 @@ impl IndexScanExec {
             .table
             .shared_reader()
             .split_points_of(&spec.path(), parts, min_bytes)
-            .map_err(crate::store_err)?;
+            .map_err(crate::error::store_err)?;
         if points.is_empty() {
             return Ok(self);
         }

@@ -6,15 +6,13 @@ use datafusion::arrow::compute::{and, filter_record_batch};
 use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_plan::metrics::{BaselineMetrics, Count};
-use indexed_store::codec::{KeyReader, KeyValue};
-use indexed_store::record::{Malformed, RowRef};
-use indexed_store::{EntryPayload, RowReader, SortOrder, Value, ValueRef};
+use indexed_store::encoding::{KeyReader, KeyValue, Malformed, RowRef};
+use indexed_store::{AccessPath, EntryPayload, RowReader, SortOrder, Value, ValueRef};
 use kv_store::KeyRange;
 
-use crate::convert::BatchBuilder;
-use crate::store_err;
-
 use super::spec::{ScanMode, ScanSpec};
+use crate::convert::BatchBuilder;
+use crate::error::store_err;
 
 /// Decodes rows into Arrow columns, filters and projects each batch, and sends batches until
 /// the fetch is met or the receiver goes away.
@@ -150,138 +148,189 @@ fn scan_with(
     rows_read: &Count,
 ) -> Result<()> {
     let path = spec.path();
-    match &spec.mode {
-        ScanMode::Records => {
-            let columns = &spec.read_columns;
-            let mut failed: Result<()> = Ok(());
-            let mut visit = |row: RowRef<'_>| -> indexed_store::StoreResult<bool> {
-                rows_read.add(1);
-                match out.push(|i| row.get(columns[i])) {
-                    Ok(more) => Ok(more),
-                    Err(e) => {
-                        failed = Err(e);
-                        Ok(false)
-                    }
-                }
-            };
-            // Several ranges only ever split a full primary-key walk.
-            if spec.ranges.len() > 1 {
-                reader.visit_range(range, &mut visit)
-            } else {
-                reader.visit_rows(&path, &mut visit)
-            }
-            .map_err(store_err)?;
-            failed?;
-        }
+    let finished = match &spec.mode {
+        ScanMode::Records => scan_records(spec, reader, range, out, rows_read)?,
         ScanMode::Covered if spec.counts_only() => {
             // count(*) and friends: count entries, decode nothing, build no rows.
             let mut left = reader.count(&path).map_err(store_err)? as usize;
             rows_read.add(left);
+            let mut finished = true;
             while left > 0 {
                 let n = left.min(8192);
                 left -= n;
                 if !out.send_count(n)? {
-                    return Ok(());
+                    finished = false;
+                    break;
                 }
             }
+            finished
         }
-        ScanMode::Covered => {
-            // Where each column read comes from: the entry's key, its row's primary key, or
-            // its covered (INCLUDE) values; key values are decoded in place.
-            let include: Vec<String> = path
-                .index
-                .as_ref()
-                .and_then(|i| spec.schema.index(i))
-                .map(|i| i.include.clone())
-                .unwrap_or_default();
-            let pk_orders = vec![SortOrder::Asc; spec.schema.primary_key.len()];
-            let key_orders = match &path.index {
-                None => pk_orders.clone(),
-                Some(i) => spec.schema.index(i).map(|s| s.orders()).unwrap_or_default(),
-            };
-            let needed = spec.needed();
-            let sources: Vec<EntryColumn> = spec
-                .read_columns
-                .iter()
-                .zip(needed)
-                .map(|(&c, needed)| {
-                    let name = &spec.schema.columns[c].name;
-                    if !needed {
-                        EntryColumn::Unread
-                    } else if let Some(p) = spec.plan.key_columns.iter().position(|k| k == name) {
-                        EntryColumn::Key(p)
-                    } else if let Some(p) = spec.schema.primary_key.iter().position(|k| k == name) {
-                        EntryColumn::PrimaryKey(p)
-                    } else {
-                        EntryColumn::Covered(include.iter().position(|k| k == name).unwrap_or(0))
-                    }
-                })
-                .collect();
-            let mut failed: Result<()> = Ok(());
-            let mut visit = |key: &[u8], pk: &[u8], payload: &EntryPayload| {
-                rows_read.add(1);
-                let pushed = out.push_row(|b| {
-                    for (i, source) in sources.iter().enumerate() {
-                        let (bytes, orders, p) = match *source {
-                            EntryColumn::Key(p) => (key, &key_orders, p),
-                            EntryColumn::PrimaryKey(p) => (pk, &pk_orders, p),
-                            EntryColumn::Covered(p) => {
-                                let v = payload.covered.as_ref().and_then(|c| c.get(p));
-                                b.append_column(i, v.map_or(ValueRef::Null, ValueRef::from))?;
-                                continue;
-                            }
-                            EntryColumn::Unread => {
-                                b.append_column(i, ValueRef::Null)?;
-                                continue;
-                            }
-                        };
-                        let value = key_value(bytes, orders, p).map_err(store_err)?;
-                        b.append_column(i, value.as_ref())?;
-                    }
-                    b.end_row();
-                    Ok(())
-                });
-                match pushed {
-                    Ok(more) => Ok(more),
-                    Err(e) => {
-                        failed = Err(e);
-                        Ok(false)
-                    }
-                }
-            };
-            // Several ranges only ever split a walk of one key range (`split_across`).
-            if spec.ranges.len() > 1 {
-                reader.visit_entries_within(&path, range, &mut visit)
-            } else {
-                reader.visit_entries(&path, &mut visit)
-            }
-            .map_err(store_err)?;
-            failed?;
-        }
+        ScanMode::Covered => scan_covered(spec, reader, range, out, rows_read)?,
         ScanMode::Distinct(n) => {
             let lead = spec.lead_columns();
-            for values in reader.distinct(&path, *n).map_err(store_err)? {
-                rows_read.add(1);
-                let row = pick_lead(spec, &lead, values);
-                if !out.push(|i| Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from)))? {
-                    return Ok(());
-                }
-            }
+            let rows = reader.distinct(&path, *n).map_err(store_err)?.into_iter();
+            push_all(
+                rows.map(|values| (pick_lead(spec, &lead, values), 1)),
+                out,
+                rows_read,
+            )?
         }
         ScanMode::Facets { columns, counts } => {
             let lead = spec.lead_columns();
-            for (values, count) in reader.facets(&path, *columns).map_err(store_err)? {
-                rows_read.add(count as usize);
-                let mut row = pick_lead(spec, &lead, values);
-                row.extend(std::iter::repeat_n(Value::Int(count as i64), *counts));
-                if !out.push(|i| Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from)))? {
-                    return Ok(());
-                }
-            }
+            let rows = reader
+                .facets(&path, *columns)
+                .map_err(store_err)?
+                .into_iter();
+            push_all(
+                rows.map(|(values, count)| {
+                    let mut row = pick_lead(spec, &lead, values);
+                    row.extend(std::iter::repeat_n(Value::Int(count as i64), *counts));
+                    (row, count as usize)
+                }),
+                out,
+                rows_read,
+            )?
+        }
+    };
+    // A scan stopped by its consumer (or its fetch) sends nothing more.
+    if finished {
+        out.flush()?;
+    }
+    Ok(())
+}
+
+/// Rows already in hand (distinct values, facets), each counting `read` rows read. False
+/// when the consumer stopped taking them.
+fn push_all(
+    rows: impl Iterator<Item = (Vec<Value>, usize)>,
+    out: &mut Emitter<'_>,
+    rows_read: &Count,
+) -> Result<bool> {
+    for (row, read) in rows {
+        rows_read.add(read);
+        if !out.push(|i| Ok(row.get(i).map_or(ValueRef::Null, ValueRef::from)))? {
+            return Ok(false);
         }
     }
-    out.flush()?;
-    Ok(())
+    Ok(true)
+}
+
+/// Records read by the path (or one piece of a split full scan), the columns asked for
+/// read from the stored bytes.
+fn scan_records(
+    spec: &ScanSpec,
+    reader: &dyn RowReader,
+    range: &KeyRange,
+    out: &mut Emitter<'_>,
+    rows_read: &Count,
+) -> Result<bool> {
+    let columns = &spec.read_columns;
+    let mut failed: Result<()> = Ok(());
+    let mut visit = |row: RowRef<'_>| -> indexed_store::StoreResult<bool> {
+        rows_read.add(1);
+        match out.push(|i| row.get(columns[i])) {
+            Ok(more) => Ok(more),
+            Err(e) => {
+                failed = Err(e);
+                Ok(false)
+            }
+        }
+    };
+    // Several ranges only ever split a full primary-key walk.
+    if spec.ranges.len() > 1 {
+        reader.visit_range(range, &mut visit)
+    } else {
+        reader.visit_rows(&spec.path(), &mut visit)
+    }
+    .map_err(store_err)?;
+    failed?;
+    Ok(true)
+}
+
+/// Where each column read comes from in an index entry: the entry's key, its row's primary
+/// key, or its covered (INCLUDE) values.
+fn entry_sources(spec: &ScanSpec, path: &AccessPath) -> Vec<EntryColumn> {
+    let include: Vec<String> = path
+        .index
+        .as_ref()
+        .and_then(|i| spec.schema.index(i))
+        .map(|i| i.include.clone())
+        .unwrap_or_default();
+    spec.read_columns
+        .iter()
+        .zip(spec.needed())
+        .map(|(&c, needed)| {
+            let name = &spec.schema.columns[c].name;
+            if !needed {
+                EntryColumn::Unread
+            } else if let Some(p) = spec.plan.key_columns.iter().position(|k| k == name) {
+                EntryColumn::Key(p)
+            } else if let Some(p) = spec.schema.primary_key.iter().position(|k| k == name) {
+                EntryColumn::PrimaryKey(p)
+            } else {
+                EntryColumn::Covered(include.iter().position(|k| k == name).unwrap_or(0))
+            }
+        })
+        .collect()
+}
+
+/// Index entries read by the path (or one piece of a split walk), each column decoded in
+/// place from the entry.
+fn scan_covered(
+    spec: &ScanSpec,
+    reader: &dyn RowReader,
+    range: &KeyRange,
+    out: &mut Emitter<'_>,
+    rows_read: &Count,
+) -> Result<bool> {
+    let path = spec.path();
+    let sources = entry_sources(spec, &path);
+    let pk_orders = vec![SortOrder::Asc; spec.schema.primary_key.len()];
+    let key_orders = match &path.index {
+        None => pk_orders.clone(),
+        Some(i) => spec.schema.index(i).map(|s| s.orders()).unwrap_or_default(),
+    };
+    let mut failed: Result<()> = Ok(());
+    let mut visit = |key: &[u8], pk: &[u8], payload: &EntryPayload| {
+        rows_read.add(1);
+        let pushed = out.push_row(|b| {
+            for (i, source) in sources.iter().enumerate() {
+                let (bytes, orders, p) = match *source {
+                    EntryColumn::Key(p) => (key, &key_orders, p),
+                    EntryColumn::PrimaryKey(p) => (pk, &pk_orders, p),
+                    EntryColumn::Covered(p) => {
+                        let v = payload.covered.as_ref().and_then(|c| c.get(p));
+                        b.append_column(i, v.map_or(ValueRef::Null, ValueRef::from))?;
+                        continue;
+                    }
+                    EntryColumn::Unread => {
+                        b.append_column(i, ValueRef::Null)?;
+                        continue;
+                    }
+                };
+                let value = key_value(bytes, orders, p).map_err(store_err)?;
+                b.append_column(i, value.as_ref())?;
+            }
+            b.end_row();
+            Ok(())
+        });
+        match pushed {
+            Ok(more) => Ok(more),
+            Err(e) => {
+                failed = Err(e);
+                Ok(false)
+            }
+        }
+    };
+    // Several ranges only ever split a walk of one key range (`split_across`).
+    if spec.ranges.len() > 1 {
+        reader.visit_entries_within(&path, range, &mut visit)
+    } else {
+        reader.visit_entries(&path, &mut visit)
+    }
+    .map_err(store_err)?;
+    failed?;
+    Ok(true)
 }
 
 /// The values of the columns read, from the values of an index's leading key columns.

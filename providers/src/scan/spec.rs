@@ -190,14 +190,14 @@ impl ScanSpec {
 
     /// True when the store answers the scan from its per-value counters instead of walking
     /// entries (`read=counters`): a count, a DISTINCT or a facet walk that
-    /// [`indexed_store::counts::answer`] accepts.
+    /// [`indexed_store::counters_answer`] accepts.
     pub(super) fn reads_counters(&self) -> bool {
         let counted = match self.mode {
             ScanMode::Covered if self.counts_only() => Some(0),
             ScanMode::Distinct(n) | ScanMode::Facets { columns: n, .. } => Some(n),
             _ => None,
         };
-        counted.is_some_and(|n| indexed_store::counts::answer(&self.schema, &self.path(), n))
+        counted.is_some_and(|n| indexed_store::counters_answer(&self.schema, &self.path(), n))
     }
 
     /// The types of the columns a batch is built with: the columns read, then any counts.
@@ -363,6 +363,29 @@ impl ScanSpec {
         Some((path, skipped))
     }
 
+    /// The range on the column after the equality prefix, as EXPLAIN shows it.
+    fn describe_range(&self) -> Option<String> {
+        let col = self.plan.key_columns.get(self.plan.equality_columns)?;
+        match &self.plan.path.range {
+            ColumnRange::All => None,
+            ColumnRange::StartsWith(pre) => Some(format!("range={col} LIKE '{pre}%'")),
+            ColumnRange::Between { lower, upper } => {
+                let lo = match lower {
+                    std::ops::Bound::Included(v) => format!("[{v}"),
+                    std::ops::Bound::Excluded(v) => format!("({v}"),
+                    std::ops::Bound::Unbounded => "(-inf".into(),
+                };
+                let hi = match upper {
+                    std::ops::Bound::Included(v) => format!("{v}]"),
+                    std::ops::Bound::Excluded(Value::Null) => "NULL)".into(),
+                    std::ops::Bound::Excluded(v) => format!("{v})"),
+                    std::ops::Bound::Unbounded => "+inf)".into(),
+                };
+                Some(format!("range={col} in {lo}, {hi}"))
+            }
+        }
+    }
+
     /// The one-line description EXPLAIN shows.
     pub(super) fn describe(&self) -> String {
         let s = self;
@@ -386,26 +409,7 @@ impl ScanSpec {
             };
             parts.push(format!("eq=[{}]", values.join(", ")));
         }
-        if let Some(col) = s.plan.key_columns.get(s.plan.equality_columns) {
-            match &p.range {
-                ColumnRange::All => {}
-                ColumnRange::StartsWith(pre) => parts.push(format!("range={col} LIKE '{pre}%'")),
-                ColumnRange::Between { lower, upper } => {
-                    let lo = match lower {
-                        std::ops::Bound::Included(v) => format!("[{v}"),
-                        std::ops::Bound::Excluded(v) => format!("({v}"),
-                        std::ops::Bound::Unbounded => "(-inf".into(),
-                    };
-                    let hi = match upper {
-                        std::ops::Bound::Included(v) => format!("{v}]"),
-                        std::ops::Bound::Excluded(Value::Null) => "NULL)".into(),
-                        std::ops::Bound::Excluded(v) => format!("{v})"),
-                        std::ops::Bound::Unbounded => "+inf)".into(),
-                    };
-                    parts.push(format!("range={col} in {lo}, {hi}"));
-                }
-            }
-        }
+        parts.extend(s.describe_range());
         if let Some(seek) = &p.seek {
             let op = match (seek.above, seek.inclusive) {
                 (false, false) => "<",

@@ -10,7 +10,7 @@ use arrow_flight::sql::{CommandGetCatalogs, CommandGetDbSchemas, CommandGetTable
 use datafusion::arrow::array::{RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::TableType;
-use providers::catalog::SYS_SCHEMA;
+use providers::SYS_SCHEMA;
 use providers::{Quiver, CATALOG_NAME};
 use tonic::Status;
 

@@ -13,6 +13,7 @@ mod errors;
 mod handles;
 mod limits;
 mod metadata;
+mod replies;
 mod service;
 
 use std::net::SocketAddr;

@@ -15,9 +15,6 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
@@ -27,24 +24,18 @@ use arrow_flight::sql::{
     DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
-    IpcMessage, SchemaAsIpc, Ticket,
+    Action, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
 };
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::ipc::writer::IpcWriteOptions;
-use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::runtime_env::RuntimeEnv;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::common::ParamValues;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use indexed_store::Database;
 use parking_lot::Mutex;
 use prost::Message;
-use providers::jobs_sql::runs_job_operation;
-use providers::{FileAccess, ForwardedHeaders, PreparedStatement, Quiver, SqlError};
+use providers::runs_job_operation;
+use providers::{FileAccess, ForwardedHeaders, PreparedStatement, Quiver};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -53,6 +44,11 @@ use super::errors::{internal, status};
 use super::handles::Registry;
 use super::limits::{bounded, Admission};
 use super::metadata;
+use super::replies::{
+    batches_reply, bind, collect_parameters, count_batch, count_of, execute, forwarded,
+    handle_text, info_for, one_batch, refuse_server_side_effects, schema_bytes, stream_batches,
+    DoGetStream,
+};
 use crate::params::number_placeholders;
 
 /// Open prepared statements one token may hold.
@@ -115,188 +111,6 @@ pub struct QuiverFlightSql {
     admission: Arc<Admission>,
     /// The files every session may read and write.
     files: FileAccess,
-}
-
-type DoGetStream =
-    Pin<Box<dyn Stream<Item = Result<arrow_flight::FlightData, Status>> + Send + 'static>>;
-
-fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
-    let IpcMessage(bytes) = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
-        .try_into()
-        .map_err(internal)?;
-    Ok(bytes)
-}
-
-fn info_for(
-    schema: &Schema,
-    ticket: Vec<u8>,
-    descriptor: FlightDescriptor,
-) -> Result<Response<FlightInfo>, Status> {
-    let info = FlightInfo::new()
-        .try_with_schema(schema)
-        .map_err(internal)?
-        .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
-        .with_descriptor(descriptor);
-    Ok(Response::new(info))
-}
-
-fn stream_batches(
-    schema: SchemaRef,
-    batches: impl Stream<Item = Result<RecordBatch, Status>> + Send + 'static,
-) -> DoGetStream {
-    Box::pin(
-        FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .build(batches.map_err(FlightError::from))
-            .map_err(Status::from),
-    )
-}
-
-/// A reply of one batch.
-fn one_batch(schema: SchemaRef, batch: RecordBatch) -> Result<Response<DoGetStream>, Status> {
-    batches_reply(schema, vec![batch])
-}
-
-/// A reply of batches at hand.
-fn batches_reply(
-    schema: SchemaRef,
-    batches: Vec<RecordBatch>,
-) -> Result<Response<DoGetStream>, Status> {
-    Ok(Response::new(stream_batches(
-        schema,
-        futures::stream::iter(batches.into_iter().map(Ok)),
-    )))
-}
-
-fn count_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new(
-        "count",
-        DataType::UInt64,
-        false,
-    )]))
-}
-
-/// The reply of a write: one row, the rows it changed.
-fn count_batch(count: u64) -> Result<RecordBatch, Status> {
-    let column: ArrayRef = Arc::new(UInt64Array::from(vec![count]));
-    RecordBatch::try_new(count_schema(), vec![column]).map_err(internal)
-}
-
-/// The rows of a result's `count` column, summed (DML), or 0.
-fn count_of(batches: &[RecordBatch]) -> u64 {
-    batches
-        .iter()
-        .filter(|b| b.num_columns() == 1 && b.schema().field(0).name() == "count")
-        .filter_map(|b| {
-            b.column(0)
-                .as_any()
-                .downcast_ref::<UInt64Array>()
-                .map(|a| a.iter().flatten().sum::<u64>())
-        })
-        .sum()
-}
-
-/// True for a statement that changes rows (DML; job functions are told apart by
-/// [`runs_job_operation`]).
-/// Refuses what must not run over the network: statements that change the session (shared
-/// by every client of a token), DataFusion's own DDL (external tables read the server's
-/// files) and COPY (writes them).
-fn refuse_server_side_effects(plan: &LogicalPlan) -> Result<(), Status> {
-    let what = match plan {
-        LogicalPlan::Statement(s) => s.name().to_owned(),
-        LogicalPlan::Ddl(d) => d.name().to_owned(),
-        // COPY reaches a plan only when the session's FileAccess allowed its file.
-        _ => return Ok(()),
-    };
-    Err(status(
-        SqlError::Unsupported {
-            what,
-            context: "over Flight SQL".into(),
-            instead: "the server's session is shared by every client of a token; use Flight SQL prepared statements for parameters, CREATE/DROP TABLE or INDEX for schema changes, and COPY for files (in the directory given to `quiver serve --files`)".into(),
-        }
-        .into(),
-    ))
-}
-
-/// The parameter sets bound to a prepared statement, one Vec per row.
-fn parameter_sets(batches: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>, Status> {
-    let mut sets = Vec::new();
-    for b in batches {
-        for row in 0..b.num_rows() {
-            let values = b
-                .columns()
-                .iter()
-                .map(|c| ScalarValue::try_from_array(c, row))
-                .collect::<Result<Vec<_>, DataFusionError>>()
-                .map_err(status)?;
-            sets.push(values);
-        }
-    }
-    Ok(sets)
-}
-
-/// The parameter values of each run: one per bound parameter set (or one empty set, for a
-/// statement without parameters).
-fn bind(
-    statement: &PreparedStatement,
-    parameters: &[RecordBatch],
-) -> Result<Vec<ParamValues>, Status> {
-    let wanted = statement.parameter_types().map_err(status)?.len();
-    if wanted == 0 {
-        return Ok(vec![ParamValues::List(Vec::new())]);
-    }
-    let sets = parameter_sets(parameters)?;
-    if sets.is_empty() {
-        return Err(Status::invalid_argument(format!(
-            "the statement has {wanted} parameter(s) and none were bound"
-        )));
-    }
-    sets.into_iter()
-        .map(|values| {
-            if values.len() != wanted {
-                return Err(Status::invalid_argument(format!(
-                    "the statement has {wanted} parameter(s), a set has {}",
-                    values.len()
-                )));
-            }
-            Ok(ParamValues::from(values))
-        })
-        .collect()
-}
-
-async fn collect_parameters(stream: PeekableFlightDataStream) -> Result<Vec<RecordBatch>, Status> {
-    // A DoPut may carry only the command (an empty message): no parameters then.
-    let messages = stream.try_filter(|m| futures::future::ready(!m.data_header.is_empty()));
-    let decoded =
-        FlightRecordBatchStream::new_from_flight_data(messages.map_err(FlightError::from));
-    decoded.try_collect().await.map_err(Status::from)
-}
-
-/// Runs a plan with an admitted query's runtime (its memory pool).
-async fn execute(
-    statement: &PreparedStatement,
-    params: ParamValues,
-    runtime: Arc<RuntimeEnv>,
-    headers: ForwardedHeaders,
-) -> DfResult<SendableRecordBatchStream> {
-    statement
-        .execute_forwarding(params, Some(runtime), headers)
-        .await
-}
-
-/// The call's headers, for the loaders of the tables a read needs (each passes on only the
-/// headers its table's `forward_headers` names).
-fn forwarded<T>(request: &Request<T>) -> ForwardedHeaders {
-    let headers = request
-        .metadata()
-        .clone()
-        .into_headers()
-        .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect();
-    ForwardedHeaders(headers)
 }
 
 impl QuiverFlightSql {
@@ -422,8 +236,8 @@ impl QuiverFlightSql {
     ) -> Result<Pending, Status> {
         let plan = statement.logical_plan();
         refuse_server_side_effects(&plan)?;
-        let write = providers::write_clauses::is_write(&plan);
-        if write && providers::write_clauses::returns_rows(&plan) {
+        let write = providers::is_write(&plan);
+        if write && providers::returns_rows(&plan) {
             // INSERT/UPDATE/DELETE ... RETURNING: written now, its rows read by the ticket.
             let batches = self.run_now(&statement, runs).await?;
             return Ok(Pending::Done(statement.schema(), batches));
@@ -501,10 +315,6 @@ impl QuiverFlightSql {
             bounded(stream, admitted),
         )))
     }
-}
-
-fn handle_text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[tonic::async_trait]

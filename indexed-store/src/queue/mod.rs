@@ -1,0 +1,12 @@
+//! The `jobs` table as a work queue: [`JobQueue`] (submit, claim with a lease, heartbeat,
+//! complete, fail, cancel, retention), what its handles share ([`Upkeep`]: admission, the
+//! earliest lease, compaction of the claim index), and [`Admission`], which lets only as
+//! many queue operations run at once as there are cores.
+
+mod admission;
+mod jobs;
+mod upkeep;
+
+pub use admission::{Admission, Admitted};
+pub use jobs::{JobQueue, NewJob, QueueConfig, QueueStat, Submitted};
+pub use upkeep::Upkeep;
