@@ -22,6 +22,7 @@ mod writes;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ use datafusion::catalog::MemTable;
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use indexed_store::workload::{accounts, accounts_schema};
-use indexed_store::{Database, Mutation};
+use indexed_store::{Database, Mutation, Row};
 use providers::convert::{arrow_schema, rows_to_batch};
 use providers::Quiver;
 
@@ -335,188 +336,12 @@ async fn main() {
         args.iterations
     );
     for &n in &args.rows {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let rows: Vec<_> = accounts(42, n).collect();
-
-        // Quiver, two ways, four indexes maintained, WAL on: `apply` (one atomic batch per
-        // call, the transactional write path) into a scratch database, then `load` (the bulk
-        // path: the next batch is encoded while the current one is written) into the database
-        // the queries run on.
-        let apply_ingest = {
-            let db = Database::open(dir.path().join("quiver-apply")).expect("open");
-            let store = db.create_table(accounts_schema()).expect("create accounts");
-            let batches: Vec<Vec<Mutation<_, _>>> = rows
-                .chunks(args.batch)
-                .map(|c| c.iter().cloned().map(Mutation::Insert).collect())
-                .collect();
-            let start = Instant::now();
-            for batch in batches {
-                store.apply(batch).expect("insert");
-            }
-            db.flush().expect("flush");
-            n as f64 / start.elapsed().as_secs_f64()
-        };
-        let db = Arc::new(Database::open(dir.path().join("quiver")).expect("open"));
-        let schema = accounts_schema();
-        let store = db.create_table(schema.clone()).expect("create accounts");
-        let load_rows = rows.clone();
-        let start = Instant::now();
-        store.load(load_rows, args.batch).expect("load");
-        db.flush().expect("flush");
-        let quiver_ingest = n as f64 / start.elapsed().as_secs_f64();
-        println!(
-            "{n} rows: Quiver ingest {quiver_ingest:.0} rows/s with load, {apply_ingest:.0} rows/s with apply ({} rows per batch, 4 indexes, WAL on)",
-            args.batch
-        );
-        if args.ingest_only {
-            continue;
+        if let Some(medians) = run_rows(n, &args, &mut json).await {
+            growth.push((n, medians));
         }
-        // Steady state for the reads: one compaction after the bulk load (not timed).
-        db.compact().expect("compact");
-
-        // SQLite.
-        let (sqlite, sqlite_ingest) =
-            sqlite::load(&dir.path().join("sqlite.db"), &rows, args.batch);
-
-        // The MemTable, two partitions.
-        let arrow = arrow_schema(&schema);
-        let types = schema.column_types();
-        let half = rows.len() / 2;
-        let parts: Vec<Vec<RecordBatch>> = [&rows[..half], &rows[half..]]
-            .iter()
-            .map(|part| {
-                part.chunks(8192)
-                    .map(|c| rows_to_batch(&arrow, &types, c).expect("batch"))
-                    .collect()
-            })
-            .collect();
-        drop(rows);
-        let mem_ctx = SessionContext::new();
-        mem_ctx
-            .register_table(
-                "accounts",
-                Arc::new(MemTable::try_new(arrow.clone(), parts).expect("memtable")),
-            )
-            .expect("register");
-
-        let quiver = Quiver::new(db.clone());
-        println!("\n### {n} rows\n");
-        println!(
-            "ingest rows/s: Quiver {quiver_ingest:.0} with load, {apply_ingest:.0} with apply (4 indexes, WAL on), SQLite {sqlite_ingest:.0} (3 indexes + tag table, WAL mode); Quiver on disk: {:.1} MiB\n",
-            db.backend().disk_size() as f64 / (1 << 20) as f64
-        );
-        println!("| query | rows | Quiver ms (p95) | Quiver prepared ms | Quiver unplanned ms | SQLite ms (p95) | SQLite prepared ms | MemTable ms (p95) | Quiver / SQLite | prepared / SQLite prepared | Quiver / MemTable |");
-        println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-        let mut medians = Vec::new();
-        let mut paired_lines = Vec::new();
-        for q in QUERIES.iter().filter(|q| {
-            args.only.is_empty() || args.only.iter().any(|o| q.name.contains(o.as_str()))
-        }) {
-            // The text as an application sends it: after the warm-up run, a plan-cache hit.
-            let quiv = time(args.iterations, || async {
-                quiver.query(q.sql).await.unwrap()
-            })
-            .await;
-            // The same text planned from scratch every time (no plan cache).
-            let planned = time(args.iterations, || async {
-                quiver.run_script(q.sql).await.unwrap()
-            })
-            .await;
-            let statement = quiver.prepare(q.prepared).await.expect("prepare");
-            let params: Vec<ScalarValue> = if q.param.is_empty() {
-                vec![]
-            } else {
-                vec![ScalarValue::Utf8(Some(q.param.to_owned()))]
-            };
-            let prep = time(args.iterations, || {
-                let (statement, params) = (&statement, params.clone());
-                async move { statement.query(params).await.unwrap() }
-            })
-            .await;
-            let mem = time(args.iterations, || async {
-                mem_ctx.sql(q.sql).await.unwrap().collect().await.unwrap()
-            })
-            .await;
-            let (lite, lite_prep) = sqlite::time(&sqlite, q.sqlite, args.iterations);
-            let mut lite_stmt = sqlite.prepare(q.sqlite).expect("prepare");
-            let pair = paired(
-                args.iterations,
-                || {
-                    let (statement, params) = (&statement, params.clone());
-                    async move { touch(&statement.query(params).await.unwrap()) }
-                },
-                // Run when called, so inside the timing, like the Quiver side.
-                || std::future::ready(sqlite::run_with(&mut lite_stmt, &[])),
-            )
-            .await;
-            assert_eq!(pair.a.rows, pair.b.rows, "{}: paired rows", q.name);
-            paired_lines.push(format!(
-                "| {} | {:.4} | {:.4} | {:.2} |",
-                q.name,
-                ms(pair.a.median),
-                ms(pair.b.median),
-                pair.ratio
-            ));
-            assert_eq!(
-                quiv.rows, mem.rows,
-                "{}: Quiver returned {} rows, the MemTable {}",
-                q.name, quiv.rows, mem.rows
-            );
-            assert_eq!(
-                quiv.rows, lite.rows,
-                "{}: Quiver returned {} rows, SQLite {}",
-                q.name, quiv.rows, lite.rows
-            );
-            println!(
-                "| {} | {} | {:.4} ({:.4}) | {:.4} | {:.3} | {:.4} ({:.4}) | {:.4} | {:.3} ({:.3}) | {:.2} | {:.2} | {:.2} |",
-                q.name,
-                quiv.rows,
-                ms(quiv.median),
-                ms(quiv.p95),
-                ms(prep.median),
-                ms(planned.median),
-                ms(lite.median),
-                ms(lite.p95),
-                ms(lite_prep.median),
-                ms(mem.median),
-                ms(mem.p95),
-                ms(quiv.median) / ms(lite.median),
-                ms(prep.median) / ms(lite_prep.median),
-                ms(quiv.median) / ms(mem.median),
-            );
-            medians.push(ms(quiv.median));
-            json.push(format!(
-                "{{\"rows\":{n},\"query\":\"{}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"quiver_prepared_median_ms\":{:.4},\"quiver_unplanned_median_ms\":{:.4},\"sqlite_median_ms\":{:.4},\"sqlite_p95_ms\":{:.4},\"sqlite_prepared_median_ms\":{:.4},\"paired_prepared_ratio\":{:.2},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"quiver_ingest_rows_per_s\":{:.0},\"quiver_apply_ingest_rows_per_s\":{:.0},\"sqlite_ingest_rows_per_s\":{:.0}}}",
-                q.name, quiv.rows, ms(quiv.median), ms(quiv.p95), ms(prep.median), ms(planned.median), ms(lite.median), ms(lite.p95), ms(lite_prep.median), pair.ratio, ms(mem.median), ms(mem.p95), quiver_ingest, apply_ingest, sqlite_ingest
-            ));
-        }
-        growth.push((n, medians));
-        println!("\nPrepared statements timed in alternation (one Quiver run, one SQLite run, {} times): medians, and the median of the per-pair ratios\n", args.iterations);
-        println!("| query | Quiver prepared ms | SQLite prepared ms | paired Quiver / SQLite |");
-        println!("|---|---:|---:|---:|");
-        for line in paired_lines {
-            println!("{line}");
-        }
-        if args.only.is_empty() || args.only.iter().any(|o| "pages".contains(o.as_str())) {
-            pages::report(&quiver, &sqlite, args.iterations).await;
-        }
-        writes::report(&quiver, &sqlite, args.writes).await;
-        println!("\nplan cache: {:?}", quiver.plan_cache().stats());
-        scan_rates(&db, &quiver, n).await;
     }
     if growth.len() > 1 && args.only.is_empty() {
-        let (first, last) = (&growth[0], &growth[growth.len() - 1]);
-        println!(
-            "\nQuiver latency growth from {} to {} rows ({}x the rows):\n",
-            first.0,
-            last.0,
-            last.0 / first.0.max(1)
-        );
-        println!("| query | growth |");
-        println!("|---|---:|");
-        for (i, q) in QUERIES.iter().enumerate() {
-            println!("| {} | {:.2}x |", q.name, last.1[i] / first.1[i]);
-        }
+        report_growth(&growth);
     }
     if args.jobs > 0 && !args.ingest_only {
         jobs::report(args.jobs, &args.job_workers);
@@ -529,5 +354,230 @@ async fn main() {
     }
     if let Some(path) = args.json {
         std::fs::write(&path, format!("[{}]\n", json.join(",\n"))).expect("write json");
+    }
+}
+
+/// How fast rows went in: Quiver's bulk path and its transactional one, and SQLite.
+struct Ingest {
+    load: f64,
+    apply: f64,
+    sqlite: f64,
+}
+
+/// Quiver, two ways, four indexes maintained, WAL on: `apply` (one atomic batch per call,
+/// the transactional write path) into a scratch database, then `load` (the bulk path: the
+/// next batch is encoded while the current one is written) into the database the queries
+/// run on. Returns that database and both rates (rows/s).
+fn ingest_quiver(dir: &Path, rows: &[Row], batch: usize) -> (Arc<Database>, f64, f64) {
+    let n = rows.len();
+    let apply_ingest = {
+        let db = Database::open(dir.join("quiver-apply")).expect("open");
+        let store = db.create_table(accounts_schema()).expect("create accounts");
+        let batches: Vec<Vec<Mutation<_, _>>> = rows
+            .chunks(batch)
+            .map(|c| c.iter().cloned().map(Mutation::Insert).collect())
+            .collect();
+        let start = Instant::now();
+        for batch in batches {
+            store.apply(batch).expect("insert");
+        }
+        db.flush().expect("flush");
+        n as f64 / start.elapsed().as_secs_f64()
+    };
+    let db = Arc::new(Database::open(dir.join("quiver")).expect("open"));
+    let store = db
+        .create_table(accounts_schema())
+        .expect("create accounts");
+    let load_rows = rows.to_vec();
+    let start = Instant::now();
+    store.load(load_rows, batch).expect("load");
+    db.flush().expect("flush");
+    let quiver_ingest = n as f64 / start.elapsed().as_secs_f64();
+    (db, quiver_ingest, apply_ingest)
+}
+
+/// The rows in a DataFusion MemTable of two partitions, as table `accounts`.
+fn memtable(rows: &[Row]) -> SessionContext {
+    let schema = accounts_schema();
+    let arrow = arrow_schema(&schema);
+    let types = schema.column_types();
+    let half = rows.len() / 2;
+    let parts: Vec<Vec<RecordBatch>> = [&rows[..half], &rows[half..]]
+        .iter()
+        .map(|part| {
+            part.chunks(8192)
+                .map(|c| rows_to_batch(&arrow, &types, c).expect("batch"))
+                .collect()
+        })
+        .collect();
+    let mem_ctx = SessionContext::new();
+    mem_ctx
+        .register_table(
+            "accounts",
+            Arc::new(MemTable::try_new(arrow.clone(), parts).expect("memtable")),
+        )
+        .expect("register");
+    mem_ctx
+}
+
+/// Every measurement at `n` rows; the median of each query (None when only ingest ran).
+async fn run_rows(n: u64, args: &Args, json: &mut Vec<String>) -> Option<Vec<f64>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let rows: Vec<_> = accounts(42, n).collect();
+    let (db, load, apply) = ingest_quiver(dir.path(), &rows, args.batch);
+    println!(
+        "{n} rows: Quiver ingest {load:.0} rows/s with load, {apply:.0} rows/s with apply ({} rows per batch, 4 indexes, WAL on)",
+        args.batch
+    );
+    if args.ingest_only {
+        return None;
+    }
+    // Steady state for the reads: one compaction after the bulk load (not timed).
+    db.compact().expect("compact");
+    let (sqlite, sqlite_ingest) = sqlite::load(&dir.path().join("sqlite.db"), &rows, args.batch);
+    let mem_ctx = memtable(&rows);
+    drop(rows);
+    let ingest = Ingest {
+        load,
+        apply,
+        sqlite: sqlite_ingest,
+    };
+    let quiver = Quiver::new(db.clone());
+    println!("\n### {n} rows\n");
+    println!(
+        "ingest rows/s: Quiver {:.0} with load, {:.0} with apply (4 indexes, WAL on), SQLite {:.0} (3 indexes + tag table, WAL mode); Quiver on disk: {:.1} MiB\n",
+        ingest.load,
+        ingest.apply,
+        ingest.sqlite,
+        db.backend().disk_size() as f64 / (1 << 20) as f64
+    );
+    println!("| query | rows | Quiver ms (p95) | Quiver prepared ms | Quiver unplanned ms | SQLite ms (p95) | SQLite prepared ms | MemTable ms (p95) | Quiver / SQLite | prepared / SQLite prepared | Quiver / MemTable |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut medians = Vec::new();
+    let mut paired_lines = Vec::new();
+    for q in QUERIES.iter().filter(|q| {
+        args.only.is_empty() || args.only.iter().any(|o| q.name.contains(o.as_str()))
+    }) {
+        let (median, paired_line, json_line) =
+            time_query(q, &quiver, &sqlite, &mem_ctx, args.iterations, n, &ingest).await;
+        medians.push(median);
+        paired_lines.push(paired_line);
+        json.push(json_line);
+    }
+    println!("\nPrepared statements timed in alternation (one Quiver run, one SQLite run, {} times): medians, and the median of the per-pair ratios\n", args.iterations);
+    println!("| query | Quiver prepared ms | SQLite prepared ms | paired Quiver / SQLite |");
+    println!("|---|---:|---:|---:|");
+    for line in paired_lines {
+        println!("{line}");
+    }
+    if args.only.is_empty() || args.only.iter().any(|o| "pages".contains(o.as_str())) {
+        pages::report(&quiver, &sqlite, args.iterations).await;
+    }
+    writes::report(&quiver, &sqlite, args.writes).await;
+    println!("\nplan cache: {:?}", quiver.plan_cache().stats());
+    scan_rates(&db, &quiver, n).await;
+    Some(medians)
+}
+
+/// One reference query timed every way, its row printed: its median as SQL text, its line
+/// of the paired table, and its JSON record.
+async fn time_query(
+    q: &Query,
+    quiver: &Quiver,
+    sqlite: &rusqlite::Connection,
+    mem_ctx: &SessionContext,
+    iterations: usize,
+    n: u64,
+    ingest: &Ingest,
+) -> (f64, String, String) {
+    // The text as an application sends it: after the warm-up run, a plan-cache hit.
+    let quiv = time(iterations, || async { quiver.query(q.sql).await.unwrap() }).await;
+    // The same text planned from scratch every time (no plan cache).
+    let planned = time(iterations, || async {
+        quiver.run_script(q.sql).await.unwrap()
+    })
+    .await;
+    let statement = quiver.prepare(q.prepared).await.expect("prepare");
+    let params: Vec<ScalarValue> = if q.param.is_empty() {
+        vec![]
+    } else {
+        vec![ScalarValue::Utf8(Some(q.param.to_owned()))]
+    };
+    let prep = time(iterations, || {
+        let (statement, params) = (&statement, params.clone());
+        async move { statement.query(params).await.unwrap() }
+    })
+    .await;
+    let mem = time(iterations, || async {
+        mem_ctx.sql(q.sql).await.unwrap().collect().await.unwrap()
+    })
+    .await;
+    let (lite, lite_prep) = sqlite::time(sqlite, q.sqlite, iterations);
+    let mut lite_stmt = sqlite.prepare(q.sqlite).expect("prepare");
+    let pair = paired(
+        iterations,
+        || {
+            let (statement, params) = (&statement, params.clone());
+            async move { touch(&statement.query(params).await.unwrap()) }
+        },
+        // Run when called, so inside the timing, like the Quiver side.
+        || std::future::ready(sqlite::run_with(&mut lite_stmt, &[])),
+    )
+    .await;
+    assert_eq!(pair.a.rows, pair.b.rows, "{}: paired rows", q.name);
+    let paired_line = format!(
+        "| {} | {:.4} | {:.4} | {:.2} |",
+        q.name,
+        ms(pair.a.median),
+        ms(pair.b.median),
+        pair.ratio
+    );
+    assert_eq!(
+        quiv.rows, mem.rows,
+        "{}: Quiver returned {} rows, the MemTable {}",
+        q.name, quiv.rows, mem.rows
+    );
+    assert_eq!(
+        quiv.rows, lite.rows,
+        "{}: Quiver returned {} rows, SQLite {}",
+        q.name, quiv.rows, lite.rows
+    );
+    println!(
+        "| {} | {} | {:.4} ({:.4}) | {:.4} | {:.3} | {:.4} ({:.4}) | {:.4} | {:.3} ({:.3}) | {:.2} | {:.2} | {:.2} |",
+        q.name,
+        quiv.rows,
+        ms(quiv.median),
+        ms(quiv.p95),
+        ms(prep.median),
+        ms(planned.median),
+        ms(lite.median),
+        ms(lite.p95),
+        ms(lite_prep.median),
+        ms(mem.median),
+        ms(mem.p95),
+        ms(quiv.median) / ms(lite.median),
+        ms(prep.median) / ms(lite_prep.median),
+        ms(quiv.median) / ms(mem.median),
+    );
+    let json_line = format!(
+        "{{\"rows\":{n},\"query\":\"{}\",\"result_rows\":{},\"quiver_median_ms\":{:.4},\"quiver_p95_ms\":{:.4},\"quiver_prepared_median_ms\":{:.4},\"quiver_unplanned_median_ms\":{:.4},\"sqlite_median_ms\":{:.4},\"sqlite_p95_ms\":{:.4},\"sqlite_prepared_median_ms\":{:.4},\"paired_prepared_ratio\":{:.2},\"memtable_median_ms\":{:.4},\"memtable_p95_ms\":{:.4},\"quiver_ingest_rows_per_s\":{:.0},\"quiver_apply_ingest_rows_per_s\":{:.0},\"sqlite_ingest_rows_per_s\":{:.0}}}",
+        q.name, quiv.rows, ms(quiv.median), ms(quiv.p95), ms(prep.median), ms(planned.median), ms(lite.median), ms(lite.p95), ms(lite_prep.median), pair.ratio, ms(mem.median), ms(mem.p95), ingest.load, ingest.apply, ingest.sqlite
+    );
+    (ms(quiv.median), paired_line, json_line)
+}
+
+/// How each query's median grew from the first row count measured to the last.
+fn report_growth(growth: &[(u64, Vec<f64>)]) {
+    let (first, last) = (&growth[0], &growth[growth.len() - 1]);
+    println!(
+        "\nQuiver latency growth from {} to {} rows ({}x the rows):\n",
+        first.0,
+        last.0,
+        last.0 / first.0.max(1)
+    );
+    println!("| query | growth |");
+    println!("|---|---:|");
+    for (i, q) in QUERIES.iter().enumerate() {
+        println!("| {} | {:.2}x |", q.name, last.1[i] / first.1[i]);
     }
 }

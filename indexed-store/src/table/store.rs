@@ -172,7 +172,8 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         self.apply(vs.into_iter().map(Mutation::Insert).collect())
     }
 
-    /// Applies the mutations in order, as one atomic write: either every one takes effect
+    /// The resume point over the entries of `index` that start with `prefix`, shared by
+    /// every caller asking for the same one.
     pub fn resume_point(&self, index: &str, prefix: Vec<Value>) -> StoreResult<Arc<ResumePoint>> {
         let def = self.definition();
         let position = def.index_position(index)?;

@@ -27,6 +27,7 @@ enum Attempt<'p> {
 }
 
 impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
+    /// Applies the mutations in order, as one atomic write: either every one takes effect
     /// with all its index entries, or (on the first error) nothing is written.
     pub fn apply(&self, mutations: Vec<Mutation<K, V>>) -> StoreResult<WriteOutcome> {
         if mutations.is_empty() {
@@ -139,8 +140,6 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         Ok(())
     }
 
-    /// The resume point over the entries of `index` that start with `prefix`, shared by
-    /// every caller asking for the same one.
     /// The lock stripes of every primary key and claimed unique value of a batch.
     fn stripes_of(&self, parts: &Partitions, prepared: &[Prepared<V>]) -> BTreeSet<usize> {
         let mut stripes = BTreeSet::new();

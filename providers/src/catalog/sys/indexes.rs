@@ -9,7 +9,7 @@ use datafusion::error::Result;
 
 use super::{SysContext, SysTable};
 
-/// `sys.indexes`.
+/// `sys.indexes`: one row per index of every table (primary keys included).
 pub(super) struct Indexes;
 
 impl SysTable for Indexes {

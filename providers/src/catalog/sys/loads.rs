@@ -11,7 +11,8 @@ use datafusion::error::Result;
 use super::{SysContext, SysTable};
 use crate::error::store_err;
 
-/// `sys.loads`.
+/// `sys.loads`: per table with a loader and key, when it was loaded, how many rows, and
+/// the last failure.
 pub(super) struct Loads;
 
 impl SysTable for Loads {

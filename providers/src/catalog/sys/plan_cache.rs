@@ -9,7 +9,7 @@ use datafusion::error::Result;
 
 use super::{SysContext, SysTable};
 
-/// `sys.plan_cache`.
+/// `sys.plan_cache`: one row per cached statement, most recently used first.
 pub(super) struct PlanCacheTable;
 
 impl SysTable for PlanCacheTable {

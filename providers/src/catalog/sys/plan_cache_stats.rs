@@ -9,7 +9,7 @@ use datafusion::error::Result;
 
 use super::{SysContext, SysTable};
 
-/// `sys.plan_cache_stats`.
+/// `sys.plan_cache_stats`: the cache's counters, one row.
 pub(super) struct PlanCacheStatsTable;
 
 impl SysTable for PlanCacheStatsTable {

@@ -12,7 +12,8 @@ use datafusion::error::Result;
 use super::{SysContext, SysTable};
 use crate::error::store_err;
 
-/// `sys.queues`.
+/// `sys.queues`: jobs per queue and status, counted from the `jobs_ready` index, and for
+/// queued jobs the oldest one's creation time and age.
 pub(super) struct Queues;
 
 impl SysTable for Queues {
