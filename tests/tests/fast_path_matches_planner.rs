@@ -382,6 +382,12 @@ async fn distinct_and_facets_run_on_the_fast_path_unless_their_filters_keep_it_f
             "SELECT DISTINCT contacts_count FROM t WHERE status = $1",
             vec![ScalarValue::from("active")],
         ),
+        // The range column is read for the key range, not output: one row, not one per
+        // contacts_count (the fast path once skipped over both).
+        (
+            "SELECT DISTINCT status FROM t WHERE status = $1 AND contacts_count >= $2",
+            vec![ScalarValue::from("active"), ScalarValue::from(3i64)],
+        ),
         ("SELECT status, count(*) FROM t GROUP BY status", vec![]),
         (
             "SELECT count(*) AS n, contacts_count FROM t WHERE status = $1 GROUP BY contacts_count",

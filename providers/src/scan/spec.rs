@@ -63,6 +63,9 @@ pub(crate) struct ScanSpec {
     pub offset: usize,
     /// Primary-key ranges, one per partition (one unbounded range for a single partition).
     pub ranges: Vec<KeyRange>,
+    /// Planned in a transaction: the scan reads its snapshot with its pending writes merged
+    /// in (EXPLAIN says so).
+    pub in_transaction: bool,
 }
 
 /// The keys a skip scan can walk, each with its key columns: the primary key (None), then
@@ -311,10 +314,13 @@ impl ScanSpec {
         if spec.fetch.is_some() || spec.schema.ttl.is_some() {
             return None;
         }
+        // The columns the scan outputs are the distinct ones: a column read only for a
+        // filter the key range answers is not (counting it made `DISTINCT a ... WHERE a = 1
+        // AND b > 2` skip over distinct (a, b) instead, one row per b).
         let wanted: Vec<String> = spec
-            .read_columns
+            .projection
             .iter()
-            .map(|&c| spec.schema.columns[c].name.clone())
+            .map(|&p| spec.schema.columns[spec.read_columns[p]].name.clone())
             .collect();
         let scalar = |c: &String| {
             spec.schema
@@ -446,6 +452,9 @@ impl ScanSpec {
         }
         if s.reads_counters() {
             parts.push("read=counters".into());
+        }
+        if s.in_transaction {
+            parts.push("pending=merged".into());
         }
         let residual: Vec<String> = s
             .residual()
