@@ -310,6 +310,59 @@ pub trait ReadView: Send + Sync {
     }
 }
 
+/// A shared view reads as the view it shares.
+impl<T: ReadView + ?Sized> ReadView for Arc<T> {
+    fn get(&self, partition: &str, key: &[u8]) -> KvResult<Option<Vec<u8>>> {
+        (**self).get(partition, key)
+    }
+
+    fn multi_get(&self, partition: &str, keys: &[Vec<u8>]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        (**self).multi_get(partition, keys)
+    }
+
+    fn scan(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+    ) -> KvResult<KvIter<'_>> {
+        (**self).scan(partition, range, direction)
+    }
+
+    fn visit(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> KvResult<()> {
+        (**self).visit(partition, range, direction, visit)
+    }
+
+    fn visit_skipping(
+        &self,
+        partition: &str,
+        range: &KeyRange,
+        direction: Direction,
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> Step,
+    ) -> KvResult<()> {
+        (**self).visit_skipping(partition, range, direction, visit)
+    }
+
+    fn approximate_size(&self, partition: &str, start: &[u8], end: &[u8]) -> KvResult<u64> {
+        (**self).approximate_size(partition, start, end)
+    }
+
+    fn visit_many(
+        &self,
+        partition: &str,
+        keys: &[&[u8]],
+        visit: &mut dyn FnMut(usize, Option<&[u8]>),
+    ) -> KvResult<()> {
+        (**self).visit_many(partition, keys, visit)
+    }
+}
+
 /// An ordered key-value store with named partitions.
 ///
 /// Backends are shared between threads (`&self` methods, `Send + Sync`); a write batch is

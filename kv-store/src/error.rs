@@ -25,6 +25,10 @@ pub enum KvError {
         source: rocksdb::Error,
     },
 
+    /// An operation the caller may not make here (a range delete inside a transaction).
+    #[error("not supported: {0}")]
+    Unsupported(String),
+
     /// Opening the database directory failed before RocksDB was reached.
     #[error("cannot open database at '{path}': {source}")]
     Open {

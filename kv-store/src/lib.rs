@@ -8,8 +8,11 @@
 pub mod backend;
 pub mod error;
 pub mod memory;
+pub mod overlay;
 pub mod range;
+pub mod reads;
 pub mod rocks;
+pub mod versions;
 
 pub use backend::{
     decode_counter, BatchOp, Direction, KvIter, KvPair, ReadView, Step, StorageBackend, WriteBatch,
@@ -17,5 +20,8 @@ pub use backend::{
 };
 pub use error::{KvError, KvResult};
 pub use memory::MemoryBackend;
+pub use overlay::{Overlay, Pending, PendingWrites};
 pub use range::KeyRange;
+pub use reads::{ReadSet, Recording};
 pub use rocks::{Durability, RocksBackend, RocksOptions};
+pub use versions::{Versioned, Versions};
