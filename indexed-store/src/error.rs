@@ -260,6 +260,44 @@ pub enum StoreError {
     #[error("corrupt key: {0}")]
     Codec(#[from] CodecError),
 
+    /// A transaction's commit (or a write inside it) would lose another transaction's
+    /// change, or under SERIALIZABLE read what another one changed. Nothing was written:
+    /// roll back and run the transaction again.
+    #[error(
+        "could not serialize access to '{table}': {reason}; roll back and retry the transaction"
+    )]
+    SerializationFailure {
+        /// The table.
+        table: String,
+        /// What changed.
+        reason: String,
+    },
+
+    /// A transaction's pending writes passed its cap: it was rolled back and its memory
+    /// freed. Commit in smaller transactions.
+    #[error("the transaction's pending writes passed {limit} bytes; it was rolled back (commit in smaller transactions)")]
+    TransactionTooLarge {
+        /// The cap, in bytes.
+        limit: usize,
+    },
+
+    /// A statement of the transaction failed before: only ROLLBACK (or ROLLBACK TO a
+    /// savepoint) is accepted now.
+    #[error("the transaction is aborted ({0}): statements are refused until ROLLBACK")]
+    TransactionFailed(String),
+
+    /// The transaction is over (committed or rolled back); begin a new one.
+    #[error("the transaction is over ({0})")]
+    TransactionClosed(String),
+
+    /// ROLLBACK TO or RELEASE named no savepoint of the transaction.
+    #[error("no savepoint '{0}' in this transaction")]
+    UnknownSavepoint(String),
+
+    /// A write in a READ ONLY transaction.
+    #[error("cannot write table '{0}' in a READ ONLY transaction")]
+    ReadOnlyTransaction(String),
+
     /// A background task failed (spawn_blocking join error).
     #[error("background task failed: {0}")]
     Task(String),

@@ -21,7 +21,7 @@
 //!    split points; and [`RowAccess`], any table as rows.
 //! 6. [`queue`]: the `jobs` table as a work queue.
 //! 7. [`database`]: a [`Database`], the catalog of tables on one backend, opened and
-//!    upgraded as a whole.
+//!    upgraded as a whole, and its [`Transaction`]s.
 //!
 //! `workload` generates the reference `accounts` workload for the demo, tests and
 //! benchmarks.
@@ -56,8 +56,8 @@ pub use access::{
     ColumnPredicate, ColumnRange, OrderKey, Predicate, Seek,
 };
 pub use database::{
-    Database, LoadRecord, Maintenance, MaintenanceReport, MaintenanceSettings, RowStore,
-    TableChange,
+    Database, Isolation, LoadRecord, Maintenance, MaintenanceReport, MaintenanceSettings, RowStore,
+    TableChange, Transaction, TransactionInfo, TransactionOptions, TransactionStatus,
 };
 pub use encoding::{
     compare, describe, fit_decimal, integral, ColumnType, EntryPayload, ListRef, SortOrder, Value,

@@ -4,11 +4,12 @@
 use std::any::{Any, TypeId};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use kv_store::StorageBackend;
+use kv_store::{StorageBackend, Versions};
 use parking_lot::{Mutex, RwLock};
 
+use super::transaction::Transaction;
 use crate::encoding::Value;
 use crate::error::StoreResult;
 use crate::queue::{JobQueue, QueueConfig, Upkeep};
@@ -37,6 +38,13 @@ pub struct Database {
     pub(super) catalog_version: AtomicU64,
     /// State that layers above keep per database (see [`Database::extension`]).
     pub(super) extensions: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The recent writes every open transaction checks its commit against.
+    pub(super) versions: Arc<Versions>,
+    /// SERIALIZABLE commits check their reads and write one at a time.
+    pub(super) serializable_commits: Mutex<()>,
+    /// Open transactions, for `sys.transactions`.
+    pub(super) transactions: Mutex<BTreeMap<u64, Weak<Transaction>>>,
+    pub(super) next_transaction: AtomicU64,
 }
 
 /// A catalog change in progress: holds the DDL lock and bumps the catalog version when it

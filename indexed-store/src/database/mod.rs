@@ -14,9 +14,13 @@ mod handle;
 mod loads;
 mod maintenance;
 mod open;
+mod transaction;
 mod upgrade;
 
 pub use alter::TableChange;
 pub use handle::{Database, RowStore, SYSTEM_TABLES};
 pub use loads::{LoadRecord, LOAD_FORMAT};
 pub use maintenance::{Maintenance, MaintenanceReport, MaintenanceSettings};
+pub use transaction::{
+    Isolation, Transaction, TransactionInfo, TransactionOptions, TransactionStatus,
+};

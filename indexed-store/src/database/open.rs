@@ -7,7 +7,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use kv_store::{Direction, KeyRange, MemoryBackend, RocksBackend, RocksOptions, StorageBackend};
+use kv_store::{
+    Direction, KeyRange, MemoryBackend, RocksBackend, RocksOptions, StorageBackend, Versioned,
+    Versions,
+};
 use parking_lot::{Mutex, RwLock};
 
 use super::handle::{Database, RowStore};
@@ -42,6 +45,9 @@ impl Database {
     /// Opens the database held by a backend: loads every table of the catalog and drops
     /// partitions no table owns (left by a crash during CREATE or DROP).
     pub fn on(backend: Arc<dyn StorageBackend>) -> StoreResult<Self> {
+        // Every write goes through the versions, which open transactions check.
+        let versions = Arc::new(Versions::default());
+        let backend: Arc<dyn StorageBackend> = Arc::new(Versioned::new(backend, versions.clone()));
         backend.create_partition(CATALOG)?;
         check_record_format(&backend)?;
         let mut tables = BTreeMap::new();
@@ -80,6 +86,10 @@ impl Database {
             ddl: Mutex::new(()),
             catalog_version: AtomicU64::new(0),
             extensions: Mutex::default(),
+            versions,
+            serializable_commits: Mutex::new(()),
+            transactions: Mutex::default(),
+            next_transaction: AtomicU64::new(0),
         };
         db.drop_orphans()?;
         Ok(db)

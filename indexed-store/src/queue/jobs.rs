@@ -32,7 +32,7 @@ use crate::access::AccessPath;
 use crate::encoding::Value;
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{Job, CANCELLED, FAILED, QUEUED, RUNNING, SUCCEEDED};
-use crate::table::{IndexedEntityStore, Mutation, ResumePoint};
+use crate::table::{IndexedEntityStore, Mutation, ResumePoint, Staging, WriteOutcome};
 
 const MICROS: i64 = 1_000_000;
 
@@ -118,6 +118,8 @@ pub struct JobQueue {
     store: Arc<IndexedEntityStore<String, Job>>,
     config: QueueConfig,
     upkeep: Arc<Upkeep>,
+    /// The transaction its operations belong to (see [`JobQueue::in_transaction`]).
+    tx: Option<Arc<dyn Staging>>,
 }
 
 /// Distinguishes job ids made in the same microsecond.
@@ -152,6 +154,53 @@ impl JobQueue {
             store,
             config,
             upkeep,
+            tx: None,
+        }
+    }
+
+    /// The same queue, its operations part of the transaction `tx`:
+    ///
+    /// - a submit is staged: claimable once the transaction commits, gone if it rolls back;
+    /// - heartbeat, complete, fail and cancel are staged on the job as it is now, and the
+    ///   commit fails if the job changed meanwhile (its lease expired and another worker
+    ///   claimed it): the job's outcome and the rows the worker wrote commit together or not
+    ///   at all;
+    /// - a claim takes effect at once (another worker must not get the job), and is given
+    ///   back if the transaction rolls back or is abandoned, its attempt not counted.
+    pub fn in_transaction(&self, tx: Arc<dyn Staging>) -> JobQueue {
+        JobQueue {
+            tx: Some(tx),
+            ..self.clone()
+        }
+    }
+
+    /// The same queue outside any transaction.
+    fn autocommit(&self) -> JobQueue {
+        JobQueue {
+            tx: None,
+            ..self.clone()
+        }
+    }
+
+    /// Inserts jobs: staged in the transaction, or written.
+    fn insert_jobs(&self, jobs: Vec<Job>) -> StoreResult<()> {
+        let mutations: Vec<Mutation<String, Job>> =
+            jobs.into_iter().map(Mutation::Insert).collect();
+        match &self.tx {
+            Some(tx) => self.store.apply_staged(&**tx, mutations).map(|_| ()),
+            None => self.store.apply(mutations).map(|_| ()),
+        }
+    }
+
+    /// A read-modify-write of jobs (see `IndexedEntityStore::apply_decided`); in a
+    /// transaction, staged on the jobs as they are now.
+    fn decided<F>(&self, ids: &[String], decide: F) -> StoreResult<WriteOutcome>
+    where
+        F: FnMut(&String, Option<&Job>) -> StoreResult<Vec<Mutation<String, Job>>>,
+    {
+        match &self.tx {
+            Some(tx) => self.store.apply_decided_staged(&**tx, ids, true, decide),
+            None => self.store.apply_decided(ids, decide),
         }
     }
 
@@ -183,7 +232,10 @@ impl JobQueue {
     /// The job an idempotency key made, if any.
     pub fn by_idempotency_key(&self, key: &str) -> StoreResult<Option<Job>> {
         let path = AccessPath::index("jobs_idempotency_key").eq(vec![text(key)]);
-        let reader = self.store.reader();
+        let reader = match &self.tx {
+            Some(tx) => self.store.reader_on(tx.view()),
+            None => self.store.reader(),
+        };
         let found = reader.records(&path)?.next().transpose()?;
         Ok(found.map(|(_, job)| job))
     }
@@ -206,7 +258,7 @@ impl JobQueue {
                 });
             }
         }
-        match self.store.insert(job.clone()) {
+        match self.insert_jobs(vec![job.clone()]) {
             Ok(()) => Ok(Submitted { job, created: true }),
             Err(StoreError::UniqueViolation { index, .. }) if index == "jobs_idempotency_key" => {
                 self.submitted_by(job.idempotency_key.as_deref().unwrap_or_default())
@@ -250,8 +302,8 @@ impl JobQueue {
             .filter(|(_, created)| *created)
             .map(|(j, _)| j.clone())
             .collect();
-        match self.store.insert_many(fresh) {
-            Ok(_) => Ok(out
+        match self.insert_jobs(fresh) {
+            Ok(()) => Ok(out
                 .into_iter()
                 .map(|(job, created)| Submitted { job, created })
                 .collect()),
@@ -475,7 +527,45 @@ impl JobQueue {
             self.upkeep.lease_granted(expiry);
         }
         self.upkeep.claimed(&self.store, claimed.len());
+        if let Some(tx) = &self.tx {
+            // The claim took effect at once; a rollback gives the jobs back.
+            let queue = self.autocommit();
+            let taken: Vec<(String, i64)> = claimed
+                .iter()
+                .map(|j| (j.job_id.clone(), j.attempts))
+                .collect();
+            let worker = worker.to_owned();
+            tx.on_rollback(Box::new(move || {
+                // Best effort: a job whose lease moved on since is left as it is.
+                let _ = queue.unclaim(&taken, &worker);
+            }));
+        }
         Ok(claimed)
+    }
+
+    /// Gives claimed jobs back to their queue, their attempts not counted, when `worker`
+    /// still holds them with the attempt it claimed (`started_at` is cleared).
+    fn unclaim(&self, jobs: &[(String, i64)], worker: &str) -> StoreResult<WriteOutcome> {
+        let attempts: std::collections::HashMap<&str, i64> =
+            jobs.iter().map(|(id, a)| (id.as_str(), *a)).collect();
+        let ids: Vec<String> = jobs.iter().map(|(id, _)| id.clone()).collect();
+        self.store.apply_decided(&ids, |id, current| {
+            let Some(job) = current.filter(|j| {
+                j.status == RUNNING
+                    && j.lease_owner.as_deref() == Some(worker)
+                    && Some(&j.attempts) == attempts.get(id.as_str())
+            }) else {
+                return Ok(Vec::new());
+            };
+            Ok(vec![Mutation::Update(Job {
+                status: QUEUED.into(),
+                attempts: job.attempts - 1,
+                started_at: None,
+                lease_owner: None,
+                lease_expires_at: None,
+                ..job.clone()
+            })])
+        })
     }
 
     /// Puts expired leases back in their queues when the earliest lease known has passed
@@ -518,16 +608,15 @@ impl JobQueue {
         let mut result: Option<Job> = None;
         let _admitted = self.admitted();
         let now = self.now();
-        self.store
-            .apply_decided(std::slice::from_ref(&id), |_, current| {
-                let job = current.ok_or_else(|| StoreError::NotFound {
-                    table: "jobs".into(),
-                    key: format!("'{job_id}'"),
-                })?;
-                let next = change(job, now)?;
-                result = Some(next.clone());
-                Ok(vec![Mutation::Update(next)])
+        self.decided(std::slice::from_ref(&id), |_, current| {
+            let job = current.ok_or_else(|| StoreError::NotFound {
+                table: "jobs".into(),
+                key: format!("'{job_id}'"),
             })?;
+            let next = change(job, now)?;
+            result = Some(next.clone());
+            Ok(vec![Mutation::Update(next)])
+        })?;
         result.ok_or_else(|| StoreError::NotFound {
             table: "jobs".into(),
             key: format!("'{job_id}'"),
@@ -603,7 +692,7 @@ impl JobQueue {
         let _admitted = self.admitted();
         let now = self.now();
         let mut written: std::collections::HashMap<String, Job> = std::collections::HashMap::new();
-        self.store.apply_decided(&ids, |id, current| {
+        self.decided(&ids, |id, current| {
             let job = current.ok_or_else(|| StoreError::NotFound {
                 table: "jobs".into(),
                 key: format!("'{id}'"),

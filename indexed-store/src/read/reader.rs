@@ -49,6 +49,18 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
     }
 
+    /// A reader over `view`: a statement's snapshot, or a transaction's view (its snapshot
+    /// with its own writes).
+    pub fn reader_on(&self, view: Arc<dyn ReadView>) -> StoreReader<'static, K, V> {
+        let def = self.definition();
+        StoreReader {
+            view: Box::new(view),
+            parts: def.partitions().clone(),
+            def,
+            now: self.now(),
+        }
+    }
+
     /// The entity with this key (one read, no snapshot needed).
     pub fn get(&self, key: &K) -> StoreResult<Option<V>> {
         self.reader().get(key)

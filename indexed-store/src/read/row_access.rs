@@ -3,14 +3,14 @@
 
 use std::sync::Arc;
 
-use kv_store::{Direction, KeyRange};
+use kv_store::{Direction, KeyRange, ReadView};
 
 use super::reader::StoreReader;
 use crate::access::AccessPath;
 use crate::encoding::{describe, EntryPayload, RowRef, Value};
 use crate::error::{StoreError, StoreResult};
 use crate::schema::{Entity, EntityKey, LoaderSpec, Row, TableDefinition, TableSchema};
-use crate::table::{IndexedEntityStore, Mutation, VerifyReport, WriteOutcome};
+use crate::table::{IndexedEntityStore, Mutation, Staging, VerifyReport, WriteOutcome};
 
 /// Rows from one snapshot.
 pub trait RowReader {
@@ -77,13 +77,37 @@ pub trait RowAccess: Send + Sync {
     /// A reader over a fresh snapshot that threads can share: every one of them sees the
     /// same point in time.
     fn shared_reader(&self) -> Arc<dyn RowReader + Send + Sync>;
+    /// A reader over `view` (a statement's snapshot, or a transaction's view) that threads
+    /// can share.
+    fn shared_reader_on(&self, view: Arc<dyn ReadView>) -> Arc<dyn RowReader + Send + Sync>;
+    /// A snapshot of the database the table lives in, taken now: what every table of one
+    /// statement reads (all tables share one backend).
+    fn snapshot(&self) -> Arc<dyn ReadView>;
     /// Applies row mutations atomically (deletes by primary-key values).
     fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome>;
+    /// [`apply_rows`](Self::apply_rows) inside a transaction: staged, not written (see
+    /// [`IndexedEntityStore::apply_staged`]).
+    fn apply_rows_staged(
+        &self,
+        tx: &dyn Staging,
+        mutations: Vec<Mutation<Vec<Value>, Row>>,
+    ) -> StoreResult<WriteOutcome>;
     /// A read-modify-write of the rows with these primary-key values, as one atomic batch:
     /// `decide` sees each row's current version (None when gone) under its key's lock and
     /// returns what to write. See [`IndexedEntityStore::apply_decided`].
     fn apply_decided_rows(
         &self,
+        keys: &[Vec<Value>],
+        decide: &mut dyn FnMut(
+            &[Value],
+            Option<&Row>,
+        ) -> StoreResult<Vec<Mutation<Vec<Value>, Row>>>,
+    ) -> StoreResult<WriteOutcome>;
+    /// [`apply_decided_rows`](Self::apply_decided_rows) inside a transaction (see
+    /// [`IndexedEntityStore::apply_decided_staged`]).
+    fn apply_decided_rows_staged(
+        &self,
+        tx: &dyn Staging,
         keys: &[Vec<Value>],
         decide: &mut dyn FnMut(
             &[Value],
@@ -190,6 +214,14 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
         Arc::new(self.reader())
     }
 
+    fn shared_reader_on(&self, view: Arc<dyn ReadView>) -> Arc<dyn RowReader + Send + Sync> {
+        Arc::new(self.reader_on(view))
+    }
+
+    fn snapshot(&self) -> Arc<dyn ReadView> {
+        Arc::from(self.backend.snapshot())
+    }
+
     fn apply_rows(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> StoreResult<WriteOutcome> {
         let def = self.definition();
         let converted = mutations
@@ -197,6 +229,42 @@ impl<K: EntityKey, V: Entity> RowAccess for IndexedEntityStore<K, V> {
             .map(|m| typed_mutation(&def, m))
             .collect::<StoreResult<Vec<_>>>()?;
         self.apply(converted)
+    }
+
+    fn apply_rows_staged(
+        &self,
+        tx: &dyn Staging,
+        mutations: Vec<Mutation<Vec<Value>, Row>>,
+    ) -> StoreResult<WriteOutcome> {
+        let def = self.definition();
+        let converted = mutations
+            .into_iter()
+            .map(|m| typed_mutation(&def, m))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.apply_staged(tx, converted)
+    }
+
+    fn apply_decided_rows_staged(
+        &self,
+        tx: &dyn Staging,
+        keys: &[Vec<Value>],
+        decide: &mut dyn FnMut(
+            &[Value],
+            Option<&Row>,
+        ) -> StoreResult<Vec<Mutation<Vec<Value>, Row>>>,
+    ) -> StoreResult<WriteOutcome> {
+        let def = self.definition();
+        let typed: Vec<K> = keys
+            .iter()
+            .map(|k| typed_key(&def, k.clone()))
+            .collect::<StoreResult<_>>()?;
+        self.apply_decided_staged(tx, &typed, false, |key, current| {
+            let row = current.map(|v| def.to_row(v));
+            decide(&key.to_values(), row.as_ref())?
+                .into_iter()
+                .map(|m| typed_mutation(&def, m))
+                .collect()
+        })
     }
 
     fn apply_decided_rows(

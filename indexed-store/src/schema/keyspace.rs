@@ -60,6 +60,19 @@ impl Partition<'_> {
         name.starts_with("i/") || name.starts_with("x/") || Self::holds_counters(name)
     }
 
+    /// True for a partition of records.
+    pub(crate) fn is_records(name: &str) -> bool {
+        name.starts_with("t/")
+    }
+
+    /// The table a partition name belongs to (the whole name when it is no table's).
+    pub(crate) fn table_of(name: &str) -> &str {
+        match name.split_once('/') {
+            Some(("t" | "x" | "i" | "u" | "n", rest)) => rest.split('/').next().unwrap_or(rest),
+            _ => name,
+        }
+    }
+
     /// A partition of counters (RocksDB gives those a merge operator and small memtables).
     pub(crate) fn holds_counters(name: &str) -> bool {
         name.starts_with("n/")

@@ -17,6 +17,7 @@ mod load;
 mod locks;
 mod resume;
 mod seen_keys;
+mod staging;
 mod store;
 mod ttl;
 mod verify;
@@ -25,6 +26,7 @@ mod write;
 pub use counts::COUNTS_FORMAT;
 pub use load::DEFAULT_LOAD_BATCH;
 pub use resume::{ResumePoint, Walk};
+pub use staging::{Held, Participant, Staging};
 pub use store::{system_clock, system_now, Clock, IndexedEntityStore, Mutation, WriteOutcome};
 pub use verify::{Problem, VerifyReport};
 

@@ -65,13 +65,13 @@ impl WriteOutcome {
 /// A table of `V`s keyed by `K`, with secondary indexes, on any [`StorageBackend`].
 pub struct IndexedEntityStore<K, V> {
     pub(crate) backend: Arc<dyn StorageBackend>,
-    pub(crate) def: RwLock<Arc<TableDefinition<K, V>>>,
-    pub(crate) locks: KeyLocks,
+    pub(crate) def: Arc<RwLock<Arc<TableDefinition<K, V>>>>,
+    pub(crate) locks: Arc<KeyLocks>,
     /// Writers hold it shared; purges and index builds hold it exclusively.
-    pub(crate) gate: RwLock<()>,
+    pub(crate) gate: Arc<RwLock<()>>,
     pub(crate) clock: Clock,
     /// Walk starts that every write keeps honest (see `resume.rs`).
-    pub(crate) resume_points: RwLock<Vec<Arc<ResumePoint>>>,
+    pub(crate) resume_points: Arc<RwLock<Vec<Arc<ResumePoint>>>>,
 }
 
 impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
@@ -86,11 +86,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         counts::ensure(&backend, &parts, &leading_orders(&def.schema))?;
         Ok(IndexedEntityStore {
             backend,
-            def: RwLock::new(Arc::new(def)),
-            locks: KeyLocks::default(),
-            gate: RwLock::new(()),
+            def: Arc::new(RwLock::new(Arc::new(def))),
+            locks: Arc::default(),
+            gate: Arc::default(),
             clock: system_clock(),
-            resume_points: RwLock::new(Vec::new()),
+            resume_points: Arc::default(),
         })
     }
 

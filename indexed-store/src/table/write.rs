@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use kv_store::WriteBatch;
+use kv_store::{ReadView, WriteBatch};
 
 use super::counts::CountDeltas;
 use super::entries::{entries_of, Entry};
@@ -18,9 +18,18 @@ use crate::schema::{
 };
 
 /// A record as read for a write: the entity and its expiry.
-type Current<V> = Option<(V, Option<i64>)>;
+pub(super) type Current<V> = Option<(V, Option<i64>)>;
 
-enum Attempt<'p> {
+/// Where a write reads the stored state it checks against, and which lock stripes it holds:
+/// the database under its locks (autocommit), or a transaction's view, which no other
+/// writer changes (no locks; conflicts are found when it commits).
+pub(super) struct Reads<'a> {
+    pub source: &'a dyn ReadView,
+    /// The stripes held; None in a transaction.
+    pub locked: Option<&'a BTreeSet<usize>>,
+}
+
+pub(super) enum Attempt<'p> {
     Done(Vec<Planned<'p>>, WriteOutcome),
     /// A write must purge an expired row whose key it has not locked: lock it and retry.
     NeedLock(Vec<u8>),
@@ -101,7 +110,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         };
         loop {
             let _guards = self.locks.lock_all(&stripes);
-            match self.try_apply(def, parts, prepared, now, &stripes, stored, None)? {
+            let reads = Reads {
+                source: &*self.backend,
+                locked: Some(&stripes),
+            };
+            match self.try_apply(def, parts, prepared, now, &reads, stored, None)? {
                 Attempt::Done(plan, outcome) => {
                     self.write_planned(parts, plan, prepared)?;
                     return Ok(outcome);
@@ -185,7 +198,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let now = self.now();
             let mut mutations = Vec::new();
             let mut read: HashMap<Vec<u8>, Current<V>> = HashMap::with_capacity(pks.len());
-            for ((key, pk), current) in keys.iter().zip(&pks).zip(self.read_current(parts, &pks)?) {
+            for ((key, pk), current) in
+                keys.iter()
+                    .zip(&pks)
+                    .zip(self.read_current(&*self.backend, parts, &pks)?)
+            {
                 let live = current
                     .as_ref()
                     .filter(|(_, exp)| exp.is_none_or(|e| e > now))
@@ -206,7 +223,11 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                 continue;
             }
             let stored = Stored::Unknown;
-            match self.try_apply(&def, parts, &prepared, now, &stripes, &stored, Some(read))? {
+            let reads = Reads {
+                source: &*self.backend,
+                locked: Some(&stripes),
+            };
+            match self.try_apply(&def, parts, &prepared, now, &reads, &stored, Some(read))? {
                 Attempt::Done(plan, outcome) => {
                     self.write_planned(parts, plan, &mut prepared)?;
                     return Ok(outcome);
@@ -218,9 +239,14 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         }
     }
 
-    fn read_current(&self, parts: &Partitions, pks: &[Vec<u8>]) -> StoreResult<Vec<Current<V>>> {
+    pub(super) fn read_current(
+        &self,
+        source: &dyn ReadView,
+        parts: &Partitions,
+        pks: &[Vec<u8>],
+    ) -> StoreResult<Vec<Current<V>>> {
         let def = self.definition();
-        self.backend
+        source
             .multi_get(&parts.records, pks)?
             .into_iter()
             .map(|raw| {
@@ -235,6 +261,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// in the batch (then each one's new state must be remembered as the batch goes).
     fn stored_state(
         &self,
+        source: &dyn ReadView,
         parts: &Partitions,
         prepared: &[Prepared<V>],
         stored: &Stored,
@@ -259,7 +286,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         let fetched = if keys.is_empty() {
             Vec::new()
         } else {
-            self.read_current(parts, &keys)?
+            self.read_current(source, parts, &keys)?
         };
         let mut state: HashMap<Vec<u8>, Current<V>> = read.unwrap_or_default();
         state.extend(keys.into_iter().zip(fetched));
@@ -270,17 +297,18 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
     /// `read` is the state of keys the caller read under the locks it holds: those are not
     /// read again.
     #[allow(clippy::too_many_arguments)]
-    fn try_apply<'p>(
+    pub(super) fn try_apply<'p>(
         &self,
         def: &TableDefinition<K, V>,
         parts: &'p Partitions,
         prepared: &[Prepared<V>],
         now: i64,
-        locked: &BTreeSet<usize>,
+        reads: &Reads<'_>,
         stored: &Stored,
         read: Option<HashMap<Vec<u8>, Current<V>>>,
     ) -> StoreResult<Attempt<'p>> {
-        let (mut state, repeats) = self.stored_state(parts, prepared, stored, read)?;
+        let (mut state, repeats) =
+            self.stored_state(reads.source, parts, prepared, stored, read)?;
         // Who holds each claimed unique key, as the batch goes.
         let mut owners: HashMap<(usize, Vec<u8>), Option<Vec<u8>>> = HashMap::new();
         let mut plan: Vec<Planned<'p>> = Vec::new();
@@ -344,7 +372,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                             e,
                             &p.pk,
                             now,
-                            locked,
+                            reads,
                             &mut state,
                             &mut owners,
                             &mut plan,
@@ -415,7 +443,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         e: &Entry,
         pk: &[u8],
         now: i64,
-        locked: &BTreeSet<usize>,
+        reads: &Reads<'_>,
         state: &mut HashMap<Vec<u8>, Current<V>>,
         owners: &mut HashMap<(usize, Vec<u8>), Option<Vec<u8>>>,
         plan: &mut Vec<Planned<'p>>,
@@ -434,7 +462,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             // Claimed earlier in this batch by a row written in it: live by definition.
             Some(Some(o)) if o.as_slice() != pk => return Err(violation()),
             Some(o) => o.clone(),
-            None => match self.backend.get(partition, &e.key)? {
+            None => match reads.source.get(partition, &e.key)? {
                 Some(raw) => EntryPayload::decode(&raw, partition)?.pk,
                 None => None,
             },
@@ -443,13 +471,14 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             let current = match state.get(&owner) {
                 Some(c) => c.clone(),
                 None => self
-                    .read_current(parts, std::slice::from_ref(&owner))?
+                    .read_current(reads.source, parts, std::slice::from_ref(&owner))?
                     .pop()
                     .flatten(),
             };
             match current {
                 Some((v, Some(exp))) if exp <= now => {
-                    if !locked.contains(&self.locks.stripe(&parts.records, &owner)) {
+                    let stripe = self.locks.stripe(&parts.records, &owner);
+                    if reads.locked.is_some_and(|held| !held.contains(&stripe)) {
                         return Ok(Some(Attempt::NeedLock(owner)));
                     }
                     self.remove_record(def, parts, &owner, &v, Some(exp), &[], plan, owners);
@@ -496,7 +525,7 @@ pub(crate) struct Prepared<V> {
 /// One change of a planned batch. The new record and entries are named by position rather
 /// than copied: a plan is thrown away when the batch must be retried, and only a plan that
 /// passed every check moves them into the batch.
-enum Planned<'p> {
+pub(super) enum Planned<'p> {
     /// Put entry `entry` of mutation `item` (`new_key`: the row had no entry with its key,
     /// so the entry counts one more).
     Entry {
@@ -513,7 +542,7 @@ enum Planned<'p> {
 }
 
 /// The write batch of a plan, taking the keys, records and entries out of `prepared`.
-fn materialise<V>(
+pub(super) fn materialise<V>(
     parts: &Partitions,
     plan: Vec<Planned<'_>>,
     prepared: &mut [Prepared<V>],
