@@ -80,6 +80,25 @@ pub enum SqlError {
         problem: LoadProblem,
     },
 
+    /// BEGIN while a transaction is open: COMMIT or ROLLBACK it first.
+    #[error("a transaction is already in progress: COMMIT or ROLLBACK it first")]
+    TransactionInProgress,
+
+    /// SAVEPOINT, ROLLBACK TO or RELEASE outside a transaction.
+    #[error("{0} can only be used in a transaction: BEGIN one first")]
+    NoTransaction(&'static str),
+
+    /// A statement of a transaction while another statement of it still has rows to be read
+    /// (statements of one transaction run one at a time): read the other's rows to the end
+    /// or drop them first.
+    #[error("transaction {0} is still running a statement: read its rows to the end (or drop them) first")]
+    TransactionBusy(u64),
+
+    /// A transaction handle that names no open transaction of this caller (unknown, another
+    /// token's, or ended).
+    #[error("transaction '{0}' is not open: begin a new one")]
+    UnknownTransaction(String),
+
     /// A statement Quiver does not run in this context; the message says what to use.
     #[error("{what} is not supported {context}: {instead}")]
     Unsupported {

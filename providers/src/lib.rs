@@ -60,7 +60,10 @@ pub use plan::{
     is_write, parse, returns_rows, CachedStatementStats, DistinctScan, FileAccess, OffsetScan,
     PlanCache, PlanCacheLimits, PlanCacheStats,
 };
-pub use scan::{IndexScanExec, ScanMode};
-pub use session::{default_config, register, session_context, ListPage, PreparedStatement, Quiver};
+pub use scan::{IndexScanExec, ScanMode, StatementReads};
+pub use session::{
+    default_config, register, session_context, Control, ListPage, PreparedStatement, Quiver,
+    Transaction,
+};
 pub use table::{grpc as loader_grpc, ForwardedHeaders, LoaderExec, QuiverTable};
 pub use write::{DmlExec, WriteProgress};

@@ -43,6 +43,7 @@ use indexed_store::{Database, Job, JobQueue, NewJob};
 
 use crate::convert::{arrow_schema, rows_to_batch};
 use crate::error::store_err;
+use crate::scan::StatementReads;
 use crate::table::{CallTable, TableCall};
 
 const MICROS: f64 = 1_000_000.0;
@@ -626,7 +627,7 @@ impl ExecutionPlan for JobCallExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!(
@@ -640,9 +641,15 @@ impl ExecutionPlan for JobCallExec {
             self.projection.clone(),
         );
         let output = self.output_schema();
+        let tx = StatementReads::of(&context).and_then(|r| r.transaction().cloned());
         let fut = async move {
             let def = db.jobs().definition();
-            let (jobs, created) = tokio::task::spawn_blocking(move || run(&db.job_queue(), &call))
+            let queue = match &tx {
+                // Part of a transaction: see `JobQueue::in_transaction`.
+                Some(tx) => db.job_queue().in_transaction(tx.clone()),
+                None => db.job_queue(),
+            };
+            let (jobs, created) = tokio::task::spawn_blocking(move || run(&queue, &call))
                 .await
                 .map_err(|e| DataFusionError::Execution(format!("job task failed: {e}")))?
                 .map_err(store_err)?;

@@ -449,7 +449,7 @@ impl FastPlan {
         if self.counts.is_some() {
             let (schema, width) = (self.schema.clone(), self.columns.len());
             if small {
-                let n = scan.read_now()?.iter().map(|b| b.num_rows()).sum();
+                let n = scan.read_now(&task())?.iter().map(|b| b.num_rows()).sum();
                 return Ok(Some(self.stream_of(vec![count_batch(&schema, width, n)?])));
             }
             // A count of many rows reads in a blocking task like any long scan.
@@ -466,7 +466,7 @@ impl FastPlan {
             ))));
         }
         if small {
-            let batches = self.shape(scan.read_now()?, skip)?;
+            let batches = self.shape(scan.read_now(&task())?, skip)?;
             return Ok(Some(self.stream_of(batches)));
         }
         self.read_in_task(scan, task, skip).map(Some)
@@ -590,7 +590,7 @@ impl FastPlan {
             // A skip scan costs a seek per value: one of few values is read here, at once.
             // Past INLINE_ROWS values, what was read is dropped and the whole walk is read
             // in a blocking task (it would take milliseconds anyway).
-            let batches = grouped.with_fetch(INLINE_ROWS + 1).read_now()?;
+            let batches = grouped.with_fetch(INLINE_ROWS + 1).read_now(&task())?;
             if batches.iter().map(|b| b.num_rows()).sum::<usize>() <= INLINE_ROWS {
                 return Ok(Some(self.stream_of(self.shape(batches, 0)?)));
             }

@@ -23,6 +23,7 @@ use datafusion::physical_plan::{
 use indexed_store::{AccessPath, ColumnRange, OrderKey};
 use kv_store::{Direction, KeyRange};
 
+use super::reads::StatementReads;
 use super::snapshots::SharedSnapshots;
 use super::spec::{ScanMode, ScanSpec};
 
@@ -187,10 +188,14 @@ impl IndexScanExec {
     }
 
     /// Reads every partition on the calling thread and returns the batches: for reads small
-    /// enough that handing them to a blocking task would cost more than the read.
-    pub(crate) fn read_now(&self) -> Result<Vec<RecordBatch>> {
+    /// enough that handing them to a blocking task would cost more than the read. `context`
+    /// says where the statement reads (see `reads.rs`).
+    pub(crate) fn read_now(&self, context: &Arc<TaskContext>) -> Result<Vec<RecordBatch>> {
         let mut batches = Vec::new();
-        let reader = self.spec.table.shared_reader();
+        let reader = match StatementReads::of(context) {
+            Some(reads) => reads.reader(&*self.spec.table, context),
+            None => self.spec.table.shared_reader(),
+        };
         for (partition, range) in self.spec.ranges.iter().enumerate() {
             let (rows_read, baseline) = self.partition_metrics(partition);
             let mut sink = |batch| {
@@ -404,9 +409,12 @@ impl ExecutionPlan for IndexScanExec {
         let range = spec.ranges.get(partition).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!("IndexScanExec has no partition {partition}"))
         })?;
-        let reader = self
-            .snapshots
-            .reader(&*spec.table, partition, spec.ranges.len(), &context);
+        let reader = match StatementReads::of(&context) {
+            Some(reads) => reads.reader(&*spec.table, &context),
+            None => self
+                .snapshots
+                .reader(&*spec.table, partition, spec.ranges.len(), &context),
+        };
         let (rows_read, baseline) = self.partition_metrics(partition);
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
         let schema = spec.output_schema.clone();

@@ -5,10 +5,12 @@
 
 mod exec;
 mod read;
+mod reads;
 mod snapshots;
 mod spec;
 
 pub(crate) use exec::visit_expressions;
 pub use exec::IndexScanExec;
+pub use reads::StatementReads;
 pub use spec::ScanMode;
 pub(crate) use spec::{skippable_keys, ScanSpec};

@@ -15,13 +15,19 @@ use datafusion::physical_plan::{execute_stream, ExecutionPlan, SendableRecordBat
 use futures::TryStreamExt;
 
 use super::quiver::{Lookup, Quiver};
+use super::transaction::Transaction;
+use crate::error::SqlError;
 use crate::plan::{bound_plan, run_fast, CachedStatement, Run};
+use crate::scan::StatementReads;
 use crate::table::ForwardedHeaders;
 
 impl Quiver {
     /// Runs one SQL statement through the plan cache: a repeated text skips parsing and
     /// planning, and a statement the fast path runs skips DataFusion's planner altogether.
     pub async fn execute(&self, sql: &str) -> Result<SendableRecordBatchStream> {
+        if let Some((stream, _)) = self.in_transaction(sql).await? {
+            return Ok(stream);
+        }
         match self.lookup(sql).await? {
             Lookup::Ddl(_) => Ok(Box::pin(
                 datafusion::physical_plan::EmptyRecordBatchStream::new(Arc::new(Schema::empty())),
@@ -63,6 +69,9 @@ pub struct PreparedStatement {
     session: Quiver,
     /// Replaced when the catalog changed since it was planned.
     current: Arc<Mutex<Arc<CachedStatement>>>,
+    /// The transaction it runs in, when it was prepared by one; otherwise it runs in the
+    /// session's open transaction, if there is one.
+    transaction: Option<Transaction>,
 }
 
 impl std::fmt::Debug for PreparedStatement {
@@ -76,6 +85,15 @@ impl PreparedStatement {
         PreparedStatement {
             session,
             current: Arc::new(Mutex::new(statement)),
+            transaction: None,
+        }
+    }
+
+    /// The same statement, run in `tx` (and refused once it has ended).
+    pub fn in_transaction(self, tx: Transaction) -> Self {
+        PreparedStatement {
+            transaction: Some(tx),
+            ..self
         }
     }
 
@@ -162,6 +180,15 @@ impl PreparedStatement {
         headers: ForwardedHeaders,
     ) -> Result<SendableRecordBatchStream> {
         let statement = self.fresh().await?;
+        if let Some(tx) = &self.transaction {
+            if !tx.is_open() {
+                return Err(SqlError::UnknownTransaction(tx.core().id().to_string()).into());
+            }
+            return tx.run(statement, params, runtime, headers).await;
+        }
+        if let Some(tx) = self.session.transaction() {
+            return tx.run(statement, params, runtime, headers).await;
+        }
         let ctx = self.session.context();
         let cache = self.session.plan_cache();
         let headers = (!headers.0.is_empty()).then(|| Arc::new(headers));
@@ -204,6 +231,15 @@ impl PreparedStatement {
         let plan = bound_plan(&statement, params)?;
         let frame = ctx.execute_logical_plan(plan).await?;
         let physical = frame.create_physical_plan().await?;
-        execute_stream(physical, task())
+        // Planned: its scans (a join's, a subquery's) all read one snapshot.
+        let task = task();
+        let config = task
+            .session_config()
+            .clone()
+            .with_extension(Arc::new(StatementReads::snapshot()));
+        let statement_task = TaskContext::from(&*ctx.state_ref().read())
+            .with_session_config(config)
+            .with_runtime(task.runtime_env());
+        execute_stream(physical, Arc::new(statement_task))
     }
 }

@@ -7,16 +7,22 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{Column, DFSchemaRef};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::physical_plan::{EmptyRecordBatchStream, SendableRecordBatchStream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DFStatement;
-use indexed_store::{Database, Maintenance, MaintenanceSettings};
+use futures::TryStreamExt;
+use indexed_store::{Database, Maintenance, MaintenanceSettings, TransactionOptions};
 
 use super::context::{
     catalog_of, context_with, default_config, namespace_config, register_functions, Namespaces,
 };
+use super::control::Control;
+use super::transaction::{control_of, Transaction};
 use crate::catalog::SessionTimeZone;
 use crate::ddl::{is_ddl, run_ddl, DdlOutcome};
 use crate::error::{store_err, SqlError};
@@ -25,6 +31,7 @@ use crate::plan::{
     access_of, is_file_reference, one_statement, parse, plan_entry, plan_statement, scope_key,
     CachedStatement, FileAccess, PlanCache,
 };
+use crate::scan::StatementReads;
 use crate::write::WriteProgress;
 
 /// An open database with a SQL session over it.
@@ -43,6 +50,8 @@ pub struct Quiver {
     write_task: Arc<std::sync::Mutex<Option<Arc<TaskContext>>>>,
     /// What the session keeps for reading lists, shared with its list functions.
     list_reads: Arc<ListReads>,
+    /// The transaction SQL's BEGIN opened in this session (shared by its clones).
+    open_transaction: Arc<std::sync::Mutex<Option<Transaction>>>,
     /// Background upkeep (TTL purge, expired job leases, job retention) of a database this
     /// session opened; it stops when the last clone of the session is dropped.
     _maintenance: Option<Arc<Maintenance>>,
@@ -107,7 +116,102 @@ impl Quiver {
             time_zone,
             write_task: Arc::default(),
             list_reads,
+            open_transaction: Arc::default(),
             _maintenance: None,
+        }
+    }
+
+    /// Begins a transaction (REPEATABLE READ, read-write; see [`Transaction`]). It is not
+    /// the session's: statements run in it through its own `query`, `execute` and
+    /// `prepare`; the session's go on outside it.
+    pub fn begin(&self) -> Transaction {
+        self.begin_with(TransactionOptions::default())
+    }
+
+    /// Begins a transaction with `options` (isolation, READ ONLY, the cap on its pending
+    /// writes).
+    pub fn begin_with(&self, options: TransactionOptions) -> Transaction {
+        let options = TransactionOptions {
+            owner: self.namespace(),
+            ..options
+        };
+        Transaction::begin(self, options)
+    }
+
+    /// The session without its open-transaction slot: what a transaction keeps of the
+    /// session that began it (keeping the slot would make the transaction own itself, and
+    /// an abandoned one would never be dropped and rolled back).
+    pub(super) fn detached(&self) -> Quiver {
+        Quiver {
+            open_transaction: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// The transaction SQL's `BEGIN` opened in this session, while it is open: the
+    /// session's statements run in it until `COMMIT` or `ROLLBACK`.
+    pub fn transaction(&self) -> Option<Transaction> {
+        let slot = self
+            .open_transaction
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        slot.clone().filter(Transaction::is_open)
+    }
+
+    /// Runs a transaction-control statement (`BEGIN`, `COMMIT`, `ROLLBACK`, savepoints) for
+    /// the session.
+    async fn control(&self, control: Control) -> Result<()> {
+        let open = self.transaction();
+        match (control, open) {
+            (
+                Control::Begin {
+                    isolation,
+                    read_only,
+                },
+                None,
+            ) => {
+                let tx = self.begin_with(TransactionOptions {
+                    isolation,
+                    read_only,
+                    ..TransactionOptions::default()
+                });
+                *self
+                    .open_transaction
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = Some(tx);
+                Ok(())
+            }
+            (control @ (Control::Commit | Control::Rollback), Some(tx)) => {
+                self.open_transaction
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take();
+                tx.control(control).await
+            }
+            // As in PostgreSQL: nothing to commit or roll back.
+            (Control::Commit | Control::Rollback, None) => Ok(()),
+            (Control::Savepoint(_), None) => Err(SqlError::NoTransaction("SAVEPOINT").into()),
+            (Control::RollbackTo(_), None) => Err(SqlError::NoTransaction("ROLLBACK TO").into()),
+            (Control::Release(_), None) => Err(SqlError::NoTransaction("RELEASE").into()),
+            (control, Some(tx)) => tx.control(control).await,
+        }
+    }
+
+    /// Runs `sql` in the session's transaction or as a transaction-control statement, when
+    /// it is either; None when it is an ordinary statement outside a transaction.
+    pub(super) async fn in_transaction(
+        &self,
+        sql: &str,
+    ) -> Result<Option<(SendableRecordBatchStream, Option<DFSchemaRef>)>> {
+        if let Some(control) = control_of(sql)? {
+            self.control(control).await?;
+            let empty: SendableRecordBatchStream =
+                Box::pin(EmptyRecordBatchStream::new(Arc::new(Schema::empty())));
+            return Ok(Some((empty, None)));
+        }
+        match self.transaction() {
+            Some(tx) => tx.execute_planned(sql).await.map(Some),
+            None => Ok(None),
         }
     }
 
@@ -136,9 +240,29 @@ impl Quiver {
     /// else is planned by DataFusion (its logical plan through the plan cache) and runs when
     /// the frame is collected.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        if let Some((stream, logical)) = self.in_transaction(sql).await? {
+            return self.collected(stream, logical).await;
+        }
         match self.lookup(sql).await? {
             Lookup::Ddl(outcome) => self.ddl_frame(outcome).await,
-            Lookup::Statement(s) => self.ctx.execute_logical_plan(s.plan.clone()).await,
+            Lookup::Statement(s) => self.frame(s.plan.clone()).await,
+        }
+    }
+
+    /// The frame of a planned statement: each time it is collected, its scans share one
+    /// snapshot (see `StatementReads`).
+    async fn frame(&self, plan: LogicalPlan) -> Result<DataFrame> {
+        match plan {
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) => {
+                self.ctx.execute_logical_plan(plan).await
+            }
+            plan => {
+                let mut state = self.ctx.state();
+                state
+                    .config_mut()
+                    .set_extension(Arc::new(StatementReads::per_execution()));
+                Ok(DataFrame::new(state, plan))
+            }
         }
     }
 
@@ -183,6 +307,76 @@ impl Quiver {
         Ok(Lookup::Statement(
             self.plan_and_keep(sql, statement, version).await?,
         ))
+    }
+
+    /// A statement's rows, run now (in a transaction a statement runs when it is issued, not
+    /// when its frame is collected), as a frame with the statement's columns: named as the
+    /// statement names them (`logical`), qualifiers included, so a join's `a.id` and `b.id`
+    /// do not clash.
+    async fn collected(
+        &self,
+        stream: SendableRecordBatchStream,
+        logical: Option<DFSchemaRef>,
+    ) -> Result<DataFrame> {
+        let schema = stream.schema();
+        let batches: Vec<RecordBatch> = stream.try_collect().await?;
+        if schema.fields().is_empty() {
+            return self.ctx.read_batch(RecordBatch::new_empty(schema));
+        }
+        // Held under positional names, then given the statement's names back.
+        let positional = Arc::new(Schema::new(
+            schema
+                .fields()
+                .iter()
+                .enumerate()
+                .map(|(i, f)| f.as_ref().clone().with_name(format!("c{i}")))
+                .collect::<Vec<_>>(),
+        ));
+        let batches = batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(positional.clone(), b.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let table = datafusion::datasource::MemTable::try_new(positional, vec![batches])?;
+        let named = (0..schema.fields().len()).map(|i| {
+            let (qualifier, name) = match &logical {
+                Some(l) if l.fields().len() == schema.fields().len() => {
+                    let (q, f) = l.qualified_field(i);
+                    (q.cloned(), f.name().clone())
+                }
+                _ => (None, schema.field(i).name().clone()),
+            };
+            Expr::Column(Column::new_unqualified(format!("c{i}"))).alias_qualified(qualifier, name)
+        });
+        self.ctx
+            .read_table(Arc::new(table))?
+            .select(named.collect::<Vec<_>>())
+    }
+
+    /// The cached statement for `sql` to run in a transaction, planning it on a miss; DDL is
+    /// handed back parsed, not run (see `Transaction::execute`).
+    pub(crate) async fn cached_in_transaction(&self, sql: &str) -> Result<InTransaction> {
+        let version = self.db.catalog_version();
+        if let Some(s) = self.cache.get(&self.scope(), sql, version) {
+            return Ok(InTransaction::Statement(s));
+        }
+        let statement = one_statement(sql, "a statement")?;
+        if let DFStatement::Statement(s) = &statement {
+            if is_ddl(s) {
+                return Ok(InTransaction::Ddl(statement));
+            }
+        }
+        Ok(InTransaction::Statement(
+            self.plan_and_keep(sql, statement, version).await?,
+        ))
+    }
+
+    /// Runs DDL on its own, outside any transaction.
+    pub(crate) async fn run_ddl_now(&self, statement: &DFStatement) -> Result<()> {
+        self.forget_task_context();
+        if let DFStatement::Statement(s) = statement {
+            self.ddl(s).await?;
+        }
+        Ok(())
     }
 
     /// The cached statement for `sql`, planning it on a miss. DDL is refused.
@@ -234,6 +428,12 @@ impl Quiver {
 
     /// Plans (and, for DDL, runs) one parsed statement.
     pub async fn statement(&self, statement: DFStatement) -> Result<DataFrame> {
+        if Control::of(&statement)?.is_some() || self.transaction().is_some() {
+            return match self.in_transaction(&statement.to_string()).await? {
+                Some((stream, logical)) => self.collected(stream, logical).await,
+                None => self.ctx.read_batches(Vec::<RecordBatch>::new()),
+            };
+        }
         // Anything run this way may change the session (SET): fast writes rebuild their
         // task context, and the tables learn a time zone set by the statement before.
         self.forget_task_context();
@@ -245,7 +445,7 @@ impl Quiver {
         }
         self.check_tables_exist(&statement)?;
         let plan = plan_statement(&self.ctx.state(), statement).await?;
-        self.ctx.execute_logical_plan(plan).await
+        self.frame(plan).await
     }
 
     /// Refuses a query or DML statement that names a table the session cannot see with a
@@ -364,6 +564,14 @@ impl Quiver {
         self.ctx
             .read_batch(RecordBatch::new_empty(Arc::new(Schema::empty())))
     }
+}
+
+/// What a statement's text is, to run in a transaction.
+pub(crate) enum InTransaction {
+    /// Quiver DDL, not run yet.
+    Ddl(DFStatement),
+    /// Anything else, planned.
+    Statement(Arc<CachedStatement>),
 }
 
 /// What a statement's text turned out to be.

@@ -19,7 +19,7 @@ use kv_store::KeyRange;
 use super::loader::{LoaderExec, Need, TableLoader};
 use crate::convert::arrow_schema_in;
 use crate::expr::{compile, evaluable_in_scan, simplified, to_predicate, unqualified};
-use crate::scan::{IndexScanExec, ScanMode, ScanSpec};
+use crate::scan::{IndexScanExec, ScanMode, ScanSpec, StatementReads};
 use crate::write::{DmlExec, DmlKind, RowCheck};
 
 /// A table of a Quiver database, queryable and writable through DataFusion.
@@ -162,6 +162,10 @@ pub(crate) fn build_scan(
         fetch: limit,
         offset: 0,
         ranges: vec![KeyRange::all()],
+        in_transaction: state
+            .config()
+            .get_extension::<StatementReads>()
+            .is_some_and(|r| r.transaction().is_some()),
     };
     spec.plan_for(order)?;
     Ok(IndexScanExec::new(spec))

@@ -24,10 +24,9 @@ use futures::StreamExt;
 use indexed_store::{ColumnType, Mutation, Row, RowAccess, TableSchema, Value};
 
 use super::bulk_insert::{insert_streamed, WriteProgress, STREAM_AFTER};
-use super::rows::{apply_decided, key_bytes, primary_key, update_mutations, RowCheck};
+use super::rows::{key_bytes, primary_key, update_mutations, RowCheck, Writer};
 use super::upsert::{insert_on_conflict, Conflict};
 use crate::convert::{arrow_schema, rows_to_batch, table_rows};
-use crate::error::store_err;
 use crate::scan::IndexScanExec;
 
 /// What a DML statement does.
@@ -197,7 +196,7 @@ async fn matched_rows(
 ) -> Result<Vec<Row>> {
     // A write by key reads a row or a few: here, rather than in a blocking task.
     let batches = if matcher.is_small(1) {
-        matcher.read_now()?
+        matcher.read_now(&ctx)?
     } else {
         collect(matcher.clone() as Arc<dyn ExecutionPlan>, ctx).await?
     };
@@ -279,13 +278,13 @@ impl RowEvaluator {
 /// COMMITTED behaviour for UPDATE and DELETE). A row deleted since is skipped. Returns the
 /// rows changed: as deleted, or as updated.
 async fn write_current(
-    access: Arc<dyn RowAccess>,
+    writer: Writer,
     evaluator: RowEvaluator,
     candidates: Vec<Row>,
     delete: bool,
     check: Option<RowCheck>,
 ) -> Result<Vec<Row>> {
-    let schema = access.schema();
+    let schema = writer.access.schema();
     // What the statement would write for each row as the scan read it.
     let planned: Vec<Option<Row>> = if delete {
         vec![None; candidates.len()]
@@ -304,7 +303,7 @@ async fn write_current(
         .collect();
     let task = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
         let mut changed: Vec<Option<Row>> = vec![None; keys.len()];
-        apply_decided(access.as_ref(), &keys, |key, current| {
+        writer.apply_decided(&keys, |key, current| {
             let i = position[&key_bytes(key)];
             changed[i] = None;
             let Some(current) = current else {
@@ -411,6 +410,7 @@ async fn run(
     ctx: Arc<TaskContext>,
 ) -> Result<Written> {
     let table = access.schema();
+    let writer = Writer::of(access.clone(), &ctx);
     match kind {
         DmlKind::Insert { input, upsert } => {
             let target = arrow_schema(&table);
@@ -419,8 +419,9 @@ async fn run(
             let progress = ctx.session_config().get_extension::<WriteProgress>();
             let mut input = execute_stream(input, ctx)?;
             // Only a plain INSERT may stream (see `bulk_insert.rs`): ON CONFLICT decides row
-            // by row under locks, and RETURNING hands back every row.
-            let streams = conflict.is_none() && !upsert && !keep_rows;
+            // by row under locks, RETURNING hands back every row, and a transaction's writes
+            // are all held until it commits.
+            let streams = conflict.is_none() && !upsert && !keep_rows && writer.tx.is_none();
             let mut rows = Vec::new();
             loop {
                 let Some(batch) = input.next().await else {
@@ -438,7 +439,7 @@ async fn run(
             }
             if let Some(conflict) = conflict {
                 return tokio::task::spawn_blocking(move || {
-                    insert_on_conflict(access.as_ref(), &conflict, rows, check.as_ref())
+                    insert_on_conflict(&writer, &conflict, rows, check.as_ref())
                 })
                 .await
                 .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
@@ -458,11 +459,9 @@ async fn run(
                     }
                 })
                 .collect();
-            let writer = access.clone();
-            let outcome = tokio::task::spawn_blocking(move || writer.apply_rows(m))
+            let outcome = tokio::task::spawn_blocking(move || writer.apply(m))
                 .await
-                .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
-                .map_err(store_err)?;
+                .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))??;
             Ok(Written {
                 count: outcome.total(),
                 rows: kept,
@@ -475,7 +474,7 @@ async fn run(
         } => {
             let candidates = matched_rows(&table, &matcher, ctx).await?;
             let evaluator = RowEvaluator::new(&table, schema, predicate, Vec::new());
-            write_current(access, evaluator, candidates, true, None)
+            write_current(writer, evaluator, candidates, true, None)
                 .await
                 .map(Written::rows)
         }
@@ -487,7 +486,7 @@ async fn run(
         } => {
             let candidates = matched_rows(&table, &matcher, ctx).await?;
             let evaluator = RowEvaluator::new(&table, schema, predicate, assignments);
-            write_current(access, evaluator, candidates, false, check)
+            write_current(writer, evaluator, candidates, false, check)
                 .await
                 .map(Written::rows)
         }

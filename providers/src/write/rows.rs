@@ -1,14 +1,19 @@
-//! What every write shares: the check rows must pass, a row's key, and the store's
-//! read-modify-write with a decision that may fail with a DataFusion error.
+//! What every write shares: the check rows must pass, a row's key, and where the writes go
+//! ([`Writer`]: the table, or the statement's transaction), with the store's
+//! read-modify-write taking a decision that may fail with a DataFusion error.
 
 use std::sync::Arc;
 
 use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use indexed_store::encoding::encode_key;
 use indexed_store::{
-    encoding::encode_key, Mutation, Row, RowAccess, SortOrder, StoreError, TableSchema, Value,
+    Mutation, Row, RowAccess, RowReader, SortOrder, StoreError, StoreResult, TableSchema,
+    Transaction, Value, WriteOutcome,
 };
 
 use crate::error::store_err;
+use crate::scan::StatementReads;
 
 /// A check every row a write would store must pass (the `lists` table's checks its lists
 /// can run); its error refuses the whole statement.
@@ -43,25 +48,68 @@ pub(crate) fn update_mutations(
     }
 }
 
-/// [`RowAccess::apply_decided_rows`] with a `decide` that may fail with a DataFusion error,
-/// which the store's error type cannot carry: it is kept aside, stops the write, and is the
-/// error returned.
-pub(crate) fn apply_decided(
-    access: &dyn RowAccess,
-    keys: &[Vec<Value>],
-    mut decide: impl FnMut(&[Value], Option<&Row>) -> Result<Vec<Mutation<Vec<Value>, Row>>>,
-) -> Result<()> {
-    let mut failure: Option<DataFusionError> = None;
-    let outcome = access.apply_decided_rows(keys, &mut |key, current| {
-        decide(key, current).map_err(|e| {
-            let text = e.to_string();
-            failure = Some(e);
-            StoreError::Task(text)
-        })
-    });
-    if let Some(e) = failure {
-        return Err(e);
+/// Where a statement's writes go: straight to the table (one atomic write each), or into
+/// the transaction the statement is part of (staged until it commits).
+#[derive(Clone)]
+pub(crate) struct Writer {
+    pub access: Arc<dyn RowAccess>,
+    pub tx: Option<Arc<Transaction>>,
+}
+
+impl Writer {
+    /// The writer of `access` for the statement `context` runs.
+    pub(crate) fn of(access: Arc<dyn RowAccess>, context: &TaskContext) -> Self {
+        let tx = StatementReads::of(context).and_then(|r| r.transaction().cloned());
+        Writer { access, tx }
     }
-    outcome.map_err(store_err)?;
-    Ok(())
+
+    /// Applies mutations.
+    pub(crate) fn apply(&self, mutations: Vec<Mutation<Vec<Value>, Row>>) -> Result<WriteOutcome> {
+        match &self.tx {
+            Some(tx) => self.access.apply_rows_staged(&**tx, mutations),
+            None => self.access.apply_rows(mutations),
+        }
+        .map_err(store_err)
+    }
+
+    /// Runs `f` with a reader of what the writes are checked against: a fresh snapshot, or
+    /// the transaction's view.
+    pub(crate) fn read(
+        &self,
+        f: &mut dyn FnMut(&dyn RowReader) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        match &self.tx {
+            Some(tx) => f(&*self.access.shared_reader_on(tx.latest_view())),
+            None => self.access.read(f),
+        }
+    }
+
+    /// [`RowAccess::apply_decided_rows`] (or its staged form in a transaction) with a
+    /// `decide` that may fail with a DataFusion error, which the store's error type cannot
+    /// carry: it is kept aside, stops the write, and is the error returned.
+    pub(crate) fn apply_decided(
+        &self,
+        keys: &[Vec<Value>],
+        mut decide: impl FnMut(&[Value], Option<&Row>) -> Result<Vec<Mutation<Vec<Value>, Row>>>,
+    ) -> Result<()> {
+        let mut failure: Option<DataFusionError> = None;
+        let mut decide = |key: &[Value], current: Option<&Row>| {
+            decide(key, current).map_err(|e| {
+                let text = e.to_string();
+                failure = Some(e);
+                StoreError::Task(text)
+            })
+        };
+        let outcome = match &self.tx {
+            Some(tx) => self
+                .access
+                .apply_decided_rows_staged(&**tx, keys, &mut decide),
+            None => self.access.apply_decided_rows(keys, &mut decide),
+        };
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        outcome.map_err(store_err)?;
+        Ok(())
+    }
 }

@@ -17,11 +17,10 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_expr::PhysicalExpr;
 use indexed_store::{
-    AccessPath, IndexSpec, Mutation, Row, RowAccess, RowReader, StoreError, StoreResult,
-    TableSchema, Value,
+    AccessPath, IndexSpec, Mutation, Row, RowReader, StoreError, StoreResult, TableSchema, Value,
 };
 
-use super::rows::{apply_decided, key_bytes, update_mutations, values_at, RowCheck};
+use super::rows::{key_bytes, update_mutations, values_at, RowCheck, Writer};
 use crate::convert::{rows_to_batch, table_rows};
 use crate::error::store_err;
 use crate::error::SqlError;
@@ -107,11 +106,11 @@ fn holder(
 /// conflicts with when a unique index is the target), and whether it meets a unique index
 /// entry of another row (only looked for when any key is the target).
 fn landing(
-    access: &dyn RowAccess,
+    writer: &Writer,
     target: &ConflictTarget,
     rows: &[Row],
 ) -> Result<(Vec<Vec<Value>>, Vec<bool>)> {
-    let schema = access.schema();
+    let schema = writer.access.schema();
     let pk = schema.primary_key_indices();
     let mut keys: Vec<Vec<Value>> = rows.iter().map(|r| values_at(r, &pk)).collect();
     let mut taken = vec![false; rows.len()];
@@ -125,7 +124,7 @@ fn landing(
             .map(|i| ConflictTarget::unique(&schema, i))
             .collect(),
     };
-    access
+    writer
         .read(&mut |reader| {
             for (i, row) in rows.iter().enumerate() {
                 for u in &unique {
@@ -155,12 +154,12 @@ fn landing(
 /// Runs INSERT ... ON CONFLICT for `rows` (in the store's form, see `table_rows`; blocking:
 /// call it off the async runtime) and returns the rows written, as inserted or as updated.
 pub(crate) fn insert_on_conflict(
-    access: &dyn RowAccess,
+    writer: &Writer,
     conflict: &Conflict,
     rows: Vec<Row>,
     check: Option<&RowCheck>,
 ) -> Result<Vec<Row>> {
-    let schema = access.schema();
+    let schema = writer.access.schema();
     let pk = schema.primary_key_indices();
     let target_columns = match &conflict.target {
         ConflictTarget::Unique { columns, .. } => columns.clone(),
@@ -179,7 +178,7 @@ pub(crate) fn insert_on_conflict(
         }
         proposed.push(row);
     }
-    let (keys, taken) = landing(access, &conflict.target, &proposed)?;
+    let (keys, taken) = landing(writer, &conflict.target, &proposed)?;
     let mut position = HashMap::with_capacity(keys.len());
     for (i, key) in keys.iter().enumerate() {
         if position.insert(key_bytes(key), i).is_some() {
@@ -187,7 +186,7 @@ pub(crate) fn insert_on_conflict(
         }
     }
     let mut written: Vec<Option<Row>> = vec![None; proposed.len()];
-    apply_decided(access, &keys, |key, current| {
+    writer.apply_decided(&keys, |key, current| {
         let i = position[&key_bytes(key)];
         written[i] = None;
         let row = &proposed[i];

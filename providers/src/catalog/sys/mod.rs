@@ -7,6 +7,7 @@ mod loads;
 mod plan_cache;
 mod plan_cache_stats;
 mod queues;
+mod transactions;
 
 use std::sync::Arc;
 
@@ -35,12 +36,13 @@ pub(crate) trait SysTable: Send + Sync {
 }
 
 /// The tables of schema `sys`.
-const TABLES: [&dyn SysTable; 5] = [
+const TABLES: [&dyn SysTable; 6] = [
     &indexes::Indexes,
     &queues::Queues,
     &plan_cache::PlanCacheTable,
     &plan_cache_stats::PlanCacheStatsTable,
     &loads::Loads,
+    &transactions::Transactions,
 ];
 
 /// Schema `sys` of a session.
