@@ -137,6 +137,19 @@ struct ServerArgs {
     /// Seconds after which an unused prepared statement or unread result is dropped.
     #[arg(long, default_value_t = 600)]
     handle_idle_secs: u64,
+    /// MiB one transaction's pending writes may hold; past it the transaction is rolled
+    /// back (ResourceExhausted).
+    #[arg(long, default_value_t = 64)]
+    tx_max_mb: usize,
+    /// Seconds a transaction may sit without a statement before the server rolls it back.
+    #[arg(long, default_value_t = 60)]
+    tx_idle_secs: u64,
+    /// Seconds a transaction may stay open before the server rolls it back.
+    #[arg(long, default_value_t = 3600)]
+    tx_lifetime_secs: u64,
+    /// Open transactions one token may hold.
+    #[arg(long, default_value_t = 100)]
+    tx_per_token: usize,
 }
 
 impl ServerArgs {
@@ -158,6 +171,13 @@ impl ServerArgs {
             keepalive: Duration::from_secs(self.keepalive_secs.max(1)),
             handle_idle_timeout: Duration::from_secs(self.handle_idle_secs.max(1)),
             files: self.files.clone(),
+            transactions: serve::TransactionLimits {
+                per_grant: self.tx_per_token.max(1),
+                idle: Duration::from_secs(self.tx_idle_secs.max(1)),
+                lifetime: Duration::from_secs(self.tx_lifetime_secs.max(1)),
+                max_pending_bytes: self.tx_max_mb.saturating_mul(1 << 20),
+                turn_wait: Duration::from_secs(self.queue_timeout_secs.max(1)),
+            },
         }
     }
 }

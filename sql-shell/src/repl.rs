@@ -24,7 +24,7 @@ pub async fn run(shell: &mut Shell) -> Result<(), String> {
     let mut buffer = String::new();
     loop {
         let prompt = if buffer.is_empty() {
-            "quiver> "
+            shell.prompt()
         } else {
             "   ...> "
         };

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use datafusion::arrow::array::RecordBatch;
-use indexed_store::Database;
+use indexed_store::{Database, TransactionStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 use providers::Quiver;
 
@@ -39,6 +39,16 @@ impl Shell {
             quiver,
             format,
             timing: true,
+        }
+    }
+
+    /// The prompt: `quiver> `, `quiver*> ` inside a transaction (as psql marks one), and
+    /// `quiver!> ` in a failed one, which only ROLLBACK ends.
+    pub fn prompt(&self) -> &'static str {
+        match self.quiver.transaction().map(|t| t.status()) {
+            None => "quiver> ",
+            Some(TransactionStatus::Failed(_)) => "quiver!> ",
+            Some(_) => "quiver*> ",
         }
     }
 

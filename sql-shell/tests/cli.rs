@@ -215,3 +215,35 @@ fn the_shell_copies_files_out_and_in() {
         text(&out.stderr)
     );
 }
+
+/// `-c` and `-f` scripts group statements with BEGIN ... COMMIT / ROLLBACK.
+#[test]
+fn scripts_run_transactions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("db");
+    let db = db.to_str().unwrap();
+    let out = quiver(
+        &[
+            db,
+            "-c",
+            "CREATE TABLE t (id BIGINT PRIMARY KEY); BEGIN; INSERT INTO t VALUES (1), (2); \
+             ROLLBACK; BEGIN; INSERT INTO t VALUES (3); COMMIT;",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let script = dir.path().join("tx.sql");
+    std::fs::write(
+        &script,
+        "START TRANSACTION ISOLATION LEVEL SERIALIZABLE;\nINSERT INTO t VALUES (4);\n\
+         SAVEPOINT s;\nINSERT INTO t VALUES (5);\nROLLBACK TO s;\nCOMMIT;\n",
+    )
+    .unwrap();
+    let out = quiver(&[db, "-f", script.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = quiver(
+        &[db, "--format", "csv", "-c", "SELECT id FROM t ORDER BY id"],
+        None,
+    );
+    assert_eq!(text(&out.stdout), "id\n3\n4\n");
+}

@@ -1,5 +1,6 @@
 //! The interactive prompt in a real terminal (tmux): errors print one line and the prompt
-//! returns, statements span lines, Ctrl-C clears the statement being typed, Ctrl-D quits.
+//! returns, statements span lines, Ctrl-C clears the statement being typed, the prompt marks
+//! an open (`*`) or failed (`!`) transaction, Ctrl-D quits.
 //! Needs tmux (`make deps` installs it).
 
 use std::process::Command;
@@ -87,6 +88,23 @@ fn the_prompt_survives_errors_and_handles_ctrl_c_and_ctrl_d() {
     );
     assert!(!screen.contains("| never run"), "{screen}");
     assert!(screen.contains("t: ok (1 rows"), "{screen}");
+
+    // The prompt shows a transaction as psql's does: `*` open, `!` failed.
+    tmux.type_line("BEGIN;");
+    tmux.type_line("INSERT INTO t VALUES (2);");
+    let open = tmux.screen();
+    tmux.type_line("INSERT INTO t VALUES (1);");
+    let failed = tmux.screen();
+    tmux.type_line("ROLLBACK;");
+    tmux.type_line("SELECT count(*) AS after_rollback FROM t;");
+    let screen = tmux.screen();
+    assert!(open.trim_end().ends_with("quiver*>"), "{open}");
+    assert!(failed.trim_end().ends_with("quiver!>"), "{failed}");
+    assert!(screen.trim_end().ends_with("quiver>"), "{screen}");
+    assert!(
+        screen.contains("after_rollback") && screen.contains("| 1              |"),
+        "{screen}"
+    );
 
     tmux.run(&["send-keys", "-t", "q", "C-d"]);
     std::thread::sleep(Duration::from_millis(800));

@@ -35,7 +35,9 @@ def connect(uri, token, root_cert=None):
     if root_cert:
         with open(root_cert) as f:
             kwargs[adbc_driver_flightsql.DatabaseOptions.TLS_ROOT_CERTS.value] = f.read()
-    return flight_sql.connect(uri, db_kwargs=kwargs)
+    # Each statement commits on its own here; tests/flight/adbc_transactions.py checks the
+    # DB-API default (autocommit off: commit() and rollback()).
+    return flight_sql.connect(uri, db_kwargs=kwargs, autocommit=True)
 
 
 def scalar(cur, sql, parameters=None):

@@ -53,7 +53,8 @@ def connect(uri, token, headers=None):
     kwargs = {"adbc.flight.sql.authorization_header": f"Bearer {token}"}
     for name, value in (headers or {}).items():
         kwargs[f"adbc.flight.sql.rpc.call_header.{name}"] = value
-    return flight_sql.connect(uri, db_kwargs=kwargs)
+    # COPY and loads run outside transactions: autocommit.
+    return flight_sql.connect(uri, db_kwargs=kwargs, autocommit=True)
 
 
 def main():

@@ -17,7 +17,9 @@ import adbc_driver_manager
 def main():
     uri, token, queue, worker, log_path = sys.argv[1:6]
     conn = flight_sql.connect(
-        uri, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"}
+        uri,
+        db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"},
+        autocommit=True,  # each queue call commits on its own
     )
     cur = conn.cursor()
     with open(log_path, "a") as log:

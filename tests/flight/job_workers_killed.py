@@ -25,7 +25,9 @@ DEADLINE_SECONDS = 90
 def main():
     uri, token = sys.argv[1], sys.argv[2]
     conn = flight_sql.connect(
-        uri, db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"}
+        uri,
+        db_kwargs={"adbc.flight.sql.authorization_header": f"Bearer {token}"},
+        autocommit=True,  # each queue call commits on its own
     )
     cur = conn.cursor()
     for i in range(JOBS):

@@ -45,7 +45,12 @@ fn external_code(e: &(dyn std::error::Error + Send + Sync + 'static)) -> Code {
     }
     if let Some(sql) = e.downcast_ref::<SqlError>() {
         return match sql {
-            SqlError::TableNotFound(_) | SqlError::IndexNotFound(_) => Code::NotFound,
+            SqlError::TableNotFound(_)
+            | SqlError::IndexNotFound(_)
+            | SqlError::UnknownTransaction(_) => Code::NotFound,
+            SqlError::TransactionInProgress
+            | SqlError::NoTransaction(_)
+            | SqlError::TransactionBusy(_) => Code::FailedPrecondition,
             SqlError::LoadFailed { .. } => Code::Unavailable,
             SqlError::OutsideNamespace { .. } | SqlError::FileRefused { .. } => {
                 Code::PermissionDenied
@@ -108,7 +113,13 @@ fn store_code(e: &StoreError) -> Code {
         | StoreError::InUse { .. }
         | StoreError::AlterInUse { .. }
         | StoreError::ColumnInUse { .. } => Code::FailedPrecondition,
-        StoreError::ViewCycle { .. } => Code::InvalidArgument,
+        StoreError::ViewCycle { .. } | StoreError::UnknownSavepoint(_) => Code::InvalidArgument,
+        // Another transaction won: roll back and retry.
+        StoreError::SerializationFailure { .. } => Code::Aborted,
+        StoreError::TransactionTooLarge { .. } => Code::ResourceExhausted,
+        StoreError::TransactionFailed(_)
+        | StoreError::TransactionClosed(_)
+        | StoreError::ReadOnlyTransaction(_) => Code::FailedPrecondition,
         StoreError::Storage(_)
         | StoreError::UnsupportedFormat { .. }
         | StoreError::LoadNotUndone { .. }

@@ -19,8 +19,8 @@ use super::errors;
 /// The table types Quiver reports.
 const TABLE_TYPES: [&str; 3] = ["TABLE", "SYSTEM TABLE", "VIEW"];
 
-/// What GetSqlInfo answers.
-pub fn sql_info() -> SqlInfoData {
+/// What GetSqlInfo answers; `transaction_timeout` is how long a transaction may sit idle.
+pub fn sql_info(transaction_timeout: std::time::Duration) -> SqlInfoData {
     let mut b = SqlInfoDataBuilder::new();
     b.append(SqlInfo::FlightSqlServerName, "Quiver");
     b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
@@ -28,7 +28,19 @@ pub fn sql_info() -> SqlInfoData {
     b.append(SqlInfo::FlightSqlServerReadOnly, false);
     b.append(SqlInfo::FlightSqlServerSql, true);
     b.append(SqlInfo::FlightSqlServerSubstrait, false);
-    b.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+    // BeginTransaction and EndTransaction (savepoints through SQL only).
+    b.append(SqlInfo::FlightSqlServerTransaction, 1i32);
+    b.append(SqlInfo::SqlTransactionsSupported, true);
+    // REPEATABLE READ (snapshot isolation) by default; SERIALIZABLE on request.
+    b.append(SqlInfo::SqlDefaultTransactionIsolation, 3i32);
+    b.append(
+        SqlInfo::SqlSupportedTransactionsIsolationLevels,
+        (1i32 << 3) | (1i32 << 4),
+    );
+    b.append(
+        SqlInfo::FlightSqlServerTransactionTimeout,
+        i32::try_from(transaction_timeout.as_millis()).unwrap_or(i32::MAX),
+    );
     b.build().expect("static SQL info")
 }
 

@@ -2,6 +2,7 @@
 //!
 //! - `auth`: tokens, grants and the Handshake;
 //! - `handles`: prepared statements and unread results, bound to the grant that made them;
+//! - `transactions`: open transactions, bound to the grant that began them, and their bounds;
 //! - `service`: the Flight SQL calls and when statements run;
 //! - `metadata`: GetCatalogs, GetDbSchemas, GetTables, GetTableTypes, GetSqlInfo;
 //! - `errors`: the one mapping from errors to gRPC status codes;
@@ -15,6 +16,7 @@ mod limits;
 mod metadata;
 mod replies;
 mod service;
+mod transactions;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +32,7 @@ use tonic::transport::{Identity, Server, ServerTlsConfig};
 pub use auth::Tokens;
 pub use limits::Limits;
 use service::QuiverFlightSql;
+pub use transactions::TransactionLimits;
 
 /// Everything `quiver serve` is told.
 #[derive(Debug, Clone)]
@@ -55,6 +58,8 @@ pub struct ServeOptions {
     /// The directory whose files sessions may read and write (`COPY`, file names as
     /// tables); None: no files.
     pub files: Option<PathBuf>,
+    /// Bounds on transactions: per token, idle, lifetime, pending bytes.
+    pub transactions: TransactionLimits,
 }
 
 /// Refuses to start a server that would expose the database by accident: reachable
@@ -99,8 +104,12 @@ pub async fn serve(db: Arc<Database>, options: ServeOptions) -> Result<(), Strin
             .map_err(|e| format!("cannot use --files {}: {e}", dir.display()))?,
         None => FileAccess::Denied,
     };
-    let service =
-        QuiverFlightSql::new(db.clone(), options.tokens.clone(), admission).with_files(files);
+    let service = QuiverFlightSql::new(db.clone(), options.tokens.clone(), admission)
+        .with_files(files)
+        .with_transactions(
+            options.transactions.clone(),
+            Arc::new(std::time::Instant::now),
+        );
 
     let mut builder = Server::builder()
         .http2_keepalive_interval(Some(options.keepalive))
@@ -130,7 +139,8 @@ pub async fn serve(db: Arc<Database>, options: ServeOptions) -> Result<(), Strin
         let service = service.clone();
         let idle = options.handle_idle_timeout;
         tokio::spawn(async move {
-            let every = (idle / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
+            let shortest = idle.min(options.transactions.idle);
+            let every = (shortest / 4).clamp(Duration::from_millis(100), Duration::from_secs(30));
             loop {
                 tokio::time::sleep(every).await;
                 service.sweep(idle);
@@ -181,6 +191,7 @@ mod tests {
             keepalive: Duration::from_secs(30),
             handle_idle_timeout: Duration::from_secs(60),
             files: None,
+            transactions: TransactionLimits::default(),
         }
     }
 

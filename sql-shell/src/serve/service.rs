@@ -12,16 +12,20 @@
 //! the jobs they wrote.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::EndTransaction;
 use arrow_flight::sql::{
+    ActionBeginTransactionRequest, ActionBeginTransactionResult,
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
-    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCreatePreparedStatementResult, ActionEndTransactionRequest, Any, CommandGetCatalogs,
+    CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
+    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket,
@@ -35,7 +39,7 @@ use indexed_store::Database;
 use parking_lot::Mutex;
 use prost::Message;
 use providers::runs_job_operation;
-use providers::{FileAccess, ForwardedHeaders, PreparedStatement, Quiver};
+use providers::{FileAccess, ForwardedHeaders, PreparedStatement, Quiver, Transaction};
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -49,6 +53,7 @@ use super::replies::{
     handle_text, info_for, one_batch, refuse_server_side_effects, schema_bytes, stream_batches,
     DoGetStream,
 };
+use super::transactions::{Clock, TransactionLimits, Transactions};
 use crate::params::number_placeholders;
 
 /// Open prepared statements one token may hold.
@@ -60,12 +65,23 @@ const PENDING_PER_GRANT: usize = 10_000;
 #[derive(Clone)]
 enum Prepared {
     /// Quiver DDL, run from its text when executed.
-    Ddl(String),
+    Ddl { sql: String, tx: Option<Binding> },
     /// A planned statement and the parameter sets bound to it (rows of the batches).
     Plan {
         statement: PreparedStatement,
         parameters: Vec<RecordBatch>,
+        tx: Option<Binding>,
     },
+}
+
+/// The handle of the transaction a prepared statement was created in. Flight SQL's
+/// executions of a prepared statement carry no transaction id, and ADBC's DB-API keeps a
+/// cursor's prepared statement across `commit()`: once that transaction has ended, the
+/// statement runs in the transaction its connection (the same token from the same client
+/// address) has open, if exactly one; otherwise it fails. It never autocommits.
+#[derive(Clone)]
+struct Binding {
+    handle: String,
 }
 
 /// What a ticket reads.
@@ -111,6 +127,8 @@ pub struct QuiverFlightSql {
     admission: Arc<Admission>,
     /// The files every session may read and write.
     files: FileAccess,
+    /// Open transactions, by handle.
+    transactions: Arc<Transactions>,
 }
 
 impl QuiverFlightSql {
@@ -124,7 +142,17 @@ impl QuiverFlightSql {
             pending: Arc::new(Registry::new("result", PENDING_PER_GRANT)),
             admission: Arc::new(admission),
             files: FileAccess::Denied,
+            transactions: Arc::new(Transactions::new(
+                TransactionLimits::default(),
+                Arc::new(std::time::Instant::now),
+            )),
         }
+    }
+
+    /// The service with these bounds on transactions, time read from `clock`.
+    pub fn with_transactions(mut self, limits: TransactionLimits, clock: Clock) -> Self {
+        self.transactions = Arc::new(Transactions::new(limits, clock));
+        self
     }
 
     /// The service with the files its sessions may read and write (none by default).
@@ -133,9 +161,21 @@ impl QuiverFlightSql {
         self
     }
 
-    /// Drops prepared statements and unread results idle for `idle`; returns how many.
+    /// Drops prepared statements and unread results idle for `idle`, and rolls back the
+    /// transactions idle or open too long; returns how many.
     pub fn sweep(&self, idle: std::time::Duration) -> usize {
-        self.prepared.sweep(idle) + self.pending.sweep(idle)
+        self.prepared.sweep(idle) + self.pending.sweep(idle) + self.transactions.sweep()
+    }
+
+    /// The transaction a call names (`NotFound` unless it is the caller's and open), or
+    /// None for a call outside one.
+    fn transaction(
+        &self,
+        grant: &Grant,
+        id: Option<&bytes::Bytes>,
+    ) -> Result<Option<Transaction>, Status> {
+        id.map(|id| self.transactions.get(grant, &handle_text(id)))
+            .transpose()
     }
 
     fn grant<T>(&self, request: &Request<T>) -> Result<Grant, Status> {
@@ -159,17 +199,25 @@ impl QuiverFlightSql {
     }
 
     /// Runs Quiver DDL now.
-    async fn run_ddl(&self, session: &Quiver, sql: &str) -> Result<Pending, Status> {
+    async fn run_ddl(
+        &self,
+        session: &Quiver,
+        tx: Option<&Transaction>,
+        sql: &str,
+    ) -> Result<Pending, Status> {
         let admitted = self.admission.admit().await?;
         admitted
             .within(async {
-                session
-                    .sql(sql)
-                    .await
-                    .map_err(status)?
-                    .collect()
-                    .await
-                    .map_err(status)
+                // In a transaction that has written nothing it runs on its own; in one that
+                // has, it is refused (see `providers::Transaction`).
+                let ran = match tx {
+                    Some(tx) => tx.query(sql).await.map(drop),
+                    None => match session.sql(sql).await {
+                        Ok(frame) => frame.collect().await.map(drop),
+                        Err(e) => Err(e),
+                    },
+                };
+                ran.map_err(status)
             })
             .await?;
         Ok(Pending::done(RecordBatch::new_empty(Arc::new(
@@ -203,26 +251,54 @@ impl QuiverFlightSql {
         admitted.within(work).await
     }
 
-    /// What a statement's ticket will read: writes and DDL run here.
-    async fn start_statement(&self, grant: &Grant, sql: &str) -> Result<Pending, Status> {
+    /// What a statement's ticket will read: writes and DDL run here. With a transaction,
+    /// the statement runs in it.
+    async fn start_statement(
+        &self,
+        grant: &Grant,
+        sql: &str,
+        transaction: Option<&bytes::Bytes>,
+    ) -> Result<Pending, Status> {
         let session = self.session(grant);
+        let tx = self.transaction(grant, transaction)?;
         if Quiver::is_ddl(sql) {
-            return self.run_ddl(&session, sql).await;
+            return self.run_ddl(&session, tx.as_ref(), sql).await;
         }
-        let statement = session.prepare(sql).await.map_err(status)?;
+        let statement = match tx {
+            Some(tx) => tx.prepare(sql).await.map_err(status)?,
+            None => session.prepare(sql).await.map_err(status)?,
+        };
         self.start_plans(statement, vec![ParamValues::List(Vec::new())])
             .await
     }
 
     /// What a prepared statement's ticket will read: writes and DDL run here.
-    async fn start_prepared(&self, grant: &Grant, handle: &str) -> Result<Pending, Status> {
+    async fn start_prepared(
+        &self,
+        grant: &Grant,
+        handle: &str,
+        peer: Option<SocketAddr>,
+    ) -> Result<Pending, Status> {
         let session = self.session(grant);
+        let bound = |b: &Option<Binding>| {
+            b.as_ref()
+                .map(|b| self.transactions.resolve(grant, &b.handle, peer))
+                .transpose()
+        };
         match self.prepared.get(grant, handle)? {
-            Prepared::Ddl(sql) => self.run_ddl(&session, &sql).await,
+            Prepared::Ddl { sql, tx } => {
+                let tx = bound(&tx)?;
+                self.run_ddl(&session, tx.as_ref(), &sql).await
+            }
             Prepared::Plan {
                 statement,
                 parameters,
+                tx,
             } => {
+                let statement = match bound(&tx)? {
+                    Some(tx) => statement.in_transaction(tx),
+                    None => statement,
+                };
                 let runs = bind(&statement, &parameters)?;
                 self.start_plans(statement, runs).await
             }
@@ -350,7 +426,9 @@ impl FlightSqlService for QuiverFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let grant = self.grant(&request)?;
-        let pending = self.start_statement(&grant, &query.query).await?;
+        let pending = self
+            .start_statement(&grant, &query.query, query.transaction_id.as_ref())
+            .await?;
         self.info_reading(&grant, pending, request.into_inner())
     }
 
@@ -373,7 +451,11 @@ impl FlightSqlService for QuiverFlightSql {
     ) -> Result<Response<FlightInfo>, Status> {
         let grant = self.grant(&request)?;
         let pending = self
-            .start_prepared(&grant, &handle_text(&cmd.prepared_statement_handle))
+            .start_prepared(
+                &grant,
+                &handle_text(&cmd.prepared_statement_handle),
+                request.remote_addr(),
+            )
             .await?;
         self.info_reading(&grant, pending, request.into_inner())
     }
@@ -387,7 +469,11 @@ impl FlightSqlService for QuiverFlightSql {
         // the statement run now, as GetFlightInfo + DoGet would.
         let grant = self.grant(&request)?;
         let pending = self
-            .start_prepared(&grant, &handle_text(&cmd.prepared_statement_handle))
+            .start_prepared(
+                &grant,
+                &handle_text(&cmd.prepared_statement_handle),
+                request.remote_addr(),
+            )
             .await?;
         self.read(pending, forwarded(&request)).await
     }
@@ -420,6 +506,7 @@ impl FlightSqlService for QuiverFlightSql {
         let grant = self.grant(&request)?;
         let handle = handle_text(&cmd.prepared_statement_handle);
         self.prepared.get(&grant, &handle)?;
+        let peer = request.remote_addr();
         let parameters = collect_parameters(request.into_inner()).await?;
         if !parameters.is_empty() {
             self.prepared.update(&grant, &handle, |p| {
@@ -428,7 +515,7 @@ impl FlightSqlService for QuiverFlightSql {
                 }
             })?;
         }
-        Ok(self.start_prepared(&grant, &handle).await?.count())
+        Ok(self.start_prepared(&grant, &handle, peer).await?.count())
     }
 
     async fn do_put_statement_update(
@@ -437,7 +524,10 @@ impl FlightSqlService for QuiverFlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let grant = self.grant(&request)?;
-        Ok(self.start_statement(&grant, &cmd.query).await?.count())
+        Ok(self
+            .start_statement(&grant, &cmd.query, cmd.transaction_id.as_ref())
+            .await?
+            .count())
     }
 
     async fn do_action_create_prepared_statement(
@@ -447,8 +537,14 @@ impl FlightSqlService for QuiverFlightSql {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let grant = self.grant(&request)?;
         let sql = number_placeholders(&query.query);
+        let tx = self.transaction(&grant, query.transaction_id.as_ref())?;
+        let binding = query.transaction_id.as_ref().map(|id| Binding {
+            handle: handle_text(id),
+        });
         if Quiver::is_ddl(&sql) {
-            let handle = self.prepared.insert(&grant, Prepared::Ddl(sql))?;
+            let handle = self
+                .prepared
+                .insert(&grant, Prepared::Ddl { sql, tx: binding })?;
             let empty = schema_bytes(&Schema::empty())?;
             return Ok(ActionCreatePreparedStatementResult {
                 prepared_statement_handle: handle.into_bytes().into(),
@@ -456,7 +552,10 @@ impl FlightSqlService for QuiverFlightSql {
                 parameter_schema: empty,
             });
         }
-        let statement = self.session(&grant).prepare(&sql).await.map_err(status)?;
+        let statement = match &tx {
+            Some(tx) => tx.prepare(&sql).await.map_err(status)?,
+            None => self.session(&grant).prepare(&sql).await.map_err(status)?,
+        };
         let plan = statement.logical_plan();
         refuse_server_side_effects(&plan)?;
         let types = plan.get_parameter_types().map_err(status)?;
@@ -483,6 +582,7 @@ impl FlightSqlService for QuiverFlightSql {
             Prepared::Plan {
                 statement,
                 parameters: Vec::new(),
+                tx: binding,
             },
         )?;
         Ok(ActionCreatePreparedStatementResult {
@@ -490,6 +590,52 @@ impl FlightSqlService for QuiverFlightSql {
             dataset_schema: dataset,
             parameter_schema: parameters,
         })
+    }
+
+    async fn do_action_begin_transaction(
+        &self,
+        _query: ActionBeginTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<ActionBeginTransactionResult, Status> {
+        let grant = self.grant(&request)?;
+        let handle =
+            self.transactions
+                .begin(&grant, &self.session(&grant), request.remote_addr())?;
+        Ok(ActionBeginTransactionResult {
+            transaction_id: handle.into_bytes().into(),
+        })
+    }
+
+    async fn do_action_end_transaction(
+        &self,
+        query: ActionEndTransactionRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        let grant = self.grant(&request)?;
+        let handle = handle_text(&query.transaction_id);
+        let tx = self.transactions.entry(&grant, &handle)?;
+        match EndTransaction::try_from(query.action) {
+            Ok(EndTransaction::Commit) => {
+                tx.commit().await.map_err(status)?;
+                self.transactions.forget(&handle);
+                Ok(())
+            }
+            // Also what follows a failed COMMIT (the transaction is already rolled back).
+            Ok(EndTransaction::Rollback) => {
+                self.transactions.forget(&handle);
+                tx.rollback().await;
+                Ok(())
+            }
+            _ => {
+                // Not understood: rolled back, never committed by guess.
+                self.transactions.forget(&handle);
+                tx.rollback().await;
+                Err(Status::invalid_argument(format!(
+                    "EndTransaction action {} is neither COMMIT nor ROLLBACK; the transaction was rolled back",
+                    query.action
+                )))
+            }
+        }
     }
 
     async fn do_action_close_prepared_statement(
@@ -603,7 +749,7 @@ impl FlightSqlService for QuiverFlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         self.grant(&request)?;
-        let info = metadata::sql_info();
+        let info = metadata::sql_info(self.transactions.limits().idle);
         info_for(
             query.clone().into_builder(&info).schema().as_ref(),
             query.as_any().encode_to_vec(),
@@ -617,7 +763,7 @@ impl FlightSqlService for QuiverFlightSql {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         self.grant(&request)?;
-        let info = metadata::sql_info();
+        let info = metadata::sql_info(self.transactions.limits().idle);
         let builder = query.into_builder(&info);
         let schema = builder.schema();
         one_batch(schema, builder.build().map_err(internal)?)
