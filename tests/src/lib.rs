@@ -90,6 +90,30 @@ impl Default for TempDb {
     }
 }
 
+/// The store error at the root of `e`, if it is one.
+pub fn store_error(e: &DataFusionError) -> Option<&indexed_store::StoreError> {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<indexed_store::StoreError>(),
+        _ => None,
+    }
+}
+
+/// The SQL error at the root of `e`, if it is one.
+pub fn sql_error(e: &DataFusionError) -> Option<&providers::SqlError> {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<providers::SqlError>(),
+        _ => None,
+    }
+}
+
+/// True when `e` is a serialization failure (retry the transaction).
+pub fn is_serialization_failure(e: &DataFusionError) -> bool {
+    matches!(
+        store_error(e),
+        Some(indexed_store::StoreError::SerializationFailure { .. })
+    )
+}
+
 /// Renders batches as rows of text cells (NULL as `NULL`, empty text as `(empty)`).
 pub fn render(batches: &[RecordBatch]) -> Vec<Vec<String>> {
     let options = FormatOptions::default().with_null("NULL");

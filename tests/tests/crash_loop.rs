@@ -168,3 +168,111 @@ fn killed_writers_lose_no_acknowledged_write() {
         "the workload made progress ({acknowledged} acknowledged writes)"
     );
 }
+
+/// The same, with transactions: a child makes bank transfers (two balance updates and a
+/// `transfers` row per transaction) from four tasks until it is SIGKILLed. After every
+/// kill each transfer is wholly present or wholly absent: every balance is its opening
+/// amount moved by exactly the transfers whose rows are there; every transfer whose COMMIT
+/// returned is there; nothing is there that never began. `QUIVER_CRASH_ITERATIONS` scales
+/// it as above.
+#[test]
+fn killed_transactions_are_wholly_present_or_absent() {
+    const ACCOUNTS: i64 = 50;
+    const OPENING: i64 = 1_000;
+    let iterations: u64 = std::env::var("QUIVER_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(15);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("db");
+    let mut rng = indexed_store::workload::Rng::new(0xba4c);
+    let mut committed_total = 0;
+    for round in 0..iterations {
+        let log_path = dir.path().join(format!("bank-{round}.log"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bank_worker"))
+            .args([
+                db_dir.to_str().unwrap(),
+                log_path.to_str().unwrap(),
+                &(round + 1).to_string(),
+            ])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300 + rng.below(400)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let mut began: HashMap<String, (i64, i64, i64)> = HashMap::new();
+        let mut acknowledged = Vec::new();
+        for line in log.lines() {
+            match line.split(' ').collect::<Vec<_>>().as_slice() {
+                ["I", id, from, to, amount] => {
+                    let parse = |s: &str| s.parse::<i64>().ok();
+                    if let (Some(f), Some(t), Some(a)) = (parse(from), parse(to), parse(amount)) {
+                        began.insert(id.to_string(), (f, t, a));
+                    }
+                }
+                ["A", id] => acknowledged.push(id.to_string()),
+                _ => {}
+            }
+        }
+        let quiver = providers::Quiver::open(&db_dir).expect("reopen after kill");
+        for report in quiver.database().verify().unwrap() {
+            assert!(report.is_ok(), "round {round}: {report:?}");
+        }
+        let rows = |sql: &str| {
+            runtime.block_on(async {
+                match quiver.sql(sql).await {
+                    Ok(frame) => quiver_tests::render(&frame.collect().await.unwrap()),
+                    // Killed before it made its tables.
+                    Err(_) => Vec::new(),
+                }
+            })
+        };
+        let transfers = rows("SELECT id, source, target, amount FROM transfers");
+        let balances = rows("SELECT id, balance FROM accounts ORDER BY id");
+        if balances.is_empty() {
+            assert!(
+                acknowledged.is_empty(),
+                "round {round}: the accounts are gone"
+            );
+            continue;
+        }
+        let mut expected = vec![OPENING; ACCOUNTS as usize];
+        let mut present = std::collections::HashSet::new();
+        for t in &transfers {
+            let n = |i: usize| t[i].parse::<i64>().unwrap();
+            expected[n(1) as usize] -= n(3);
+            expected[n(2) as usize] += n(3);
+            present.insert(t[0].clone());
+            // Earlier rounds' transfers are in earlier logs; this round's must have begun.
+            if t[0].starts_with(&format!("{}-", round + 1)) {
+                assert_eq!(
+                    began.get(&t[0]),
+                    Some(&(n(1), n(2), n(3))),
+                    "round {round}: transfer {} was never begun as stored",
+                    t[0]
+                );
+            }
+        }
+        let actual: Vec<i64> = balances.iter().map(|r| r[1].parse().unwrap()).collect();
+        assert_eq!(
+            actual, expected,
+            "round {round}: balances are not the opening amounts moved by the transfers present"
+        );
+        assert_eq!(actual.iter().sum::<i64>(), ACCOUNTS * OPENING);
+        for id in &acknowledged {
+            assert!(
+                present.contains(id),
+                "round {round}: committed transfer {id} is lost"
+            );
+        }
+        committed_total += acknowledged.len();
+        drop(quiver);
+    }
+    assert!(
+        committed_total as u64 > iterations,
+        "the workload made progress ({committed_total} transfers committed)"
+    );
+}

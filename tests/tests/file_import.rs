@@ -13,7 +13,7 @@ use std::io::Write;
 use datafusion::error::DataFusionError;
 use indexed_store::StoreError;
 use providers::{FileAccess, Quiver, SqlError};
-use quiver_tests::TempDb;
+use quiver_tests::{sql_error, store_error, TempDb};
 
 /// Rows of the round trip: twenty bulk batches. (The issue asks for 1M; that takes two
 /// minutes in a debug build, so the 1M-row round trip runs in the import benchmark, which
@@ -57,20 +57,6 @@ async fn differing_rows(db: &TempDb, a: &str, b: &str) -> String {
     .await
     .unwrap()[0][0]
         .clone()
-}
-
-fn store_error(e: &DataFusionError) -> Option<&StoreError> {
-    match e.find_root() {
-        DataFusionError::External(inner) => inner.downcast_ref::<StoreError>(),
-        _ => None,
-    }
-}
-
-fn sql_error(e: &DataFusionError) -> Option<&SqlError> {
-    match e.find_root() {
-        DataFusionError::External(inner) => inner.downcast_ref::<SqlError>(),
-        _ => None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
