@@ -385,9 +385,7 @@ fn ingest_quiver(dir: &Path, rows: &[Row], batch: usize) -> (Arc<Database>, f64,
         n as f64 / start.elapsed().as_secs_f64()
     };
     let db = Arc::new(Database::open(dir.join("quiver")).expect("open"));
-    let store = db
-        .create_table(accounts_schema())
-        .expect("create accounts");
+    let store = db.create_table(accounts_schema()).expect("create accounts");
     let load_rows = rows.to_vec();
     let start = Instant::now();
     store.load(load_rows, batch).expect("load");
@@ -455,9 +453,10 @@ async fn run_rows(n: u64, args: &Args, json: &mut Vec<String>) -> Option<Vec<f64
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut medians = Vec::new();
     let mut paired_lines = Vec::new();
-    for q in QUERIES.iter().filter(|q| {
-        args.only.is_empty() || args.only.iter().any(|o| q.name.contains(o.as_str()))
-    }) {
+    for q in QUERIES
+        .iter()
+        .filter(|q| args.only.is_empty() || args.only.iter().any(|o| q.name.contains(o.as_str())))
+    {
         let (median, paired_line, json_line) =
             time_query(q, &quiver, &sqlite, &mem_ctx, args.iterations, n, &ingest).await;
         medians.push(median);

@@ -178,7 +178,7 @@ async fn report_page(
 /// page 1).
 async fn last_key_before(quiver: &Quiver, page: usize) -> Option<(ScalarValue, ScalarValue)> {
     // The key of the last row before the page: what a client holds after page - 1.
-if page == 1 {
+    if page == 1 {
         None
     } else {
         let b = quiver
@@ -220,7 +220,7 @@ async fn depth_ratio(
 /// list() by cursor: the _cursor of the previous page's last row.
 async fn list_sql_for(quiver: &Quiver, page: usize) -> String {
     // list() by cursor: the _cursor of the previous page's last row.
-match page {
+    match page {
         1 => "SELECT * FROM list('bench-active')".to_owned(),
         _ => {
             let b = quiver
@@ -231,8 +231,7 @@ match page {
                 .await
                 .unwrap();
             let last = b.iter().rev().find(|b| b.num_rows() > 0).unwrap();
-            let cursor =
-                ScalarValue::try_from_array(last.column(0), last.num_rows() - 1).unwrap();
+            let cursor = ScalarValue::try_from_array(last.column(0), last.num_rows() - 1).unwrap();
             format!("SELECT * FROM list('bench-active', '{cursor}')")
         }
     }
