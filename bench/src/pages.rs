@@ -89,7 +89,7 @@ async fn report_page(
     after: &PreparedStatement,
 ) {
     let last = last_key_before(quiver, page).await;
-    let depth = depth_ratio(&first, &after, last.as_ref(), iterations).await;
+    let depth = depth_ratio(first, after, last.as_ref(), iterations).await;
     let quiver_cursor = match &last {
         None => {
             time(iterations, || async {

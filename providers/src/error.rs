@@ -141,3 +141,21 @@ pub enum LoadProblem {
 pub(crate) fn store_err(e: indexed_store::StoreError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
 }
+
+/// The store error a DataFusion error carries, if it carries one: how a caller tells a
+/// serialization failure (`StoreError::SerializationFailure`: roll back and retry), a
+/// duplicate key or a missing row from the rest, by type.
+pub fn store_error(e: &DataFusionError) -> Option<&indexed_store::StoreError> {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<indexed_store::StoreError>(),
+        _ => None,
+    }
+}
+
+/// The [`SqlError`] a DataFusion error carries, if it carries one.
+pub fn sql_error(e: &DataFusionError) -> Option<&SqlError> {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<SqlError>(),
+        _ => None,
+    }
+}

@@ -53,7 +53,7 @@ pub mod table;
 pub mod write;
 
 pub use catalog::{NamespacePlanner, QuiverCatalog};
-pub use error::{LoadProblem, SqlError};
+pub use error::{sql_error, store_error, LoadProblem, SqlError};
 pub use functions::{register_list_functions, runs_job_operation, ListRead, CURSOR_COLUMN};
 pub use names::{CATALOG_NAME, DEFAULT_SCHEMA, SYS_SCHEMA};
 pub use plan::{

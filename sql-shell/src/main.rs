@@ -62,6 +62,8 @@ struct RunArgs {
 }
 
 #[derive(Subcommand)]
+// Parsed once at start-up: the size of the `serve` variant's flags costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Create the reference accounts workload plus sample jobs, users and lists, then open the prompt.
     Demo {

@@ -90,21 +90,7 @@ impl Default for TempDb {
     }
 }
 
-/// The store error at the root of `e`, if it is one.
-pub fn store_error(e: &DataFusionError) -> Option<&indexed_store::StoreError> {
-    match e.find_root() {
-        DataFusionError::External(inner) => inner.downcast_ref::<indexed_store::StoreError>(),
-        _ => None,
-    }
-}
-
-/// The SQL error at the root of `e`, if it is one.
-pub fn sql_error(e: &DataFusionError) -> Option<&providers::SqlError> {
-    match e.find_root() {
-        DataFusionError::External(inner) => inner.downcast_ref::<providers::SqlError>(),
-        _ => None,
-    }
-}
+pub use providers::{sql_error, store_error};
 
 /// True when `e` is a serialization failure (retry the transaction).
 pub fn is_serialization_failure(e: &DataFusionError) -> bool {

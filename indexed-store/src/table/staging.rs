@@ -148,7 +148,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             .map(|m| self.prepare(&def, m, now))
             .collect();
         let view = tx.view();
-        self.stage_prepared(tx, &def, &mut prepared, now, &*view, None)
+        self.stage_prepared(tx, &def, &mut prepared, now, &*view, None, None)
     }
 
     /// [`apply_decided`](Self::apply_decided) inside a transaction. With `latest`, each row
@@ -188,9 +188,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             .zip(&pks)
             .zip(self.read_current(&*view, parts, &pks)?)
         {
-            if latest {
-                tx.based_on(&parts.records, pk, version);
-            } else {
+            if !latest {
                 tx.check_unchanged(&def.schema.name, &parts.records, pk)?;
             }
             let live = current
@@ -207,10 +205,15 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
             .into_iter()
             .map(|m| self.prepare(&def, m, now))
             .collect();
-        self.stage_prepared(tx, &def, &mut prepared, now, &*view, Some(read))
+        let base = latest.then_some(version);
+        self.stage_prepared(tx, &def, &mut prepared, now, &*view, Some(read), base)
     }
 
-    /// Checks prepared mutations against `source` and stages the batch they make.
+    /// Checks prepared mutations against `source` and stages the batch they make. With
+    /// `base`, the batch was made from the database as of that version (not the snapshot):
+    /// each key it writes (the record and its index entries) conflicts at commit only with
+    /// writes after it.
+    #[allow(clippy::too_many_arguments)]
     fn stage_prepared(
         &self,
         tx: &dyn Staging,
@@ -219,6 +222,7 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
         now: i64,
         source: &dyn ReadView,
         read: Option<HashMap<Vec<u8>, Current<V>>>,
+        base: Option<u64>,
     ) -> StoreResult<WriteOutcome> {
         let parts = def.partitions();
         let reads = Reads {
@@ -234,7 +238,15 @@ impl<K: EntityKey, V: Entity> IndexedEntityStore<K, V> {
                     ))
                 }
             };
-        tx.stage(self.participant(def), materialise(parts, plan, prepared))?;
+        let batch = materialise(parts, plan, prepared);
+        if let Some(version) = base {
+            for op in batch.ops() {
+                if !matches!(op, kv_store::BatchOp::Add { .. }) {
+                    tx.based_on(op.partition(), op.key(), version);
+                }
+            }
+        }
+        tx.stage(self.participant(def), batch)?;
         Ok(outcome)
     }
 }

@@ -175,3 +175,36 @@ async fn a_claim_rolled_back_returns_the_job_with_its_attempts_unchanged() {
     assert_eq!(other.run(CLAIM).await.len(), 1);
     db.assert_verified();
 }
+
+/// A worker claims, does its work and completes in one transaction: the claim took effect
+/// after the transaction's snapshot, yet the complete sees the job as the worker holds it
+/// now, and the COMMIT does not count the worker's own claim as a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claim_work_and_complete_in_one_transaction() {
+    let db = TempDb::new();
+    orders(&db).await;
+    let w = Session::of(&db);
+    db.query("SELECT job_id FROM submit_job('emails', 'receipt', '{}')")
+        .await
+        .unwrap();
+    w.run("BEGIN").await;
+    let id = w.run(CLAIM).await[0][0].clone();
+    w.run("INSERT INTO orders VALUES (1, 'receipt sent')").await;
+    w.run(&format!(
+        "SELECT job_id FROM complete_job('{id}', 'w', 'sent')"
+    ))
+    .await;
+    w.run("COMMIT").await;
+    assert_eq!(
+        db.rows(&format!(
+            "SELECT status, attempts FROM jobs WHERE job_id = '{id}'"
+        ))
+        .await
+        .unwrap(),
+        [["succeeded", "1"]]
+    );
+    assert_eq!(
+        db.rows("SELECT count(*) FROM orders").await.unwrap(),
+        [["1"]]
+    );
+}
