@@ -135,8 +135,10 @@ async fn another_tokens_transaction_is_not_found() {
     assert_eq!(count(&mut b, None).await, 3);
 }
 
-/// Two clients write one row: the second to commit fails with `Aborted`, naming the table;
-/// its rollback then succeeds and the connection goes on.
+/// Two transactions write one row: the second writer's statement fails at once with
+/// `Aborted`, naming the table (first writer wins); its ROLLBACK succeeds and the client
+/// goes on. A row written outside any transaction after a transaction's snapshot fails
+/// that transaction's COMMIT instead, also `Aborted`, and its ROLLBACK succeeds too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_serialization_failure_is_aborted_and_the_client_goes_on() {
     let server = start("a\n");
@@ -148,21 +150,16 @@ async fn a_serialization_failure_is_aborted_and_the_client_goes_on() {
     c1.execute_update("UPDATE t SET v = 11 WHERE id = 1".into(), Some(t1.clone()))
         .await
         .unwrap();
-    c2.execute_update("UPDATE t SET v = 12 WHERE id = 1".into(), Some(t2.clone()))
-        .await
-        .unwrap();
-    c1.end_transaction(t1, EndTransaction::Commit)
-        .await
-        .unwrap();
     let e = c2
-        .end_transaction(t2.clone(), EndTransaction::Commit)
+        .execute_update("UPDATE t SET v = 12 WHERE id = 1".into(), Some(t2.clone()))
         .await
         .unwrap_err();
     assert_eq!(code(&e), Code::Aborted, "{e}");
     assert!(e.to_string().contains("'t'"), "names the table: {e}");
-    // The failed commit rolled the transaction back; the client's ROLLBACK (what ADBC sends
-    // next) succeeds, and a new transaction works.
     c2.end_transaction(t2, EndTransaction::Rollback)
+        .await
+        .unwrap();
+    c1.end_transaction(t1, EndTransaction::Commit)
         .await
         .unwrap();
     let t3 = c2.begin_transaction().await.unwrap();
@@ -174,6 +171,25 @@ async fn a_serialization_failure_is_aborted_and_the_client_goes_on() {
         .unwrap();
     let v = query(&mut c1, "SELECT v FROM t WHERE id = 1").await;
     assert_eq!(first_int(&v), 13);
+
+    // Against a write outside any transaction, the COMMIT is what fails.
+    let t4 = c1.begin_transaction().await.unwrap();
+    c1.execute_update("UPDATE t SET v = 21 WHERE id = 2".into(), Some(t4.clone()))
+        .await
+        .unwrap();
+    c2.execute_update("UPDATE t SET v = 22 WHERE id = 2".into(), None)
+        .await
+        .unwrap();
+    let e = c1
+        .end_transaction(t4.clone(), EndTransaction::Commit)
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), Code::Aborted, "{e}");
+    c1.end_transaction(t4, EndTransaction::Rollback)
+        .await
+        .unwrap();
+    let v = query(&mut c1, "SELECT v FROM t WHERE id = 2").await;
+    assert_eq!(first_int(&v), 22);
 }
 
 /// A statement that fails inside a transaction fails the transaction: the next one is

@@ -2,8 +2,8 @@
 default, so every statement runs in a transaction until commit()).
 
 Client processes each move money between two random accounts: two UPDATEs, then
-commit(). A commit (or statement) refused with a serialization failure (gRPC Aborted,
-vendor code 10) is rolled back and retried. An auditor process sums every balance inside
+commit(). A statement refused with a serialization failure (SQLSTATE 40001, which the
+server sends as the `x-quiver-sqlstate` detail of the error) is rolled back and retried. An auditor process sums every balance inside
 a transaction, again and again: each sum must be the opening total, since a transfer is
 either wholly in its snapshot or wholly out. At the end the total must be exact.
 
@@ -26,7 +26,7 @@ import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 
 OPENING = 1_000
-ABORTED = 10  # gRPC's code for a serialization failure
+SERIALIZATION_FAILURE = (b"x-quiver-sqlstate", b"40001")
 
 
 def connect(uri, token):
@@ -36,7 +36,7 @@ def connect(uri, token):
 
 
 def is_serialization_failure(e):
-    return isinstance(e, adbc_driver_manager.Error) and e.vendor_code == ABORTED
+    return isinstance(e, adbc_driver_manager.Error) and SERIALIZATION_FAILURE in (e.details or [])
 
 
 def setup(uri, token, accounts):
@@ -107,12 +107,14 @@ def main():
     args = p.parse_args()
 
     setup(args.uri, args.token, args.accounts)
-    out, stop = mp.Queue(), mp.Event()
-    audit = mp.Process(target=auditor, args=(args.uri, args.token, args.accounts, stop, out))
+    # Spawned, not forked: the driver's Go runtime, started by setup(), does not survive a fork.
+    ctx = mp.get_context("spawn")
+    out, stop = ctx.Queue(), ctx.Event()
+    audit = ctx.Process(target=auditor, args=(args.uri, args.token, args.accounts, stop, out))
     audit.start()
     began = time.time()
     clients = [
-        mp.Process(
+        ctx.Process(
             target=client,
             args=(args.uri, args.token, args.accounts, args.transfers, args.seconds, seed, out),
         )

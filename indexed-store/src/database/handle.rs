@@ -9,6 +9,7 @@ use std::sync::{Arc, Weak};
 use kv_store::{StorageBackend, Versions};
 use parking_lot::{Mutex, RwLock};
 
+use super::intents::Intents;
 use super::transaction::Transaction;
 use crate::encoding::Value;
 use crate::error::StoreResult;
@@ -42,6 +43,8 @@ pub struct Database {
     pub(super) versions: Arc<Versions>,
     /// SERIALIZABLE commits check their reads and write one at a time.
     pub(super) serializable_commits: Mutex<()>,
+    /// Which open transaction has written each key.
+    pub(super) intents: Arc<Intents>,
     /// Open transactions, for `sys.transactions`.
     pub(super) transactions: Mutex<BTreeMap<u64, Weak<Transaction>>>,
     pub(super) next_transaction: AtomicU64,

@@ -7,10 +7,12 @@
 //! - `loads`: what each table's loader has done, per key.
 //! - `maintenance`: the upkeep that runs on its own (TTL purges, expired leases, job
 //!   retention).
+//! - `transaction`, `intents`: transactions, and which keys each open one has written.
 
 mod alter;
 mod ddl;
 mod handle;
+mod intents;
 mod loads;
 mod maintenance;
 mod open;

@@ -88,6 +88,7 @@ impl Database {
             extensions: Mutex::default(),
             versions,
             serializable_commits: Mutex::new(()),
+            intents: Arc::default(),
             transactions: Mutex::default(),
             next_transaction: AtomicU64::new(0),
         };

@@ -2,9 +2,11 @@
 //!
 //! # The life of a transaction
 //!
-//! 1. [`Database::begin`] registers the transaction with the database's write versions
-//!    (`kv_store::Versions`) and takes its snapshot in the same instant: every write is
-//!    either in the snapshot or recorded as after it.
+//! 1. [`Database::begin`] makes the transaction; its first statement (not BEGIN, as in
+//!    PostgreSQL) registers it with the database's write versions (`kv_store::Versions`)
+//!    and takes its snapshot in the same instant: every write is either in the snapshot or
+//!    recorded as after it. (A client that begins its next transaction as soon as it
+//!    commits, as ADBC does, then reads what was committed up to its next statement.)
 //! 2. Its statements read [`Transaction::statement_view`]: the snapshot with the writes of
 //!    the statements before, merged in key order (`kv_store::Overlay`), through every access
 //!    path (point reads, index walks either way, covered scans, skip scans, counters).
@@ -27,10 +29,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
-use kv_store::{Overlay, Pending, PendingWrites, ReadSet, ReadView, Recording, WriteBatch};
+use kv_store::{
+    Overlay, Pending, PendingWrites, ReadSet, ReadView, Recording, StorageBackend, Versions,
+    WriteBatch,
+};
 use parking_lot::Mutex;
 
 use super::handle::Database;
+use super::intents::Intents;
 use crate::error::{StoreError, StoreResult};
 use crate::schema::Partition;
 use crate::table::{system_now, Participant, Staging};
@@ -120,20 +126,26 @@ pub struct Transaction {
     id: u64,
     options: TransactionOptions,
     started_at: i64,
+    /// What its snapshot is taken from (held, so the snapshot can be taken without the
+    /// database handle).
+    versions: Arc<Versions>,
+    backend: Arc<dyn StorageBackend>,
+    intents: Arc<Intents>,
     reads: Option<Arc<ReadSet>>,
     state: Mutex<State>,
 }
 
 struct State {
-    /// The version its snapshot was taken at (see `kv_store::Versions`).
-    start: u64,
-    /// Its snapshot.
-    base: Arc<dyn ReadView>,
+    /// Its snapshot and the version it was taken at (see `kv_store::Versions`), from its
+    /// first statement on.
+    snapshot: Option<(u64, Arc<dyn ReadView>)>,
     pending: PendingWrites,
     participants: BTreeMap<String, Arc<dyn Participant>>,
     /// Keys whose write is based on a read of the database after the snapshot.
     bases: HashMap<(Arc<str>, Vec<u8>), u64>,
     undo: Vec<Box<dyn FnOnce() + Send>>,
+    /// The keys it holds intents on (see `intents.rs`), given back when it ends.
+    intents: Vec<(Arc<str>, Vec<u8>)>,
     savepoints: Vec<Savepoint>,
     /// The state at the start of the running statement: what its failure goes back to.
     statement: Option<Box<Savepoint>>,
@@ -176,7 +188,6 @@ impl Database {
     /// Begins a transaction (see [`Transaction`]). It ends with `commit` or `rollback`;
     /// dropped while open, it rolls back.
     pub fn begin(self: &Arc<Self>, options: TransactionOptions) -> Arc<Transaction> {
-        let (start, snapshot) = self.versions.begin(&*self.backend);
         let id = self.next_transaction.fetch_add(1, Ordering::Relaxed) + 1;
         let tx = Arc::new(Transaction {
             db: Arc::downgrade(self),
@@ -184,13 +195,16 @@ impl Database {
             reads: (options.isolation == Isolation::Serializable).then(|| Arc::new(ReadSet::new())),
             options,
             started_at: system_now(),
+            versions: self.versions.clone(),
+            backend: self.backend.clone(),
+            intents: self.intents.clone(),
             state: Mutex::new(State {
-                start,
-                base: Arc::from(snapshot),
+                snapshot: None,
                 pending: PendingWrites::new(),
                 participants: BTreeMap::new(),
                 bases: HashMap::new(),
                 undo: Vec::new(),
+                intents: Vec::new(),
                 savepoints: Vec::new(),
                 statement: None,
                 view: None,
@@ -279,7 +293,7 @@ impl Transaction {
         let mut state = self.state.lock();
         Self::check_active(&state)?;
         state.statement = Some(Box::new(state.mark("")));
-        let view = self.overlay(&state);
+        let view = self.overlay(&mut state);
         state.view = Some(view.clone());
         Ok(view)
     }
@@ -335,36 +349,51 @@ impl Transaction {
                 "a transaction that has written cannot take a new snapshot".into(),
             ));
         }
-        let (start, snapshot) = db.versions.begin(&*db.backend);
-        let old = std::mem::replace(&mut state.start, start);
-        state.base = Arc::from(snapshot);
+        // The next statement takes a new one.
+        if let Some((old, _)) = state.snapshot.take() {
+            db.versions.end(old);
+        }
         state.bases.clear();
         if let Some(reads) = &self.reads {
             reads.clear();
         }
-        db.versions.end(old);
         Ok(())
     }
 
     /// What the running statement reads (see [`begin_statement`](Self::begin_statement));
     /// between statements, the snapshot with every write so far.
     pub fn statement_view(&self) -> Arc<dyn ReadView> {
-        let state = self.state.lock();
+        let mut state = self.state.lock();
         match &state.view {
             Some(view) => view.clone(),
-            None => self.overlay(&state),
+            None => self.overlay(&mut state),
         }
     }
 
     /// The snapshot with every write so far, the running statement's included: what its
     /// writes are checked against (a key it inserted is taken for the next one).
     pub fn latest_view(&self) -> Arc<dyn ReadView> {
-        self.overlay(&self.state.lock())
+        self.overlay(&mut self.state.lock())
     }
 
-    fn overlay(&self, state: &State) -> Arc<dyn ReadView> {
-        let view: Arc<dyn ReadView> =
-            Arc::new(Overlay::new(state.base.clone(), state.pending.clone()));
+    /// Its snapshot's version, the snapshot taken now if no statement has taken it yet.
+    fn start(&self, state: &mut State) -> u64 {
+        self.snapshot(state).0
+    }
+
+    fn snapshot(&self, state: &mut State) -> (u64, Arc<dyn ReadView>) {
+        state
+            .snapshot
+            .get_or_insert_with(|| {
+                let (start, view) = self.versions.begin(&*self.backend);
+                (start, Arc::from(view))
+            })
+            .clone()
+    }
+
+    fn overlay(&self, state: &mut State) -> Arc<dyn ReadView> {
+        let (_, base) = self.snapshot(state);
+        let view: Arc<dyn ReadView> = Arc::new(Overlay::new(base, state.pending.clone()));
         match &self.reads {
             Some(reads) => Arc::new(Recording::new(view, reads.clone())),
             None => view,
@@ -440,9 +469,15 @@ impl Transaction {
     }
 
     fn finish(&self) {
-        let start = self.state.lock().start;
+        let (snapshot, intents) = {
+            let mut state = self.state.lock();
+            (state.snapshot.take(), std::mem::take(&mut state.intents))
+        };
+        self.intents.release(self.id, &intents);
+        if let Some((start, _)) = snapshot {
+            self.versions.end(start);
+        }
         if let Some(db) = self.db.upgrade() {
-            db.versions.end(start);
             db.transactions.lock().remove(&self.id);
         }
     }
@@ -471,6 +506,8 @@ impl Transaction {
             state.status = TransactionStatus::Committed;
             return Ok(());
         }
+        // Taken by the first write, as any read is: this only looks it up.
+        let start = self.start(&mut state);
         let _serial = (self.options.isolation == Isolation::Serializable)
             .then(|| db.serializable_commits.lock());
         let held: Vec<Box<dyn crate::table::Held + '_>> = state
@@ -486,7 +523,7 @@ impl Transaction {
                 p.lock(&keys)
             })
             .collect();
-        self.check_commit(&db, &state)?;
+        self.check_commit(&db, &state, start)?;
         let batch: WriteBatch = state.pending.to_batch();
         db.backend.write(batch.clone())?;
         for p in state.participants.values() {
@@ -499,7 +536,7 @@ impl Transaction {
     }
 
     /// The checks of a commit, under the locks of what it writes.
-    fn check_commit(&self, db: &Database, state: &State) -> StoreResult<()> {
+    fn check_commit(&self, db: &Database, state: &State, start: u64) -> StoreResult<()> {
         if let Some(p) = state.participants.values().find(|p| !p.unchanged()) {
             return Err(StoreError::SerializationFailure {
                 table: p.table(),
@@ -515,7 +552,7 @@ impl Transaction {
                 .bases
                 .get(&(Arc::from(partition), key.to_vec()))
                 .copied()
-                .unwrap_or(state.start);
+                .unwrap_or(start);
             if db.versions.written_since(partition, key, since) {
                 return Err(StoreError::SerializationFailure {
                     table: Partition::table_of(partition).to_owned(),
@@ -527,7 +564,7 @@ impl Transaction {
         if let Some(partition) = self
             .reads
             .as_ref()
-            .and_then(|r| r.written_since(&db.versions, state.start))
+            .and_then(|r| r.written_since(&db.versions, start))
         {
             return Err(StoreError::SerializationFailure {
                 table: Partition::table_of(&partition).to_owned(),
@@ -552,12 +589,13 @@ impl Staging for Transaction {
     fn check_unchanged(&self, table: &str, partition: &str, key: &[u8]) -> StoreResult<()> {
         let db = self.db()?;
         let since = {
-            let state = self.state.lock();
+            let mut state = self.state.lock();
+            let start = self.start(&mut state);
             state
                 .bases
                 .get(&(Arc::from(partition), key.to_vec()))
                 .copied()
-                .unwrap_or(state.start)
+                .unwrap_or(start)
         };
         if db.versions.written_since(partition, key, since) {
             return Err(StoreError::SerializationFailure {
@@ -594,6 +632,21 @@ impl Staging for Transaction {
             Some(_) => {}
             None => {
                 state.participants.insert(table, participant);
+            }
+        }
+        // First writer wins: a key another open transaction has written fails this one now.
+        let keys = batch
+            .ops()
+            .iter()
+            .filter(|op| !matches!(op, kv_store::BatchOp::Add { .. }))
+            .map(|op| (op.partition(), op.key()));
+        match self.intents.take(self.id, keys) {
+            Ok(taken) => state.intents.extend(taken),
+            Err(partition) => {
+                return Err(StoreError::SerializationFailure {
+                    table: Partition::table_of(&partition).to_owned(),
+                    reason: "a row it writes is being written by another open transaction".into(),
+                })
             }
         }
         state.pending.apply(&batch)?;
