@@ -16,6 +16,7 @@ mod import;
 mod jobs;
 mod pages;
 mod sqlite;
+mod transactions;
 mod writes;
 
 /// The allocator the `quiver` binary uses, so the numbers are the shell's and the server's.
@@ -59,6 +60,9 @@ struct Args {
     /// Single-row prepared INSERTs and UPDATEs timed per system.
     #[arg(long, default_value_t = 5_000)]
     writes: usize,
+    /// Units of the embedded transaction benchmark (0: skip it).
+    #[arg(long, default_value_t = 2_000)]
+    transactions: usize,
     /// Jobs in the job-queue benchmark (0: skip it).
     #[arg(long, default_value_t = 100_000)]
     jobs: usize,
@@ -322,6 +326,7 @@ async fn main() {
         args.iterations = 2;
         args.jobs = 2_000;
         args.writes = 200;
+        args.transactions = 100;
     }
     args.rows.retain(|&n| n > 0);
     if let Some(file) = &args.import_file {
@@ -473,6 +478,7 @@ async fn run_rows(n: u64, args: &Args, json: &mut Vec<String>) -> Option<Vec<f64
         pages::report(&quiver, &sqlite, args.iterations).await;
     }
     writes::report(&quiver, &sqlite, args.writes).await;
+    transactions::report(&quiver, n, args.transactions).await;
     println!("\nplan cache: {:?}", quiver.plan_cache().stats());
     scan_rates(&db, &quiver, n).await;
     Some(medians)

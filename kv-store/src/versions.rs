@@ -97,6 +97,7 @@ impl Versions {
     /// needs.
     pub fn end(&self, start: u64) {
         let mut log = self.log.lock();
+        let oldest_before = log.readers.keys().next().copied();
         if let Some(n) = log.readers.get_mut(&start) {
             self.open.fetch_sub(1, Ordering::AcqRel);
             *n -= 1;
@@ -109,10 +110,12 @@ impl Versions {
                 log.keys.clear();
                 log.ranges.clear();
             }
-            Some(oldest) => {
+            // Only the end of the oldest reader frees records (a walk of the whole log).
+            Some(oldest) if Some(oldest) != oldest_before => {
                 log.keys.retain(|_, v| *v > oldest);
                 log.ranges.retain(|(_, _, v)| *v > oldest);
             }
+            Some(_) => {}
         }
     }
 

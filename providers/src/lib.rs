@@ -30,6 +30,11 @@
 //! 8. **Functions.** `submit_job(...)`, `claim_jobs(...)`, `list(...)` are table functions
 //!    (`functions/`): a job operation runs when its plan executes; a list read runs the
 //!    list's saved query as its own statement through the plan cache.
+//! 9. **Transactions.** Between BEGIN and COMMIT (`session/control.rs`,
+//!    `session/transaction.rs`) the same steps run, with a task context that names the
+//!    transaction (`scan/reads.rs`): every scan reads its snapshot merged with its writes so
+//!    far, and writes are staged in it until COMMIT. Outside one, every scan of a statement
+//!    shares one snapshot.
 //!
 //! # Layers
 //!

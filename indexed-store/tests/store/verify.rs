@@ -1,8 +1,7 @@
 //! verify() finds what a bug or a damaged disk would leave: a missing entry, a dangling
 //! entry, a unique value held by two rows. Each is made by hand below, behind the store's back.
 
-mod common;
-use common::*;
+use crate::common::*;
 use indexed_store::{IndexedEntityStore, Problem};
 use kv_store::{Direction, KeyRange, WriteBatch};
 

@@ -2,12 +2,10 @@
 //! client: queries, prepared statements with `?` and `$1`, executemany, updates, metadata,
 //! tokens, per-tenant isolation, clients that disconnect, and a clean SIGTERM shutdown.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{client, fetch, start, strings};
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables};
-use common::{client, fetch, start, strings};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;

@@ -2,16 +2,14 @@
 //! through the SQL table functions, against a real `quiver serve`. Checks that every job
 //! succeeded exactly once and prints submit and drain throughput with claim latency.
 //!
-//! `cargo test -p quiver --test jobs_flight` runs 1,000 jobs with 4 workers on the debug
+//! `cargo test --workspace --test processes jobs_flight` runs 1,000 jobs with 4 workers on the debug
 //! build. The README's figures come from the release build:
-//! `QUIVER_FLIGHT_JOBS=20000 cargo test --release -p quiver --test jobs_flight -- --nocapture`.
-
-mod common;
+//! `QUIVER_FLIGHT_JOBS=20000 cargo test --release --workspace --test processes jobs_flight -- --nocapture`.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{client, fetch, first_int, query, start, strings};
+use crate::common::{client, fetch, first_int, query, start, strings};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn workers_drain_a_queue_over_flight_sql() {

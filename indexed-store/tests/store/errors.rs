@@ -1,7 +1,6 @@
 //! Bad writes fail with an error that names the problem, and write nothing.
 
-mod common;
-use common::*;
+use crate::common::*;
 use indexed_store::{AccessPath, Mutation, StoreError, Value};
 
 #[test]

@@ -5,12 +5,11 @@
 //! claim index from where the last claim stopped instead of stepping over every deletion
 //! of earlier claims, so a job put behind that position and missed there would never run.
 
-mod common;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use indexed_store::encoding::decode_key;
 use indexed_store::table::ResumePoint;
 use indexed_store::{AccessPath, IndexedEntityStore, SortOrder, Value};

@@ -1,8 +1,7 @@
 //! Every write changes a record and its index entries together: updates move entries,
 //! deletes remove them, and verify() agrees afterwards.
 
-mod common;
-use common::*;
+use crate::common::*;
 use indexed_store::{AccessPath, Value};
 
 fn by_status(t: &TempStore, status: &str) -> Vec<String> {

@@ -3,10 +3,9 @@
 //! statements and results, tenants probing other namespaces through every call, status codes
 //! that follow the error's type, and per-query limits that fail the query, not the server.
 
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::{client, code, fetch, first_int, query, start, start_with, strings, try_fetch};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, Any, CommandGetDbSchemas, CommandGetTables,
@@ -14,7 +13,6 @@ use arrow_flight::sql::{
 };
 use arrow_flight::{Action, FlightData, FlightDescriptor, Ticket};
 use bytes::Bytes;
-use common::{client, code, fetch, first_int, query, start, start_with, strings, try_fetch};
 use datafusion::arrow::array::Int64Array;
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::record_batch::RecordBatch;

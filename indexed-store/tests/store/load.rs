@@ -2,8 +2,7 @@
 //! and a refused row must leave the table as it was before the load, even when earlier
 //! batches were already written.
 
-mod common;
-use common::*;
+use crate::common::*;
 use indexed_store::{AccessPath, StoreError, Value};
 
 fn accounts(n: usize) -> Vec<Account> {

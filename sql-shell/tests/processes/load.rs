@@ -8,19 +8,17 @@
 //! the server exits cleanly on SIGTERM, and `quiver verify` finds nothing wrong. Peak RSS,
 //! throughput and p50/p99 latency per operation are printed.
 //!
-//! `cargo test -p quiver --test load` runs it for 10 seconds against the debug build. The
+//! `cargo test --workspace --test processes load::` runs it for 10 seconds against the debug build. The
 //! README's figures come from the release build for 60 seconds:
-//! `QUIVER_LOAD_SECONDS=60 cargo test --release -p quiver --test load -- --nocapture`.
-
-mod common;
+//! `QUIVER_LOAD_SECONDS=60 cargo test --release --workspace --test processes load:: -- --nocapture`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::{client, code, fetch, first_int, query, start_binary, strings, Server};
 use arrow_flight::Ticket;
-use common::{client, code, fetch, first_int, query, start_binary, strings, Server};
 use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;

@@ -6,6 +6,8 @@
 //! `QUIVER_CRASH_ITERATIONS=300` for a longer run.
 
 use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -43,6 +45,28 @@ fn stored(db: &Database, key: &str) -> Option<(i64, Option<String>)> {
         })
 }
 
+/// Runs a worker (`WORKER DB_DIR LOG_FILE SEED`) for `pause`, then kills it with SIGKILL:
+/// the pause only picks the moment of the kill. A worker that ended on its own (it could not
+/// open the database, or panicked) fails the test rather than making the round vacuous.
+fn run_then_kill(worker: &str, db_dir: &Path, log_path: &Path, round: u64, pause: Duration) {
+    let mut child = Command::new(worker)
+        .args([
+            db_dir.to_str().unwrap(),
+            log_path.to_str().unwrap(),
+            &(round + 1).to_string(),
+        ])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(pause);
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "round {round}: {worker} ended before it was killed: {status}"
+    );
+}
+
 #[test]
 fn killed_writers_lose_no_acknowledged_write() {
     let iterations: u64 = std::env::var("QUIVER_CRASH_ITERATIONS")
@@ -57,17 +81,14 @@ fn killed_writers_lose_no_acknowledged_write() {
     let mut acknowledged = 0;
     for round in 0..iterations {
         let _ = std::fs::remove_file(&log_path);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_crash_worker"))
-            .args([
-                db_dir.to_str().unwrap(),
-                log_path.to_str().unwrap(),
-                &(round + 1).to_string(),
-            ])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(150 + rng.below(250)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let pause = Duration::from_millis(150 + rng.below(250));
+        run_then_kill(
+            env!("CARGO_BIN_EXE_crash_worker"),
+            &db_dir,
+            &log_path,
+            round,
+            pause,
+        );
 
         // Replay the log: acknowledged successes change the model; at most one operation
         // (the last started) may be in flight.
@@ -183,24 +204,20 @@ fn killed_transactions_are_wholly_present_or_absent() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(15);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("db");
     let mut rng = indexed_store::workload::Rng::new(0xba4c);
     let mut committed_total = 0;
     for round in 0..iterations {
         let log_path = dir.path().join(format!("bank-{round}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bank_worker"))
-            .args([
-                db_dir.to_str().unwrap(),
-                log_path.to_str().unwrap(),
-                &(round + 1).to_string(),
-            ])
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(300 + rng.below(400)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let pause = Duration::from_millis(300 + rng.below(400));
+        run_then_kill(
+            env!("CARGO_BIN_EXE_bank_worker"),
+            &db_dir,
+            &log_path,
+            round,
+            pause,
+        );
 
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         let mut began: HashMap<String, (i64, i64, i64)> = HashMap::new();
@@ -217,6 +234,10 @@ fn killed_transactions_are_wholly_present_or_absent() {
                 _ => {}
             }
         }
+        // A runtime per round: dropping it (after `quiver`, declared later) waits for the
+        // scans' blocking tasks, the last holders of the database, so the next worker can
+        // take RocksDB's lock.
+        let runtime = tokio::runtime::Runtime::new().unwrap();
         let quiver = providers::Quiver::open(&db_dir).expect("reopen after kill");
         for report in quiver.database().verify().unwrap() {
             assert!(report.is_ok(), "round {round}: {report:?}");

@@ -4,12 +4,10 @@
 //! longer open. (The idle timeout, the lifetime and many abandoned transactions are tested
 //! with a clock the test moves, in `serve/transactions.rs`.)
 
-mod common;
-
+use crate::common::{client, code, fetch, first_int, query, start, try_fetch};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{EndTransaction, SqlInfo};
 use bytes::Bytes;
-use common::{client, code, fetch, first_int, query, start, try_fetch};
 use datafusion::arrow::array::{Array, BooleanArray, Int32Array, UnionArray};
 use tonic::transport::Channel;
 use tonic::Code;

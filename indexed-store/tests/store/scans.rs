@@ -1,10 +1,9 @@
 //! Index scans: equality prefix, range on the next column, both directions, limits that stop
 //! the walk, IN-lists merged in order, counts from the index alone, distinct by skipping.
 
-mod common;
 use std::ops::Bound;
 
-use common::*;
+use crate::common::*;
 use indexed_store::{AccessPath, Value};
 
 fn load(t: &TempStore) {

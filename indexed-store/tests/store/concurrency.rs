@@ -1,10 +1,9 @@
 //! Concurrent writers to the same keys never leave a stale or missing entry, and of two
 //! racing claims on one unique value exactly one wins.
 
-mod common;
 use std::sync::{Arc, Barrier};
 
-use common::*;
+use crate::common::*;
 use indexed_store::{AsyncStore, StoreError};
 
 #[test]
