@@ -268,6 +268,11 @@ impl Transaction {
         }
     }
 
+    /// Bytes of the writes waiting for COMMIT.
+    pub fn pending_bytes(&self) -> usize {
+        self.state.lock().pending.bytes()
+    }
+
     fn db(&self) -> StoreResult<Arc<Database>> {
         self.db
             .upgrade()

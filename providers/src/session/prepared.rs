@@ -7,14 +7,14 @@ use std::sync::{Arc, Mutex};
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{ParamValues, ScalarValue};
-use datafusion::error::Result;
+use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, SendableRecordBatchStream};
 use futures::TryStreamExt;
 
-use super::quiver::{Lookup, Quiver};
+use super::quiver::{InTransaction, Lookup, Quiver};
 use super::transaction::Transaction;
 use crate::error::SqlError;
 use crate::plan::{bound_plan, run_fast, CachedStatement, Run};
@@ -77,6 +77,21 @@ pub struct PreparedStatement {
 impl std::fmt::Debug for PreparedStatement {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "PreparedStatement({})", self.statement().sql)
+    }
+}
+
+impl Transaction {
+    /// Plans a statement once for running in this transaction with parameters.
+    pub async fn prepare(&self, sql: &str) -> Result<PreparedStatement> {
+        match self.session().cached_in_transaction(sql).await? {
+            InTransaction::Statement(statement) => {
+                Ok(PreparedStatement::new(self.session().clone(), statement)
+                    .in_transaction(self.clone()))
+            }
+            InTransaction::Ddl(_) => Err(DataFusionError::Plan(
+                "DDL cannot be prepared; run it as a statement".into(),
+            )),
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,18 +28,22 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{
     execute_stream, EmptyRecordBatchStream, ExecutionPlan, SendableRecordBatchStream,
 };
+use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::{Stream, TryStreamExt};
 use indexed_store::{TransactionOptions, TransactionStatus};
 use tokio::sync::OwnedMutexGuard;
 
 use super::control::Control;
-use super::prepared::PreparedStatement;
 use super::quiver::{InTransaction, Quiver};
 use crate::error::{store_err, SqlError};
 use crate::plan::{bound_plan, one_statement, run_fast, CachedStatement, Run};
 use crate::scan::StatementReads;
 use crate::table::ForwardedHeaders;
+
+/// A transaction whose writes take at most this many bytes commits on the caller's task
+/// rather than a blocking thread: the hop costs more than writing a small batch.
+const INLINE_COMMIT_BYTES: usize = 64 * 1024;
 
 /// An open transaction of a session. Clones share it. It ends with [`commit`](Self::commit)
 /// or [`rollback`](Self::rollback); when the last clone is dropped while it is open, it
@@ -50,9 +54,11 @@ pub struct Transaction(Arc<Inner>);
 struct Inner {
     session: Quiver,
     core: Arc<indexed_store::Transaction>,
-    /// The session's state with the transaction in its config: what statements are
-    /// planned in (EXPLAIN shows the scans reading the transaction).
-    state: SessionState,
+    /// The session's state with the transaction in its config: what planned statements are
+    /// planned in (EXPLAIN shows the scans reading the transaction). Built at the first
+    /// statement that needs the planner: copying a session state costs more than a
+    /// small transaction.
+    state: OnceLock<SessionState>,
     /// The task context statements run with, built once.
     task: Arc<TaskContext>,
     /// Statements take turns.
@@ -68,22 +74,39 @@ impl std::fmt::Debug for Transaction {
 }
 
 impl Transaction {
+    /// The session the transaction belongs to.
+    pub(super) fn session(&self) -> &Quiver {
+        &self.0.session
+    }
+
     /// Begins a transaction of `session`.
     pub(crate) fn begin(session: &Quiver, options: TransactionOptions) -> Self {
         let core = session.database().begin(options);
-        let mut state = session.context().state();
-        state
-            .config_mut()
-            .set_extension(Arc::new(StatementReads::Transaction(core.clone())));
-        let task = Arc::new(TaskContext::from(&state));
+        let base = session.task_context();
+        let config = base
+            .session_config()
+            .clone()
+            .with_extension(Arc::new(StatementReads::Transaction(core.clone())));
+        let task = Arc::new(task_with(&base, config));
         Transaction(Arc::new(Inner {
             session: session.detached(),
             core,
-            state,
+            state: OnceLock::new(),
             task,
             turn: Arc::default(),
             turn_wait_ms: AtomicU64::new(0),
         }))
+    }
+
+    /// The state planned statements of the transaction are planned in.
+    fn state(&self) -> &SessionState {
+        self.0.state.get_or_init(|| {
+            let mut state = self.0.session.context().state();
+            state
+                .config_mut()
+                .set_extension(Arc::new(StatementReads::Transaction(self.0.core.clone())));
+            state
+        })
     }
 
     /// The store's transaction.
@@ -109,6 +132,10 @@ impl Transaction {
     pub async fn commit(&self) -> Result<()> {
         let _turn = self.take_turn().await?;
         let core = self.0.core.clone();
+        // A small transaction commits here (one write batch; see `run_write`).
+        if core.pending_bytes() <= INLINE_COMMIT_BYTES {
+            return core.commit().map_err(store_err);
+        }
         tokio::task::spawn_blocking(move || core.commit())
             .await
             .map_err(|e| DataFusionError::Execution(format!("commit task failed: {e}")))?
@@ -204,19 +231,6 @@ impl Transaction {
         self.0.core.restart().map_err(store_err)
     }
 
-    /// Plans a statement once for running in this transaction with parameters.
-    pub async fn prepare(&self, sql: &str) -> Result<PreparedStatement> {
-        match self.0.session.cached_in_transaction(sql).await? {
-            InTransaction::Statement(statement) => {
-                Ok(PreparedStatement::new(self.0.session.clone(), statement)
-                    .in_transaction(self.clone()))
-            }
-            InTransaction::Ddl(_) => Err(DataFusionError::Plan(
-                "DDL cannot be prepared; run it as a statement".into(),
-            )),
-        }
-    }
-
     /// Runs a transaction-control statement.
     pub(crate) async fn control(&self, control: Control) -> Result<()> {
         match control {
@@ -276,24 +290,36 @@ impl Transaction {
             if !headers.0.is_empty() {
                 config = config.with_extension(Arc::new(headers.clone()));
             }
-            let task = TaskContext::from(&inner.state).with_session_config(config);
+            let task = task_with(&inner.task, config);
             Arc::new(match &runtime {
                 Some(r) => task.with_runtime(r.clone()),
                 None => task,
             })
         };
+        // The fast paths plan in the session's own state: what they build reads through the
+        // task's `StatementReads`, which is the transaction's.
+        let ctx = inner.session.context();
         if let Some(write) = &statement.fast_write {
-            if let Some(exec) = write.plan(&inner.state, &params)? {
+            let planned = write.plan(&ctx.state_ref().read(), &params)?;
+            if let Some(exec) = planned {
                 cache.count_run(statement, Run::Fast);
                 return exec.execute(0, task());
             }
             cache.count_run(statement, Run::Fallback);
-        } else if let Some(stream) = run_fast(&inner.state, Some(cache), statement, &params, &task)?
-        {
-            return Ok(stream);
+        } else {
+            let ran = run_fast(
+                &ctx.state_ref().read(),
+                Some(cache),
+                statement,
+                &params,
+                &task,
+            )?;
+            if let Some(stream) = ran {
+                return Ok(stream);
+            }
         }
-        let physical = inner
-            .state
+        let physical = self
+            .state()
             .create_physical_plan(&bound_plan(statement, params)?)
             .await?;
         execute_stream(physical, task())
@@ -406,4 +432,19 @@ impl Drop for Statement {
             self.core.cancel_statement();
         }
     }
+}
+
+/// A task context with `base`'s functions and runtime and `config`: without copying a
+/// session state.
+fn task_with(base: &TaskContext, config: SessionConfig) -> TaskContext {
+    TaskContext::new(
+        None,
+        base.session_id(),
+        config,
+        base.scalar_functions().clone(),
+        base.higher_order_functions().clone(),
+        base.aggregate_functions().clone(),
+        base.window_functions().clone(),
+        base.runtime_env(),
+    )
 }

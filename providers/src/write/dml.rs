@@ -24,7 +24,7 @@ use futures::StreamExt;
 use indexed_store::{ColumnType, Mutation, Row, RowAccess, TableSchema, Value};
 
 use super::bulk_insert::{insert_streamed, WriteProgress, STREAM_AFTER};
-use super::rows::{key_bytes, primary_key, update_mutations, RowCheck, Writer};
+use super::rows::{key_bytes, primary_key, run_write, update_mutations, RowCheck, Writer};
 use super::upsert::{insert_on_conflict, Conflict};
 use crate::convert::{arrow_schema, rows_to_batch, table_rows};
 use crate::scan::IndexScanExec;
@@ -301,7 +301,7 @@ async fn write_current(
         .enumerate()
         .map(|(i, k)| (key_bytes(k), i))
         .collect();
-    let task = tokio::task::spawn_blocking(move || -> Result<Vec<Row>> {
+    run_write(keys.len(), move || -> Result<Vec<Row>> {
         let mut changed: Vec<Option<Row>> = vec![None; keys.len()];
         writer.apply_decided(&keys, |key, current| {
             let i = position[&key_bytes(key)];
@@ -328,9 +328,8 @@ async fn write_current(
             Ok(update_mutations(&schema, current, new))
         })?;
         Ok(changed.into_iter().flatten().collect())
-    });
-    task.await
-        .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
+    })
+    .await
 }
 
 /// An INSERT's rows with each text column read as its table column's type: a parameter
@@ -438,11 +437,11 @@ async fn run(
                 }
             }
             if let Some(conflict) = conflict {
-                return tokio::task::spawn_blocking(move || {
+                let n = rows.len();
+                return run_write(n, move || {
                     insert_on_conflict(&writer, &conflict, rows, check.as_ref())
                 })
                 .await
-                .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
                 .map(Written::rows);
             }
             if let Some(check) = &check {
@@ -459,9 +458,7 @@ async fn run(
                     }
                 })
                 .collect();
-            let outcome = tokio::task::spawn_blocking(move || writer.apply(m))
-                .await
-                .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))??;
+            let outcome = run_write(m.len(), move || writer.apply(m)).await?;
             Ok(Written {
                 count: outcome.total(),
                 rows: kept,

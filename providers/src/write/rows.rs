@@ -48,6 +48,27 @@ pub(crate) fn update_mutations(
     }
 }
 
+/// A write of at most this many rows runs on the statement's own task: the hop to a
+/// blocking thread and back (two thread wake-ups) costs more than writing a few rows, which
+/// holds no lock across an await and waits for no other writer (a row another transaction
+/// has written fails at once). Larger writes run on a blocking thread, so that a runtime
+/// worker is not held for milliseconds.
+pub(crate) const INLINE_ROWS: usize = 16;
+
+/// Runs `write`, which touches `rows` rows, here when it is small and on a blocking thread
+/// otherwise (see [`INLINE_ROWS`]).
+pub(crate) async fn run_write<T: Send + 'static>(
+    rows: usize,
+    write: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if rows <= INLINE_ROWS {
+        return write();
+    }
+    tokio::task::spawn_blocking(write)
+        .await
+        .map_err(|e| DataFusionError::Execution(format!("write task failed: {e}")))?
+}
+
 /// Where a statement's writes go: straight to the table (one atomic write each), or into
 /// the transaction the statement is part of (staged until it commits).
 #[derive(Clone)]
