@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::execution::TaskContext;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use indexed_store::Database;
 
@@ -115,4 +116,19 @@ impl NamespacePlanner for Namespaces {
     fn namespace_context(&self, namespace: &str) -> SessionContext {
         namespace_context(self.0.clone(), namespace)
     }
+}
+
+/// A task context with `base`'s functions and runtime and `config`: without copying a
+/// session state.
+pub(super) fn task_with(base: &TaskContext, config: SessionConfig) -> TaskContext {
+    TaskContext::new(
+        None,
+        base.session_id(),
+        config,
+        base.scalar_functions().clone(),
+        base.higher_order_functions().clone(),
+        base.aggregate_functions().clone(),
+        base.window_functions().clone(),
+        base.runtime_env(),
+    )
 }

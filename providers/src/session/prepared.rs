@@ -14,6 +14,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan, SendableRecordBatchStream};
 use futures::TryStreamExt;
 
+use super::context::task_with;
 use super::quiver::{InTransaction, Lookup, Quiver};
 use super::transaction::Transaction;
 use crate::error::SqlError;
@@ -212,11 +213,12 @@ impl PreparedStatement {
                 // The session's own context, built once: nothing to add to it.
                 return self.session.task_context();
             }
-            let mut task = TaskContext::from(&ctx.state());
+            let base = self.session.task_context();
+            let mut config = base.session_config().clone();
             if let Some(h) = &headers {
-                let config = task.session_config().clone().with_extension(h.clone());
-                task = task.with_session_config(config);
+                config = config.with_extension(h.clone());
             }
+            let task = task_with(&base, config);
             Arc::new(match &runtime {
                 Some(r) => task.with_runtime(r.clone()),
                 None => task,

@@ -28,18 +28,19 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::{
     execute_stream, EmptyRecordBatchStream, ExecutionPlan, SendableRecordBatchStream,
 };
-use datafusion::prelude::SessionConfig;
 use datafusion::sql::parser::Statement as DFStatement;
 use futures::{Stream, TryStreamExt};
 use indexed_store::{TransactionOptions, TransactionStatus};
 use tokio::sync::OwnedMutexGuard;
 
+use super::context::task_with;
 use super::control::Control;
 use super::quiver::{InTransaction, Quiver};
 use crate::error::{store_err, SqlError};
 use crate::plan::{bound_plan, one_statement, run_fast, CachedStatement, Run};
 use crate::scan::StatementReads;
 use crate::table::ForwardedHeaders;
+use crate::write::run_here_if;
 
 /// A transaction whose writes take at most this many bytes commits on the caller's task
 /// rather than a blocking thread: the hop costs more than writing a small batch.
@@ -132,14 +133,9 @@ impl Transaction {
     pub async fn commit(&self) -> Result<()> {
         let _turn = self.take_turn().await?;
         let core = self.0.core.clone();
-        // A small transaction commits here (one write batch; see `run_write`).
-        if core.pending_bytes() <= INLINE_COMMIT_BYTES {
-            return core.commit().map_err(store_err);
-        }
-        tokio::task::spawn_blocking(move || core.commit())
-            .await
-            .map_err(|e| DataFusionError::Execution(format!("commit task failed: {e}")))?
-            .map_err(store_err)
+        // A small transaction commits here (one write batch).
+        let small = core.pending_bytes() <= INLINE_COMMIT_BYTES;
+        run_here_if(small, move || core.commit().map_err(store_err)).await
     }
 
     /// Rolls back: every write is thrown away, claims made in it are given back. A statement
@@ -432,19 +428,4 @@ impl Drop for Statement {
             self.core.cancel_statement();
         }
     }
-}
-
-/// A task context with `base`'s functions and runtime and `config`: without copying a
-/// session state.
-fn task_with(base: &TaskContext, config: SessionConfig) -> TaskContext {
-    TaskContext::new(
-        None,
-        base.session_id(),
-        config,
-        base.scalar_functions().clone(),
-        base.higher_order_functions().clone(),
-        base.aggregate_functions().clone(),
-        base.window_functions().clone(),
-        base.runtime_env(),
-    )
 }

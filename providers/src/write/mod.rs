@@ -12,5 +12,5 @@ pub use bulk_insert::{WriteProgress, STREAM_AFTER};
 pub use dml::{DmlExec, DmlKind};
 
 pub(crate) use dml::Returning;
-pub(crate) use rows::{key_bytes, values_at, RowCheck};
+pub(crate) use rows::{key_bytes, run_here_if, values_at, RowCheck};
 pub(crate) use upsert::{Conflict, ConflictTarget, ConflictUpdate};

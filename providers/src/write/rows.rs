@@ -61,7 +61,16 @@ pub(crate) async fn run_write<T: Send + 'static>(
     rows: usize,
     write: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    if rows <= INLINE_ROWS {
+    run_here_if(rows <= INLINE_ROWS, write).await
+}
+
+/// Runs `write` on the caller's task when `small`, on a blocking thread otherwise: the one
+/// place that decides how a write (or a COMMIT) leaves the async runtime.
+pub(crate) async fn run_here_if<T: Send + 'static>(
+    small: bool,
+    write: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    if small {
         return write();
     }
     tokio::task::spawn_blocking(write)
